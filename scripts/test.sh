@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Install what the tests need (first run only) and run the whole suite with pytest.
+# Extra arguments go to pytest, e.g. scripts/test.sh tests/test_catalog.py -q
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$ROOT/scripts/bootstrap.sh" dev
+cd "$ROOT"
+exec "${ATELIER_VENV:-$ROOT/.venv}/bin/python" -m pytest "$@"
