@@ -1,0 +1,60 @@
+"""Plain-text pages describing the models, for ``/models`` (no discord imports)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.catalog import Catalog, Model, describe_options
+
+MODELS_PER_PAGE = 6
+
+
+@dataclass(frozen=True, slots=True)
+class ModelLine:
+    title: str
+    body: str
+
+
+def format_seconds(seconds: int) -> str:
+    if seconds < 90:
+        return f"~{seconds} s"
+    if seconds < 5400:
+        return f"~{round(seconds / 60)} min"
+    return f"~{seconds / 3600:.1f} h"
+
+
+def format_price(model: Model) -> str:
+    price = model.price
+    if price.by is not None:
+        unit = " · ".join(f"{k} ${v:g}" for k, v in price.table.items())
+    else:
+        unit = f"${price.usd:g}"
+    per = {"image": "per image", "second": "per second", "job": "per job"}[price.per]
+    suffix = "" if price.documented else " (estimate)"
+    return f"{unit} {per}{suffix}"
+
+
+def describe(model: Model) -> ModelLine:
+    inputs = "text"
+    if model.images is not None:
+        most = model.images.max if model.images.max is not None else "several"
+        inputs = (
+            f"images only (1–{most})" if model.needs_images else f"text, or up to {most} images"
+        )
+    options = "; ".join(f"{name}: {allowed}" for name, allowed in describe_options(model))
+    lines = [
+        f"{model.media} · {inputs} · {format_seconds(model.typical_seconds)} · "
+        f"{format_price(model)}",
+    ]
+    if options:
+        lines.append(options)
+    if model.uncertain:
+        lines.append("some details are not confirmed by the docs")
+    return ModelLine(f"{model.label} — `{model.id}`", "\n".join(lines))
+
+
+def pages(catalog: Catalog, per_page: int = MODELS_PER_PAGE) -> list[list[ModelLine]]:
+    """Enabled models grouped into pages, images first, in catalogue order."""
+    models = catalog.enabled("image") + catalog.enabled("video")
+    lines = [describe(m) for m in models]
+    return [lines[i : i + per_page] for i in range(0, len(lines), per_page)] or [[]]
