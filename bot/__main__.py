@@ -1,0 +1,96 @@
+"""``python -m bot``: settings → services → bot → run until SIGTERM/SIGINT.
+
+Start-up problems an operator can fix (a missing or malformed setting, a broken
+catalogue override, a refused token) end the process with exit code 2 and one line
+on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+
+import aiohttp
+import discord
+from dotenv import load_dotenv
+
+from bot import USER_AGENT, logs
+from bot.app import AtelierBot, Services
+from bot.catalog import Catalog, CatalogError
+from bot.maxapi import MaxApiClient
+from bot.settings import Settings, SettingsError
+
+log = logging.getLogger("bot")
+
+EXIT_CONFIG = 2
+
+
+def load_configuration(env: dict[str, str] | None = None) -> tuple[Settings, Catalog]:
+    """Read ``.env`` (without overriding the real environment) and build settings."""
+    if env is None:
+        load_dotenv(override=False)
+        env = dict(os.environ)
+    settings = Settings.from_env(env)
+    return settings, Catalog.load(settings.catalog_path)
+
+
+async def run(settings: Settings, catalog: Catalog) -> int:
+    """Run the bot until a signal or a fatal error; return the exit code."""
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": USER_AGENT}) as http:
+        maxapi = MaxApiClient(http, settings.maxapi_base_url, settings.maxapi_key)
+        services = Services(settings=settings, catalog=catalog, extra={"maxapi": maxapi})
+        bot = AtelierBot(services)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        runner = asyncio.create_task(bot.start(settings.discord_token.get()), name="discord")
+        stopper = asyncio.create_task(stop.wait(), name="signals")
+        try:
+            done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if runner in done:
+                runner.result()  # re-raise a login failure
+                return 0
+            log.info("signal received; shutting down")
+            return 0
+        except discord.LoginFailure:
+            print(
+                "atelier: DISCORD_TOKEN was refused by Discord; reset it in the developer "
+                "portal (Bot → Reset Token) and update .env",
+                file=sys.stderr,
+            )
+            return EXIT_CONFIG
+        except discord.PrivilegedIntentsRequired:
+            print(
+                "atelier: Discord refused the gateway intents; Atelier needs none "
+                "privileged — check the bot's settings",
+                file=sys.stderr,
+            )
+            return EXIT_CONFIG
+        finally:
+            stopper.cancel()
+            await bot.close()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await runner
+
+
+def main() -> int:
+    try:
+        settings, catalog = load_configuration()
+    except (SettingsError, CatalogError) as exc:
+        print(f"atelier: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    logs.configure(
+        settings.log_level, secrets=(settings.discord_token.get(), settings.maxapi_key.get())
+    )
+    return asyncio.run(run(settings, catalog))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""The Discord client: wiring only.
+
+``setup_hook`` loads the cogs and syncs the command tree; the services (HTTP
+session, Max API client, catalogue, …) are built by ``__main__`` (or a test
+harness) and handed in, so that nothing here opens a connection of its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.catalog import Catalog
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS: tuple[str, ...] = ("cogs.info",)
+
+
+@dataclass
+class Services:
+    """Everything the cogs need, built once at start-up."""
+
+    settings: Settings
+    catalog: Catalog
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def intents() -> discord.Intents:
+    """A slash-command bot needs no privileged intent; ``guilds`` keeps the caches
+    for permissions, upload limits and NSFW flags."""
+    wanted = discord.Intents.none()
+    wanted.guilds = True
+    return wanted
+
+
+class AtelierBot(commands.Bot):
+    def __init__(
+        self,
+        services: Services,
+        *,
+        extensions: Sequence[str] = EXTENSIONS,
+        sync_state_path: Path | None = None,
+    ) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents(),
+            help_command=None,
+            # User text never pings anyone; delivery opts the requester back in.
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        self.services = services
+        self._extensions = tuple(extensions)
+        self._sync_state_path = sync_state_path or (
+            services.settings.database_path.parent / "commands.sha256"
+        )
+
+    async def setup_hook(self) -> None:
+        for name in self._extensions:
+            await self.load_extension(name)
+        await self.sync_commands()
+
+    async def sync_commands(self) -> None:
+        """Sync to the dev guild when one is set (instant), else globally — but only when
+        the command set changed, because Discord allows 200 command creates a day."""
+        guild_id = self.services.settings.dev_guild_id
+        if guild_id is not None:
+            guild = discord.Object(id=guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d commands to dev guild %s", len(synced), guild_id)
+            return
+        digest = self.command_digest()
+        path = self._sync_state_path
+        if path.is_file() and path.read_text().strip() == digest:
+            log.info("command set unchanged; skipping global sync")
+            return
+        synced = await self.tree.sync()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(digest)
+        log.info("synced %d commands globally", len(synced))
+
+    def command_digest(self) -> str:
+        payload = [cmd.to_dict(self.tree) for cmd in self.tree.get_commands()]
+        blob = json.dumps(payload, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+
+def command_names(tree: app_commands.CommandTree[Any]) -> list[str]:
+    """Top-level command names, for tests that check uniqueness and the contract."""
+    return sorted(cmd.name for cmd in tree.get_commands())

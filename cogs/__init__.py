@@ -1,0 +1,1 @@
+"""One cog per user-facing feature; thin: parse, call ``bot/``, render."""

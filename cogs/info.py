@@ -1,0 +1,70 @@
+"""``/models``: what each model can do, typical time and price, paged."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.app import AtelierBot
+from bot.model_pages import ModelLine, pages
+
+EMBED_COLOUR = discord.Colour.blurple()
+
+
+def page_embed(lines: list[ModelLine], index: int, total: int) -> discord.Embed:
+    embed = discord.Embed(title="Models", colour=EMBED_COLOUR)
+    for line in lines:
+        embed.add_field(name=line.title[:256], value=line.body[:1024], inline=False)
+    embed.set_footer(text=f"Page {index + 1}/{total} · prices in USD")
+    return embed
+
+
+class ModelPager(discord.ui.View):
+    """Prev/Next over the model pages; only the member who asked can turn them."""
+
+    def __init__(self, all_pages: list[list[ModelLine]], owner_id: int) -> None:
+        super().__init__(timeout=300)
+        self.pages = all_pages
+        self.index = 0
+        self.owner_id = owner_id
+        self._sync_buttons()
+
+    def _sync_buttons(self) -> None:
+        self.previous.disabled = self.index == 0
+        self.next.disabled = self.index >= len(self.pages) - 1
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        return interaction.user.id == self.owner_id
+
+    async def _show(self, interaction: discord.Interaction) -> None:
+        self._sync_buttons()
+        embed = page_embed(self.pages[self.index], self.index, len(self.pages))
+        await interaction.response.edit_message(embed=embed, view=self)
+
+    @discord.ui.button(label="Previous", style=discord.ButtonStyle.secondary)
+    async def previous(self, interaction: discord.Interaction, _: discord.ui.Button) -> None:
+        self.index = max(0, self.index - 1)
+        await self._show(interaction)
+
+    @discord.ui.button(label="Next", style=discord.ButtonStyle.secondary)
+    async def next(self, interaction: discord.Interaction, _: discord.ui.Button) -> None:
+        self.index = min(len(self.pages) - 1, self.index + 1)
+        await self._show(interaction)
+
+
+class Info(commands.Cog):
+    def __init__(self, bot: AtelierBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="models", description="The models, what each can do, time and price")
+    async def models(self, interaction: discord.Interaction) -> None:
+        all_pages = pages(self.bot.services.catalog)
+        view = ModelPager(all_pages, interaction.user.id)
+        await interaction.response.send_message(
+            embed=page_embed(all_pages[0], 0, len(all_pages)), view=view, ephemeral=True
+        )
+
+
+async def setup(bot: AtelierBot) -> None:
+    await bot.add_cog(Info(bot))

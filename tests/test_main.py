@@ -1,0 +1,55 @@
+"""``python -m bot``: configuration errors are one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_bot(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "SYSTEMROOT", "LANG")}
+    clean["PYTHONPATH"] = str(ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "bot"],
+        env={**clean, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_empty_environment_names_discord_token(tmp_path: Path) -> None:
+    result = run_bot({}, tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "DISCORD_TOKEN" in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_dotenv_file_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("DISCORD_TOKEN=from-dotenv\nPOLL_SCALE=nope\n")
+    result = run_bot({"MAXAPI_KEY": "k"}, tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("atelier: POLL_SCALE:")
+    assert "from-dotenv" not in result.stderr
+
+
+@pytest.mark.parametrize("bad", ["{not json", '{"models": {"x": {"media": "sound"}}}'])
+def test_broken_catalogue_override_is_one_line(tmp_path: Path, bad: str) -> None:
+    override = tmp_path / "catalog.json"
+    override.write_text(bad)
+    result = run_bot(
+        {"DISCORD_TOKEN": "t", "MAXAPI_KEY": "k", "CATALOG_PATH": str(override)}, tmp_path
+    )
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "catalog" in result.stderr.lower()
