@@ -1,0 +1,76 @@
+"""The local job states and the transitions allowed between them.
+
+A job's state is recorded in SQLite before the next step starts, so a restart at
+any point resumes the job where it stood. The rules that protect money live here
+as data: which states may have reached Max API (never resubmitted automatically)
+and which endings give the member their quota back.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class JobState(StrEnum):
+    ACCEPTED = "accepted"  # validated and reserved; nothing sent yet
+    SUBMITTING = "submitting"  # the submit request may be on the wire
+    QUEUED = "queued"  # Max API has it: PENDING
+    RUNNING = "running"  # PROCESSING or SUBMITTED upstream
+    SUCCEEDED = "succeeded"  # upstream SUCCESS; results not yet posted
+    DELIVERING = "delivering"  # a post to Discord may be on the wire
+    DELIVERED = "delivered"
+    REJECTED = "rejected"  # Max API refused the submit (parameters, credits, moderation)
+    FAILED = "failed"  # upstream FAILURE or TIMEOUT, or unknown to the API
+    CANCELLED = "cancelled"
+    UNDELIVERABLE = "undeliverable"  # Discord refuses for good
+    EXPIRED = "expired"  # result links older than 7 days, or the job outlived its model
+    LOST = "lost"  # the bot died mid-submit: nobody can know if Max API took it
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL
+
+    @property
+    def is_active(self) -> bool:
+        return self not in TERMINAL
+
+
+S = JobState
+
+TERMINAL = frozenset(
+    {S.DELIVERED, S.REJECTED, S.FAILED, S.CANCELLED, S.UNDELIVERABLE, S.EXPIRED, S.LOST}
+)
+
+#: States in which the job has a task id that must be polled until it ends.
+UPSTREAM = frozenset({S.QUEUED, S.RUNNING})
+
+#: Endings without a result Max API charges for: the member's quota comes back.
+#: ``lost`` is refunded too: the bot's crash is our fault, not the member's.
+REFUNDED = frozenset({S.REJECTED, S.FAILED, S.CANCELLED, S.LOST})
+
+TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    S.ACCEPTED: frozenset({S.SUBMITTING, S.CANCELLED, S.REJECTED}),
+    S.SUBMITTING: frozenset({S.QUEUED, S.RUNNING, S.SUCCEEDED, S.REJECTED, S.FAILED, S.LOST}),
+    S.QUEUED: frozenset({S.QUEUED, S.RUNNING, S.SUCCEEDED, S.FAILED, S.CANCELLED, S.EXPIRED}),
+    S.RUNNING: frozenset({S.RUNNING, S.SUCCEEDED, S.FAILED, S.CANCELLED, S.EXPIRED}),
+    S.SUCCEEDED: frozenset({S.DELIVERING, S.UNDELIVERABLE, S.EXPIRED}),
+    S.DELIVERING: frozenset({S.DELIVERING, S.DELIVERED, S.SUCCEEDED, S.UNDELIVERABLE, S.EXPIRED}),
+    # Terminal states are final; re-posting a past result (/show) is not a transition.
+}
+
+
+def can_move(current: JobState, target: JobState) -> bool:
+    return target in TRANSITIONS.get(current, frozenset())
+
+
+def state_for_upstream(status: str) -> JobState:
+    """Map a Max API task status onto the local state it puts a job in."""
+    return {
+        "PENDING": S.QUEUED,
+        "PROCESSING": S.RUNNING,
+        "SUBMITTED": S.RUNNING,
+        "SUCCESS": S.SUCCEEDED,
+        "FAILURE": S.FAILED,
+        "TIMEOUT": S.FAILED,
+        "CANCELLED": S.CANCELLED,
+    }.get(status, S.RUNNING)

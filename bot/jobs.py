@@ -1,0 +1,487 @@
+"""The job service: accept, submit, follow and cancel jobs.
+
+The one place the cogs, the poller, the callback receiver and the buttons go through.
+Every step records the job's new state (through :meth:`Store.transition`, a
+compare-and-set) before the next one starts, so a restart resumes each job where it
+stood and two paths racing on one job (poller and callback, cancel and success) can
+never both act.
+
+Money rules enforced here:
+- ``submitting`` is recorded *before* the request goes out. A job found in that state
+  at start-up may have reached Max API, so it becomes ``lost`` (owner told, quota
+  refunded) and is never resubmitted. An :class:`AmbiguousSubmit` answer ends the same
+  way for the same reason.
+- The task id is stored in the same transaction that leaves ``submitting``, the moment
+  submit returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from bot import maxapi
+from bot.catalog import Catalog, GenerationRequest, Model, PreparedJob, ValidationError
+from bot.job_states import UPSTREAM, JobState, state_for_upstream
+from bot.poll_schedule import PollSchedule
+from bot.store import Job, Store
+
+log = logging.getLogger(__name__)
+
+S = JobState
+RESULT_LIFETIME = 7 * 24 * 3600  # Max API keeps result files for 7 days
+
+#: What the member is told for each Max API ``failure_reason``.
+FAILURE_MESSAGES: dict[str | None, str] = {
+    "CONTENT_MODERATION": (
+        "Max API's moderation refused the prompt or image (real faces, public figures, "
+        "copyrighted characters or adult content). Change it and try again."
+    ),
+    "INVALID_PARAMETERS": (
+        "Max API refused the parameters. Check the options and attachments and try again."
+    ),
+    "INSUFFICIENT_POINTS": (
+        "The server's Max API account is out of credits. Ask a moderator to top it up."
+    ),
+    None: "Max API could not finish this job. Trying again may work.",
+}
+TIMEOUT_MESSAGE = "Max API timed out on this job. Trying again may work."
+
+
+class JobListener(Protocol):
+    """Told after every state change (the Discord side edits progress, posts endings)."""
+
+    async def job_changed(self, job: Job) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Requester:
+    """Who asked, and where: plain values taken from the interaction."""
+
+    guild_id: int | None
+    channel_id: int
+    user_id: int
+    locale: str | None = None
+    application_id: int | None = None
+    interaction_token: str | None = None
+    interaction_expires_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOutcome:
+    job: Job
+    cancelled: bool
+    message: str
+
+
+class JobService:
+    def __init__(
+        self,
+        store: Store,
+        catalog: Catalog,
+        api: maxapi.MaxApiClient,
+        *,
+        schedule: PollSchedule | None = None,
+        callback_base_url: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.api = api
+        self.schedule = schedule or PollSchedule()
+        self.callback_base_url = callback_base_url
+        self.clock = clock
+        self.listeners: list[JobListener] = []
+        self.wake_poller: Callable[[], None] = lambda: None
+        self.wake_delivery: Callable[[], None] = lambda: None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- accept & submit ------------------------------------------------------------
+
+    def prepare(self, request: GenerationRequest) -> PreparedJob:
+        """Validate without recording anything (raises :class:`ValidationError`)."""
+        return self.catalog.prepare(request)
+
+    async def accept(
+        self,
+        request: GenerationRequest,
+        requester: Requester,
+        *,
+        parent_job_id: int | None = None,
+        action: str | None = None,
+    ) -> Job:
+        """Validate and record a job in ``accepted``. No network call: the caller can
+        answer the interaction right after this returns."""
+        prepared = self.catalog.prepare(request)
+        return await self.store.create_job(
+            {
+                "guild_id": requester.guild_id,
+                "channel_id": requester.channel_id,
+                "user_id": requester.user_id,
+                "locale": requester.locale,
+                "application_id": requester.application_id,
+                "interaction_token": requester.interaction_token,
+                "interaction_expires_at": requester.interaction_expires_at,
+                "media": prepared.media,
+                "model": prepared.model.id,
+                "prompt": request.prompt.strip(),
+                "options": {k: v for k, v in request.options.items() if v not in (None, "")},
+                "input": prepared.input,
+                "image_urls": list(request.image_urls),
+                "price_usd": prepared.price_usd,
+                "price_documented": prepared.price_documented,
+                "outputs": prepared.outputs,
+                "parent_job_id": parent_job_id,
+                "action": action,
+            }
+        )
+
+    def submit_soon(self, job: Job) -> None:
+        """Submit in the background (after the interaction was answered)."""
+        self._spawn(self.submit(job.id), f"submit-{job.id}")
+
+    async def submit(self, job_id: int) -> Job | None:
+        """Send an ``accepted`` job to Max API, at most once."""
+        token = secrets.token_urlsafe(24) if self.callback_base_url else None
+        job = await self.store.transition(
+            job_id, S.ACCEPTED, S.SUBMITTING, "submit", callback_token=token
+        )
+        if job is None:
+            return await self.store.get(job_id)  # cancelled meanwhile, or already sent
+        await self.store.increment(job.id, "submit_attempts")
+        callback = f"{self.callback_base_url}/{token}" if token else None
+        try:
+            task_id = await self.api.submit(
+                job.model, job.input, callback_url=callback, user_id=str(job.user_id)
+            )
+        except maxapi.AmbiguousSubmit as exc:
+            log.warning("job %s: submit answer unclear (%s); marking lost", job.id, exc)
+            return await self._end(
+                job,
+                S.SUBMITTING,
+                S.LOST,
+                "ambiguous submit",
+                failure_reason="AMBIGUOUS_SUBMIT",
+                failure_message=(
+                    "Max API did not answer clearly whether it started this job, so Atelier "
+                    "will not send it again (that could charge twice). You were not charged "
+                    "for it here; start it again if no result appears."
+                ),
+            )
+        except maxapi.MaxApiError as exc:
+            reason, message = _rejection(exc)
+            log.info("job %s: submit refused: %s", job.id, reason)
+            return await self._end(
+                job,
+                S.SUBMITTING,
+                S.REJECTED,
+                reason,
+                failure_reason=reason,
+                failure_message=message,
+            )
+        model = self._model(job)
+        now = self.clock()
+        moved = await self.store.transition(
+            job.id,
+            S.SUBMITTING,
+            S.QUEUED,
+            "submitted",
+            task_id=task_id,
+            upstream_status=maxapi.TaskStatus.PENDING.value,
+            submitted_at=now,
+            next_poll_at=now + self.schedule.first_delay(model),
+        )
+        log.info("job %s: submitted as task %s", job.id, task_id)
+        if moved is not None:
+            self.wake_poller()
+            await self._notify(moved)
+        return moved
+
+    # -- following a task -------------------------------------------------------------
+
+    async def refresh(self, job: Job) -> Job | None:
+        """Query the task and apply what Max API says. Transient errors propagate."""
+        if job.task_id is None or job.state not in UPSTREAM:
+            return job
+        try:
+            task = await self.api.get(job.task_id)
+        except maxapi.TaskNotFound:
+            return await self._end(
+                job,
+                UPSTREAM,
+                S.FAILED,
+                "unknown to Max API",
+                failure_reason="TASK_NOT_FOUND",
+                failure_message="Max API no longer knows this job. Start it again.",
+            )
+        await self.store.increment(job.id, "polls")
+        return await self.apply_task(job, task)
+
+    async def apply_task(self, job: Job, task: maxapi.Task) -> Job | None:
+        """Move a job to match its task's status (from a poll or a callback)."""
+        target = state_for_upstream(task.status.value)
+        now = self.clock()
+        if target == S.SUCCEEDED:
+            urls = list(task.result.urls) if task.result else []
+            if not urls:
+                return await self._end(
+                    job,
+                    UPSTREAM,
+                    S.FAILED,
+                    "success without results",
+                    failure_reason="NO_RESULT",
+                    failure_message="Max API reported success but sent no files. Try again.",
+                )
+            done = task.updated_at.timestamp() if task.updated_at else now
+            moved = await self.store.transition(
+                job.id,
+                UPSTREAM,
+                S.SUCCEEDED,
+                "upstream success",
+                upstream_status=task.status.value,
+                result_kind=task.result.kind if task.result else job.media,
+                result_urls=urls,
+                result_expires_at=min(done, now) + RESULT_LIFETIME,
+                upstream_done_at=now,
+                next_poll_at=None,
+                next_delivery_at=now,
+            )
+            if moved is not None:
+                self.wake_delivery()
+                await self._notify(moved)
+            return moved
+        if target == S.FAILED:
+            timed_out = task.status == maxapi.TaskStatus.TIMEOUT
+            return await self._end(
+                job,
+                UPSTREAM,
+                S.FAILED,
+                f"upstream {task.status.value}",
+                upstream_status=task.status.value,
+                failure_reason="TIMEOUT" if timed_out else task.failure_reason,
+                failure_message=TIMEOUT_MESSAGE
+                if timed_out
+                else FAILURE_MESSAGES.get(task.failure_reason, FAILURE_MESSAGES[None]),
+            )
+        if target == S.CANCELLED:
+            return await self._end(
+                job,
+                UPSTREAM,
+                S.CANCELLED,
+                "upstream cancelled",
+                upstream_status=task.status.value,
+                failure_message="The job was cancelled.",
+            )
+        # Still running: schedule the next look (or give up when it is too old).
+        model = self._model(job)
+        fresh = await self.store.get(job.id)
+        if fresh is None or fresh.state not in UPSTREAM:
+            return fresh
+        started = fresh.submitted_at or fresh.created_at
+        if now - started > self.schedule.max_age(model):
+            return await self._end(
+                fresh,
+                UPSTREAM,
+                S.EXPIRED,
+                "too old",
+                failure_reason="MAX_AGE",
+                failure_message=(
+                    f"Max API did not finish this job within {_duration(now - started)}. "
+                    "Atelier stopped waiting for it."
+                ),
+            )
+        next_at = now + self.schedule.next_delay(model, fresh.polls)
+        if target != fresh.state:
+            moved = await self.store.transition(
+                fresh.id,
+                fresh.state,
+                target,
+                f"upstream {task.status.value}",
+                upstream_status=task.status.value,
+                next_poll_at=next_at,
+                poll_errors=0,
+            )
+            if moved is not None:
+                await self._notify(moved)
+            return moved
+        return await self.store.update(
+            fresh.id, upstream_status=task.status.value, next_poll_at=next_at, poll_errors=0
+        )
+
+    async def poll_failed(self, job: Job, error: maxapi.MaxApiError) -> Job:
+        """A query failed for a transient reason: back off, keep the job."""
+        retry_after = error.retry_after if isinstance(error, maxapi.RateLimited) else None
+        delay = self.schedule.error_delay(job.poll_errors + 1, retry_after)
+        return await self.store.increment(job.id, "poll_errors", next_poll_at=self.clock() + delay)
+
+    # -- cancel -----------------------------------------------------------------------
+
+    async def cancel(self, job_id: int, reason: str = "cancelled by member") -> CancelOutcome:
+        job = await self.store.get(job_id)
+        if job is None:
+            raise ValidationError(f"There is no job {job_id}.")
+        if job.state == S.ACCEPTED:
+            done = await self._end(
+                job, S.ACCEPTED, S.CANCELLED, reason, failure_message="Cancelled before it started."
+            )
+            if done is not None and done.state == S.CANCELLED:
+                return CancelOutcome(done, True, "Cancelled. You were not charged.")
+            job = await self.store.get(job_id) or job
+        if job.state == S.SUBMITTING:
+            return CancelOutcome(
+                job, False, "It is being sent to Max API right now; try again in a few seconds."
+            )
+        if job.state.is_terminal or job.state not in UPSTREAM or job.task_id is None:
+            return CancelOutcome(job, False, f"Job {job.id} has already {job.state.value}.")
+        try:
+            await self.api.cancel(job.task_id)
+        except maxapi.MaxApiError as exc:
+            log.info("job %s: cancel refused: %s", job.id, exc)
+            return CancelOutcome(
+                job,
+                False,
+                "Max API would not cancel it now (it may be too "
+                "far along). It will finish normally.",
+            )
+        done = await self._end(
+            job,
+            UPSTREAM,
+            S.CANCELLED,
+            reason,
+            upstream_status="CANCELLED",
+            failure_message="Cancelled.",
+        )
+        if done is None or done.state != S.CANCELLED:
+            current = await self.store.get(job_id) or job
+            return CancelOutcome(current, False, f"Job {job.id} had already {current.state}.")
+        return CancelOutcome(done, True, "Cancelled. You were not charged.")
+
+    # -- start-up ----------------------------------------------------------------------
+
+    async def recover(self) -> dict[str, int]:
+        """Resume every unfinished job after a (re)start; see the module docstring."""
+        counts = {"lost": 0, "resubmitted": 0, "polling": 0, "delivering": 0}
+        now = self.clock()
+        for job in await self.store.in_states([S.SUBMITTING]):
+            await self._end(
+                job,
+                S.SUBMITTING,
+                S.LOST,
+                "restart during submit",
+                failure_reason="LOST",
+                failure_message=(
+                    "Atelier restarted while sending this job to Max API, so nobody can know "
+                    "whether it started. It will not be sent again automatically (that could "
+                    "charge twice). You were not charged; start it again if no result appears."
+                ),
+            )
+            counts["lost"] += 1
+        for job in await self.store.in_states([S.ACCEPTED]):
+            self.submit_soon(job)  # never sent: safe to send now
+            counts["resubmitted"] += 1
+        for job in await self.store.in_states(list(UPSTREAM)):
+            if job.next_poll_at is None:
+                await self.store.update(job.id, next_poll_at=now)
+            counts["polling"] += 1
+        for job in await self.store.in_states([S.SUCCEEDED, S.DELIVERING]):
+            if job.next_delivery_at is None:
+                await self.store.update(job.id, next_delivery_at=now)
+            counts["delivering"] += 1
+        self.wake_poller()
+        self.wake_delivery()
+        log.info("recovered jobs: %s", counts)
+        return counts
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _model(self, job: Job) -> Model:
+        try:
+            return self.catalog.get(job.model)
+        except ValidationError:
+            # A model disabled after the job started still has to be followed to the end.
+            fallback = self.catalog.enabled(job.media)  # type: ignore[arg-type]
+            return fallback[0] if fallback else self.catalog.all()[0]
+
+    async def _end(
+        self,
+        job: Job,
+        expected: JobState | Iterable[JobState],
+        target: JobState,
+        reason: str,
+        **values: object,
+    ) -> Job | None:
+        states = [expected] if isinstance(expected, JobState) else list(expected)
+        moved = await self.store.transition(job.id, states, target, reason, **values)
+        if moved is not None:
+            await self._notify(moved)
+            return moved
+        return await self.store.get(job.id)
+
+    async def _notify(self, job: Job) -> None:
+        for listener in self.listeners:
+            try:
+                await listener.job_changed(job)
+            except Exception:
+                log.exception("job %s: listener %r failed", job.id, listener)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        """Run in the background, keeping a reference and logging a failure."""
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("task %s failed", name, exc_info=t.exception())
+
+        task.add_done_callback(done)
+
+
+def _rejection(exc: maxapi.MaxApiError) -> tuple[str, str]:
+    """A reason code and the member-facing sentence for a refused submit."""
+    if isinstance(exc, maxapi.ContentRejected):
+        cats = ", ".join(c.replace("/", " / ") for c in exc.categories) or "unspecified"
+        return "CONTENT_REJECTED", (
+            f"Max API's moderation refused the prompt ({cats}). Change it and try again. "
+            "You were not charged."
+        )
+    if isinstance(exc, maxapi.InsufficientCredits):
+        return "INSUFFICIENT_CREDITS", (
+            "The server's Max API account is out of credits. Ask a moderator to top it up. "
+            "You were not charged."
+        )
+    if isinstance(exc, maxapi.Unauthorized):
+        return "UNAUTHORIZED", (
+            "Max API refused the bot's API key. Ask the bot's operator to check MAXAPI_KEY."
+        )
+    if isinstance(exc, maxapi.InvalidParameters):
+        return "INVALID_PARAMETERS", (
+            f"Max API refused the request: {exc.message}. You were not charged."
+        )
+    if isinstance(exc, maxapi.RateLimited):
+        wait = f" in {int(exc.retry_after) + 1} s" if exc.retry_after else " in a minute"
+        return "RATE_LIMITED", f"Max API is busy. Try again{wait}. You were not charged."
+    return "UNAVAILABLE", (
+        "Max API could not be reached. Try again in a few minutes. You were not charged."
+    )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{int(seconds)} s"
+    if seconds < 7200:
+        return f"{int(seconds // 60)} min"
+    return f"{seconds / 3600:.1f} h"

@@ -1,0 +1,457 @@
+"""SQLite, and the only module with SQL in it.
+
+Every call runs on one dedicated thread (``await store.call(...)`` style async
+methods wrap synchronous ones), so the event loop never waits on the disk and
+writes never race. WAL is on and a busy timeout is set, so a second process (a
+benchmark, an operator's ``sqlite3``) can read while the bot writes.
+
+Jobs move between states only through :meth:`Store.transition`, a compare-and-set:
+the update applies only if the job is still in one of the expected states, and the
+state change is appended to ``job_events`` in the same transaction. Whoever loses
+a race (the poller and a callback finishing the same job, a cancel meeting a
+success) sees ``None`` and does nothing, which is what makes "posted once" hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from bot.job_states import TERMINAL, UPSTREAM, JobState, can_move
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+migrations = Migrations("atelier")
+
+JSON_COLUMNS = frozenset({"options", "input", "image_urls", "result_urls", "result_message_ids"})
+
+
+@migrations()
+def m001_jobs(db: Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY,
+            guild_id INTEGER,
+            channel_id INTEGER NOT NULL,
+            user_id INTEGER NOT NULL,
+            locale TEXT,
+            media TEXT NOT NULL,
+            model TEXT NOT NULL,
+            prompt TEXT NOT NULL,
+            options TEXT NOT NULL DEFAULT '{}',
+            input TEXT NOT NULL,
+            image_urls TEXT NOT NULL DEFAULT '[]',
+            price_usd REAL NOT NULL,
+            price_documented INTEGER NOT NULL DEFAULT 0,
+            outputs INTEGER NOT NULL DEFAULT 1,
+            state TEXT NOT NULL,
+            upstream_status TEXT,
+            task_id TEXT UNIQUE,
+            callback_token TEXT,
+            result_kind TEXT,
+            result_urls TEXT NOT NULL DEFAULT '[]',
+            result_expires_at REAL,
+            failure_reason TEXT,
+            failure_message TEXT,
+            application_id INTEGER,
+            interaction_token TEXT,
+            interaction_expires_at REAL,
+            progress_message_id INTEGER,
+            progress_edited_at REAL,
+            result_message_ids TEXT NOT NULL DEFAULT '[]',
+            delivery_nonce TEXT,
+            submit_attempts INTEGER NOT NULL DEFAULT 0,
+            polls INTEGER NOT NULL DEFAULT 0,
+            poll_errors INTEGER NOT NULL DEFAULT 0,
+            delivery_attempts INTEGER NOT NULL DEFAULT 0,
+            next_poll_at REAL,
+            next_delivery_at REAL,
+            parent_job_id INTEGER REFERENCES jobs(id),
+            action TEXT,
+            created_at REAL NOT NULL,
+            submitted_at REAL,
+            upstream_done_at REAL,
+            finished_at REAL,
+            updated_at REAL NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX jobs_state ON jobs(state)")
+    db.execute("CREATE INDEX jobs_next_poll ON jobs(next_poll_at) WHERE next_poll_at IS NOT NULL")
+    db.execute(
+        "CREATE INDEX jobs_next_delivery ON jobs(next_delivery_at) "
+        "WHERE next_delivery_at IS NOT NULL"
+    )
+    db.execute("CREATE INDEX jobs_user ON jobs(guild_id, user_id, created_at)")
+    db.execute(
+        """
+        CREATE TABLE job_events (
+            id INTEGER PRIMARY KEY,
+            job_id INTEGER NOT NULL REFERENCES jobs(id),
+            at REAL NOT NULL,
+            from_state TEXT,
+            to_state TEXT NOT NULL,
+            reason TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX job_events_job ON job_events(job_id, id)")
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One row of ``jobs``, JSON columns decoded."""
+
+    id: int
+    guild_id: int | None
+    channel_id: int
+    user_id: int
+    media: str
+    model: str
+    prompt: str
+    input: dict[str, Any]
+    price_usd: float
+    state: JobState
+    created_at: float
+    updated_at: float
+    locale: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    image_urls: list[str] = field(default_factory=list)
+    price_documented: bool = False
+    outputs: int = 1
+    upstream_status: str | None = None
+    task_id: str | None = None
+    callback_token: str | None = None
+    result_kind: str | None = None
+    result_urls: list[str] = field(default_factory=list)
+    result_expires_at: float | None = None
+    failure_reason: str | None = None
+    failure_message: str | None = None
+    application_id: int | None = None
+    interaction_token: str | None = None
+    interaction_expires_at: float | None = None
+    progress_message_id: int | None = None
+    progress_edited_at: float | None = None
+    result_message_ids: list[int] = field(default_factory=list)
+    delivery_nonce: str | None = None
+    submit_attempts: int = 0
+    polls: int = 0
+    poll_errors: int = 0
+    delivery_attempts: int = 0
+    next_poll_at: float | None = None
+    next_delivery_at: float | None = None
+    parent_job_id: int | None = None
+    action: str | None = None
+    submitted_at: float | None = None
+    upstream_done_at: float | None = None
+    finished_at: float | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Job:
+        values = dict(row)
+        for name in JSON_COLUMNS:
+            if isinstance(values.get(name), str):
+                values[name] = json.loads(values[name])
+        values["state"] = JobState(values["state"])
+        values["price_documented"] = bool(values.get("price_documented"))
+        return cls(**{k: v for k, v in values.items() if k in _JOB_FIELDS})
+
+
+_JOB_FIELDS = frozenset(f.name for f in fields(Job))
+
+
+@dataclass(frozen=True, slots=True)
+class JobEvent:
+    job_id: int
+    at: float
+    from_state: str | None
+    to_state: str
+    reason: str | None
+
+
+def _encode(values: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = set(values) - _JOB_FIELDS
+    if unknown:
+        raise KeyError(f"unknown job columns: {sorted(unknown)}")
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in JSON_COLUMNS and value is not None:
+            value = json.dumps(value, ensure_ascii=False)
+        elif isinstance(value, JobState):
+            value = value.value
+        out[key] = value
+    return out
+
+
+def on_db_thread(
+    method: Callable[Concatenate[Store, P], R],
+) -> Callable[Concatenate[Store, P], Any]:
+    """Turn a synchronous method into a coroutine that runs it on the store's thread."""
+
+    @functools.wraps(method)
+    async def wrapper(self: Store, *args: P.args, **kwargs: P.kwargs) -> R:
+        loop = asyncio.get_running_loop()
+        call = functools.partial(method, self, *args, **kwargs)
+        return await loop.run_in_executor(self._executor, call)
+
+    return wrapper
+
+
+class Store:
+    """The database. Open with ``await Store.open(path)``; close with ``await store.close()``."""
+
+    def __init__(self, path: Path | str, clock: Callable[[], float] = time.time) -> None:
+        self.path = str(path)
+        self.clock = clock
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atelier-db")
+        self._db: Database | None = None
+
+    @classmethod
+    async def open(cls, path: Path | str, clock: Callable[[], float] = time.time) -> Store:
+        store = cls(path, clock)
+        await store._open()
+        return store
+
+    @on_db_thread
+    def _open(self) -> None:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=10)
+        db = Database(conn)
+        with db.ensure_autocommit_on():
+            db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA busy_timeout=10000")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        migrations.apply(db)
+        self._db = db
+
+    @property
+    def db(self) -> Database:
+        if self._db is None:
+            raise RuntimeError("the store is not open")
+        return self._db
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._close()
+        self._executor.shutdown(wait=True)
+
+    @on_db_thread
+    def _close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    # -- jobs: writes ------------------------------------------------------------------
+
+    @on_db_thread
+    def create_job(self, values: Mapping[str, Any], reason: str = "accepted") -> Job:
+        """Insert a job in ``accepted`` with its first event, in one transaction."""
+        now = self.clock()
+        row = _encode({**values, "state": JobState.ACCEPTED, "created_at": now, "updated_at": now})
+        with self.db.atomic():
+            cursor = self.db.execute(
+                f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                list(row.values()),
+            )
+            job_id = int(cursor.lastrowid or 0)
+            self._event(job_id, None, JobState.ACCEPTED, reason, now)
+        return self._get(job_id)
+
+    @on_db_thread
+    def transition(
+        self,
+        job_id: int,
+        expected: Collection[JobState] | JobState,
+        target: JobState,
+        reason: str,
+        **values: Any,
+    ) -> Job | None:
+        """Move a job to ``target`` if it is still in ``expected``; record why.
+
+        Returns the updated job, or ``None`` when the job had already moved on (the
+        caller lost a race and must do nothing). A move the state machine forbids
+        raises ``ValueError``: that is a bug, not a race.
+        """
+        allowed = {expected} if isinstance(expected, JobState) else set(expected)
+        for state in allowed:
+            if not can_move(state, target):
+                raise ValueError(f"job state {state} cannot move to {target}")
+        now = self.clock()
+        extra = _encode(values)
+        if target.is_terminal:
+            extra.setdefault("finished_at", now)
+            extra["next_poll_at"] = None
+            extra["next_delivery_at"] = None
+        sets = ", ".join(f"{k} = ?" for k in extra)
+        sets = f"state = ?, updated_at = ?{', ' + sets if sets else ''}"
+        placeholders = ", ".join("?" * len(allowed))
+        with self.db.atomic():
+            before = self.db.execute("SELECT state FROM jobs WHERE id = ?", [job_id]).fetchone()
+            if before is None or before[0] not in {s.value for s in allowed}:
+                return None
+            self.db.execute(
+                f"UPDATE jobs SET {sets} WHERE id = ? AND state IN ({placeholders})",
+                [target.value, now, *extra.values(), job_id, *[s.value for s in allowed]],
+            )
+            self._event(job_id, JobState(before[0]), target, reason, now)
+        return self._get(job_id)
+
+    @on_db_thread
+    def update(self, job_id: int, **values: Any) -> Job:
+        """Change bookkeeping columns (never ``state``: use :meth:`transition`)."""
+        if "state" in values:
+            raise ValueError("use transition() to change a job's state")
+        row = _encode({**values, "updated_at": self.clock()})
+        sets = ", ".join(f"{k} = ?" for k in row)
+        with self.db.atomic():
+            self.db.execute(f"UPDATE jobs SET {sets} WHERE id = ?", [*row.values(), job_id])
+        return self._get(job_id)
+
+    @on_db_thread
+    def increment(self, job_id: int, column: str, by: int = 1, **values: Any) -> Job:
+        """Add to a counter column (polls, poll_errors, …) and set other columns."""
+        if column not in {"submit_attempts", "polls", "poll_errors", "delivery_attempts"}:
+            raise KeyError(column)
+        row = _encode({**values, "updated_at": self.clock()})
+        sets = ", ".join([f"{column} = {column} + ?", *(f"{k} = ?" for k in row)])
+        with self.db.atomic():
+            self.db.execute(f"UPDATE jobs SET {sets} WHERE id = ?", [by, *row.values(), job_id])
+        return self._get(job_id)
+
+    def _event(
+        self, job_id: int, before: JobState | None, after: JobState, reason: str, now: float
+    ) -> None:
+        self.db.execute(
+            "INSERT INTO job_events (job_id, at, from_state, to_state, reason) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [job_id, now, before.value if before else None, after.value, reason],
+        )
+
+    # -- jobs: reads -------------------------------------------------------------------
+
+    def _get(self, job_id: int) -> Job:
+        row = self._one("SELECT * FROM jobs WHERE id = ?", [job_id])
+        if row is None:
+            raise KeyError(f"no job {job_id}")
+        return Job.from_row(row)
+
+    def _one(self, sql: str, params: Iterable[Any]) -> dict[str, Any] | None:
+        cursor = self.db.execute(sql, list(params))
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        names = [d[0] for d in cursor.description]
+        return dict(zip(names, row, strict=True))
+
+    def _many(self, sql: str, params: Iterable[Any] = ()) -> list[Job]:
+        cursor = self.db.execute(sql, list(params))
+        names = [d[0] for d in cursor.description]
+        return [Job.from_row(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
+
+    @on_db_thread
+    def get(self, job_id: int) -> Job | None:
+        row = self._one("SELECT * FROM jobs WHERE id = ?", [job_id])
+        return Job.from_row(row) if row else None
+
+    @on_db_thread
+    def by_task_id(self, task_id: str) -> Job | None:
+        row = self._one("SELECT * FROM jobs WHERE task_id = ?", [task_id])
+        return Job.from_row(row) if row else None
+
+    @on_db_thread
+    def in_states(self, states: Collection[JobState], limit: int | None = None) -> list[Job]:
+        marks = ", ".join("?" * len(states))
+        sql = f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return self._many(sql, [s.value for s in states])
+
+    @on_db_thread
+    def due_for_poll(self, now: float, limit: int) -> list[Job]:
+        """Jobs with a task id whose next look is due, earliest first."""
+        marks = ", ".join("?" * len(UPSTREAM))
+        return self._many(
+            f"SELECT * FROM jobs WHERE next_poll_at IS NOT NULL AND next_poll_at <= ? "
+            f"AND state IN ({marks}) ORDER BY next_poll_at LIMIT ?",
+            [now, *[s.value for s in UPSTREAM], limit],
+        )
+
+    @on_db_thread
+    def next_poll_time(self) -> float | None:
+        row = self.db.execute(
+            "SELECT MIN(next_poll_at) FROM jobs WHERE next_poll_at IS NOT NULL"
+        ).fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    @on_db_thread
+    def due_for_delivery(self, now: float, limit: int) -> list[Job]:
+        return self._many(
+            "SELECT * FROM jobs WHERE next_delivery_at IS NOT NULL AND next_delivery_at <= ? "
+            "AND state IN (?, ?) ORDER BY next_delivery_at LIMIT ?",
+            [now, JobState.SUCCEEDED.value, JobState.DELIVERING.value, limit],
+        )
+
+    @on_db_thread
+    def next_delivery_time(self) -> float | None:
+        row = self.db.execute(
+            "SELECT MIN(next_delivery_at) FROM jobs WHERE next_delivery_at IS NOT NULL"
+        ).fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    @on_db_thread
+    def for_user(
+        self, guild_id: int | None, user_id: int, *, active: bool | None = None, limit: int = 10
+    ) -> list[Job]:
+        """A member's jobs, newest first; ``active`` filters to unfinished or finished."""
+        sql = "SELECT * FROM jobs WHERE guild_id IS ? AND user_id = ?"
+        params: list[Any] = [guild_id, user_id]
+        if active is not None:
+            marks = ", ".join("?" * len(TERMINAL))
+            sql += f" AND state {'NOT IN' if active else 'IN'} ({marks})"
+            params += [s.value for s in TERMINAL]
+        sql += " ORDER BY id DESC LIMIT ?"
+        return self._many(sql, [*params, limit])
+
+    @on_db_thread
+    def queue_position(self, job: Job) -> int:
+        """How many of the guild's unfinished, not-yet-running jobs were accepted first."""
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM jobs WHERE guild_id IS ? AND id < ? AND state IN (?, ?, ?)",
+            [
+                job.guild_id,
+                job.id,
+                JobState.ACCEPTED.value,
+                JobState.SUBMITTING.value,
+                JobState.QUEUED.value,
+            ],
+        ).fetchone()
+        return int(row[0])
+
+    @on_db_thread
+    def events(self, job_id: int) -> list[JobEvent]:
+        rows = self.db.execute(
+            "SELECT job_id, at, from_state, to_state, reason FROM job_events "
+            "WHERE job_id = ? ORDER BY id",
+            [job_id],
+        ).fetchall()
+        return [JobEvent(*row) for row in rows]
+
+    @on_db_thread
+    def count_by_state(self) -> dict[str, int]:
+        rows = self.db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
+        return {state: int(n) for state, n in rows}

@@ -1,0 +1,171 @@
+"""The store: migrations, compare-and-set transitions, the event log, due queries."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.job_states import JobState
+from bot.store import Store, migrations
+
+S = JobState
+
+# Migrations are append-only: a released name is never renamed, removed or reordered.
+RELEASED_MIGRATIONS = ["m001_jobs"]
+
+
+def job_values(**extra: Any) -> dict[str, Any]:
+    return {
+        "guild_id": 1,
+        "channel_id": 2,
+        "user_id": 3,
+        "media": "image",
+        "model": "nano-banana",
+        "prompt": "a fox",
+        "input": {"prompt": "a fox", "ratio": "16:9"},
+        "options": {"ratio": "16:9"},
+        "price_usd": 0.04,
+        **extra,
+    }
+
+
+@pytest.fixture
+async def store(tmp_path: Path):  # type: ignore[no-untyped-def]
+    s = await Store.open(tmp_path / "sub" / "atelier.db")
+    yield s
+    await s.close()
+
+
+def test_migrations_are_append_only() -> None:
+    names = [m.name for m in migrations._migrations]
+    assert names[: len(RELEASED_MIGRATIONS)] == RELEASED_MIGRATIONS
+
+
+async def test_fresh_database_gets_schema_wal_and_records_migrations(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "a.db")
+    await store.close()
+    conn = sqlite3.connect(tmp_path / "a.db")
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"jobs", "job_events", "_sqlite_migrations"} <= tables
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    applied = [r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations ORDER BY id")]
+    assert applied == [m.name for m in migrations._migrations]
+
+
+async def test_reopening_keeps_data_and_applies_nothing_twice(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "a.db")
+    job = await store.create_job(job_values())
+    await store.close()
+    store = await Store.open(tmp_path / "a.db")
+    again = await store.get(job.id)
+    await store.close()
+    assert again == job
+
+
+async def test_create_records_accepted_with_json_round_trip(store: Store) -> None:
+    job = await store.create_job(job_values(image_urls=["https://x/1.png"]))
+    assert job.state == S.ACCEPTED
+    assert job.input == {"prompt": "a fox", "ratio": "16:9"}
+    assert job.image_urls == ["https://x/1.png"]
+    events = await store.events(job.id)
+    assert [(e.from_state, e.to_state) for e in events] == [(None, "accepted")]
+
+
+async def test_transition_is_compare_and_set(store: Store) -> None:
+    job = await store.create_job(job_values())
+    moved = await store.transition(job.id, S.ACCEPTED, S.SUBMITTING, "submit")
+    assert moved is not None and moved.state == S.SUBMITTING
+    assert await store.transition(job.id, S.ACCEPTED, S.SUBMITTING, "again") is None
+    done = await store.transition(job.id, S.SUBMITTING, S.QUEUED, "ok", task_id="t-1")
+    assert done is not None and done.task_id == "t-1"
+    assert await store.by_task_id("t-1") == done
+    reasons = [e.reason for e in await store.events(job.id)]
+    assert reasons == ["accepted", "submit", "ok"]
+
+
+async def test_forbidden_move_is_a_bug_not_a_race(store: Store) -> None:
+    job = await store.create_job(job_values())
+    with pytest.raises(ValueError):
+        await store.transition(job.id, S.ACCEPTED, S.DELIVERED, "nope")
+    with pytest.raises(ValueError):
+        await store.update(job.id, state=S.DELIVERED)
+    with pytest.raises(KeyError):
+        await store.update(job.id, no_such_column=1)
+
+
+async def test_only_one_of_many_racing_transitions_wins(store: Store) -> None:
+    job = await store.create_job(job_values())
+    await store.transition(job.id, S.ACCEPTED, S.SUBMITTING, "submit")
+    await store.transition(job.id, S.SUBMITTING, S.RUNNING, "ok", task_id="t")
+    results = await asyncio.gather(
+        *[store.transition(job.id, S.RUNNING, S.SUCCEEDED, f"racer {i}") for i in range(20)]
+    )
+    assert sum(r is not None for r in results) == 1
+    events = await store.events(job.id)
+    assert [e.to_state for e in events].count("succeeded") == 1
+
+
+async def test_terminal_transition_clears_schedules(store: Store) -> None:
+    job = await store.create_job(job_values())
+    await store.transition(job.id, S.ACCEPTED, S.SUBMITTING, "submit")
+    await store.transition(job.id, S.SUBMITTING, S.QUEUED, "ok", task_id="t", next_poll_at=5.0)
+    failed = await store.transition(job.id, S.QUEUED, S.FAILED, "upstream FAILURE")
+    assert failed is not None
+    assert failed.next_poll_at is None and failed.finished_at is not None
+
+
+async def test_due_queries_and_next_times(store: Store) -> None:
+    ids = []
+    for when in (30.0, 10.0, 20.0):
+        job = await store.create_job(job_values())
+        await store.transition(job.id, S.ACCEPTED, S.SUBMITTING, "submit")
+        await store.transition(
+            job.id, S.SUBMITTING, S.QUEUED, "ok", task_id=f"t{when}", next_poll_at=when
+        )
+        ids.append(job.id)
+    assert await store.next_poll_time() == 10.0
+    due = await store.due_for_poll(20.0, 10)
+    assert [j.next_poll_at for j in due] == [10.0, 20.0]
+    assert len(await store.due_for_poll(100.0, 2)) == 2
+    done = await store.transition(
+        ids[1], S.QUEUED, S.SUCCEEDED, "done", result_urls=["u"], next_delivery_at=1.0
+    )
+    assert done is not None
+    assert await store.next_delivery_time() == 1.0
+    assert [j.id for j in await store.due_for_delivery(1.0, 5)] == [ids[1]]
+
+
+async def test_counters_user_queries_and_queue_position(store: Store) -> None:
+    a = await store.create_job(job_values())
+    b = await store.create_job(job_values())
+    c = await store.create_job(job_values(user_id=99))
+    await store.increment(a.id, "polls", 2)
+    assert (await store.get(a.id)).polls == 2  # type: ignore[union-attr]
+    with pytest.raises(KeyError):
+        await store.increment(a.id, "price_usd")
+    await store.transition(a.id, S.ACCEPTED, S.CANCELLED, "member")
+    assert [j.id for j in await store.for_user(1, 3)] == [b.id, a.id]
+    assert [j.id for j in await store.for_user(1, 3, active=True)] == [b.id]
+    assert [j.id for j in await store.for_user(1, 3, active=False)] == [a.id]
+    assert await store.queue_position(c) == 1  # b is waiting ahead of c; a is cancelled
+    assert await store.count_by_state() == {"cancelled": 1, "accepted": 2}
+
+
+async def test_all_database_work_runs_on_one_thread(store: Store) -> None:
+    seen: set[int] = set()
+
+    def record(*_: Any) -> None:
+        seen.add(threading.get_ident())
+
+    with pytest.raises(sqlite3.ProgrammingError):
+        store.db.conn.execute("SELECT 1")  # the event loop's thread cannot touch the DB
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(store._executor, store.db.conn.set_trace_callback, record)
+    await asyncio.gather(*[store.create_job(job_values()) for _ in range(10)])
+    await store.count_by_state()
+    assert len(seen) == 1 and threading.get_ident() not in seen
