@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
 
 import aiohttp
 import discord
@@ -32,7 +33,9 @@ EXIT_CONFIG = 2
 def load_configuration(env: dict[str, str] | None = None) -> tuple[Settings, Catalog]:
     """Read ``.env`` (without overriding the real environment) and build settings."""
     if env is None:
-        load_dotenv(override=False)
+        # The .env of the folder the operator starts from (python-dotenv's default search
+        # starts from this module's folder instead, which is wrong for an installed bot).
+        load_dotenv(Path.cwd() / ".env", override=False)
         env = dict(os.environ)
     settings = Settings.from_env(env)
     return settings, Catalog.load(settings.catalog_path)
