@@ -1,0 +1,79 @@
+"""Tell a member when their job ends without a result, and why.
+
+A :class:`~bot.jobs.JobListener`: on ``rejected``, ``failed``, ``cancelled`` (by Max
+API), ``expired``, ``undeliverable`` and ``lost`` it posts one short message in the
+job's channel that mentions only the requester. It posts through the channel, never
+the interaction token (which dies after 15 minutes), and at most once per job: the
+compare-and-set in the store guarantees each ending is reported by one transition.
+
+The text is built by :func:`ending_text` with no discord import, so it can be tested
+and reused by the progress message.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+import discord
+
+from bot.job_states import JobState
+from bot.store import Job
+
+log = logging.getLogger(__name__)
+
+S = JobState
+
+TITLES: dict[JobState, str] = {
+    S.REJECTED: "was refused by Max API",
+    S.FAILED: "failed",
+    S.CANCELLED: "was cancelled",
+    S.EXPIRED: "expired",
+    S.UNDELIVERABLE: "could not be posted",
+    S.LOST: "was lost",
+}
+#: Endings whose cost goes back to the member (kept in step with job_states.REFUNDED).
+NOT_CHARGED = frozenset({S.REJECTED, S.FAILED, S.CANCELLED, S.LOST})
+
+
+def ending_text(job: Job) -> str | None:
+    """One message for a job that ended without a result, or ``None`` for other states."""
+    title = TITLES.get(job.state)
+    if title is None:
+        return None
+    reason = job.failure_message or "No reason was given."
+    charge = " You were not charged." if job.state in NOT_CHARGED else ""
+    if "not charged" in reason:
+        charge = ""
+    prompt = job.prompt if len(job.prompt) <= 80 else job.prompt[:79] + "…"
+    return f"<@{job.user_id}> your {job.media} job #{job.id} ({prompt}) {title}. {reason}{charge}"
+
+
+class Sendable(Protocol):
+    async def send(self, content: str, *, allowed_mentions: discord.AllowedMentions) -> object: ...
+
+
+class Announcer:
+    """Posts :func:`ending_text` into the job's channel."""
+
+    def __init__(self, client: discord.Client) -> None:
+        self.client = client
+
+    async def job_changed(self, job: Job) -> None:
+        text = ending_text(job)
+        if text is None or job.state == S.UNDELIVERABLE:
+            return  # undeliverable: the channel refused us, so posting there would fail too
+        channel = self.client.get_channel(job.channel_id)
+        if channel is None:
+            try:
+                channel = await self.client.fetch_channel(job.channel_id)
+            except discord.HTTPException as exc:
+                log.warning("job %s: cannot reach channel to report its end: %s", job.id, exc)
+                return
+        if not isinstance(channel, discord.abc.Messageable):
+            return
+        mentions = discord.AllowedMentions(users=[discord.Object(job.user_id)])
+        try:
+            await channel.send(text[:2000], allowed_mentions=mentions)
+        except discord.HTTPException as exc:
+            log.warning("job %s: could not report its end: %s", job.id, exc)

@@ -1,0 +1,63 @@
+"""What a member reads when a job ends without a result."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.announcer import ending_text
+from bot.job_states import JobState
+from bot.store import Job
+
+S = JobState
+
+
+def job(state: JobState, message: str | None = "Max API timed out.", prompt: str = "a fox") -> Job:
+    return Job(
+        id=7,
+        guild_id=1,
+        channel_id=2,
+        user_id=42,
+        media="image",
+        model="nano-banana",
+        prompt=prompt,
+        input={"prompt": prompt},
+        price_usd=0.04,
+        state=state,
+        created_at=0,
+        updated_at=0,
+        failure_message=message,
+    )
+
+
+@pytest.mark.parametrize("state", [S.REJECTED, S.FAILED, S.CANCELLED, S.LOST])
+def test_refunded_endings_say_not_charged(state: JobState) -> None:
+    text = ending_text(job(state))
+    assert text is not None
+    assert text.startswith("<@42> your image job #7 (a fox)")
+    assert "Max API timed out." in text
+    assert text.endswith("You were not charged.")
+
+
+def test_not_charged_is_said_once() -> None:
+    text = ending_text(job(S.LOST, "Nobody knows. You were not charged; start it again."))
+    assert text is not None and text.count("not charged") == 1
+
+
+@pytest.mark.parametrize("state", [S.EXPIRED, S.UNDELIVERABLE])
+def test_charged_endings_do_not_promise_a_refund(state: JobState) -> None:
+    text = ending_text(job(state, "Links expired."))
+    assert text is not None and "not charged" not in text
+
+
+@pytest.mark.parametrize(
+    "state", [S.ACCEPTED, S.SUBMITTING, S.QUEUED, S.RUNNING, S.SUCCEEDED, S.DELIVERED]
+)
+def test_other_states_say_nothing(state: JobState) -> None:
+    assert ending_text(job(state)) is None
+
+
+def test_long_prompts_are_shortened_and_missing_reason_is_explained() -> None:
+    text = ending_text(job(S.FAILED, None, prompt="x" * 500))
+    assert text is not None
+    assert "x" * 79 + "…" in text and "x" * 81 not in text
+    assert "No reason was given." in text
