@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from bot import maxapi
 from bot.catalog import Catalog, GenerationRequest, Model, PreparedJob, ValidationError
-from bot.job_states import UPSTREAM, JobState, state_for_upstream
+from bot.job_states import UPSTREAM, JobState, can_move, state_for_upstream
 from bot.poll_schedule import PollSchedule
 from bot.store import Job, Store
 
@@ -297,7 +297,8 @@ class JobService:
                 ),
             )
         next_at = now + self.schedule.next_delay(model, fresh.polls)
-        if target != fresh.state:
+        # A stale answer (PENDING after PROCESSING) must not move the job backwards.
+        if target != fresh.state and can_move(fresh.state, target):
             moved = await self.store.transition(
                 fresh.id,
                 fresh.state,

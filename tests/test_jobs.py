@@ -1,0 +1,397 @@
+"""JobService against the Max API simulator: every path a job can take, end to end.
+
+Each test runs a real simulator on 127.0.0.1, a real :class:`MaxApiClient` over aiohttp,
+a temporary SQLite store and the real catalogue; the poll schedule and the simulator
+both run at 1/100 speed. Jobs are followed here by :func:`follow` (one look at each
+appointment), so that these tests exercise the service without the poller;
+``test_poller.py`` covers the loop.
+
+The :func:`harness` helper is shared with ``test_poller.py`` and ``test_webhook.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.catalog import Catalog, GenerationRequest
+from bot.job_states import UPSTREAM, JobState
+from bot.jobs import FAILURE_MESSAGES, TIMEOUT_MESSAGE, JobService, Requester
+from bot.maxapi import MaxApiClient, Task, TaskStatus
+from bot.poll_schedule import PollSchedule
+from bot.settings import Secret
+from bot.simulator import Simulator, SimulatorConfig
+from bot.store import Job, Store
+
+S = JobState
+SIM_KEY = "sim-key"
+SCALE = 0.01
+REQUESTER = Requester(guild_id=1, channel_id=2, user_id=3)
+IMAGE = "seedream-4.5"
+VIDEO = "veo3"
+
+
+@dataclass
+class Harness:
+    sim: Simulator
+    store: Store
+    catalog: Catalog
+    api: MaxApiClient
+    jobs: JobService
+    http: aiohttp.ClientSession
+    clock_offset: list[float]
+    wakes: dict[str, int]
+
+    async def start_job(self, prompt: str, model: str = IMAGE, **options: Any) -> Job:
+        """Accept and submit one job; return it as submit left it."""
+        job = await self.jobs.accept(
+            GenerationRequest(model=model, prompt=prompt, options=options), REQUESTER
+        )
+        submitted = await self.jobs.submit(job.id)
+        assert submitted is not None
+        return submitted
+
+    async def job(self, job_id: int) -> Job:
+        job = await self.store.get(job_id)
+        assert job is not None
+        return job
+
+    async def wait_state(
+        self, job_id: int, states: set[JobState] | JobState, within: float = 10.0
+    ) -> Job:
+        wanted = {states} if isinstance(states, JobState) else states
+        async with asyncio.timeout(within):
+            while True:
+                job = await self.job(job_id)
+                if job.state in wanted:
+                    return job
+                await asyncio.sleep(0.01)
+
+    async def transitions(self, job_id: int) -> list[tuple[str | None, str]]:
+        return [(e.from_state, e.to_state) for e in await self.store.events(job_id)]
+
+
+@asynccontextmanager
+async def harness(
+    tmp_path: Path,
+    *,
+    sim_config: SimulatorConfig | None = None,
+    api_key: str = SIM_KEY,
+    client_timeout: float = 5.0,
+    retries: int = 0,
+    callback_base_url: str | None = None,
+) -> AsyncIterator[Harness]:
+    """A simulator, a store, a client and a JobService wired together; torn down after."""
+    catalog = Catalog.load()
+    config = sim_config or SimulatorConfig(speed=SCALE)
+    # The models take exactly their catalogued typical time, as the schedule expects.
+    for model in (IMAGE, VIDEO):
+        config.model_seconds.setdefault(model, float(catalog.get(model).typical_seconds))
+    offset = [0.0]
+
+    def clock() -> float:
+        return time.time() + offset[0]
+
+    sim = Simulator(config)
+    await sim.start()
+    store = await Store.open(tmp_path / "a.db")
+    http = aiohttp.ClientSession()
+    api = MaxApiClient(
+        http,
+        sim.base_url,
+        Secret(api_key),
+        timeout=client_timeout,
+        retries=retries,
+        backoff_base=0.01,
+        backoff_cap=0.05,
+    )
+    jobs = JobService(
+        store,
+        catalog,
+        api,
+        schedule=PollSchedule(scale=SCALE, rng=random.Random(7)),
+        callback_base_url=callback_base_url,
+        clock=clock,
+    )
+    wakes = {"poller": 0, "delivery": 0}
+
+    def woke(name: str) -> Callable[[], None]:
+        def hook() -> None:
+            wakes[name] += 1
+
+        return hook
+
+    jobs.wake_poller = woke("poller")
+    jobs.wake_delivery = woke("delivery")
+    h = Harness(sim, store, catalog, api, jobs, http, offset, wakes)
+    try:
+        yield h
+    finally:
+        await jobs.close()
+        await http.close()
+        await sim.stop()
+        await store.close()
+
+
+async def follow(h: Harness, job_id: int, within: float = 10.0) -> Job:
+    """Keep each poll appointment of one job until it leaves the upstream states."""
+    async with asyncio.timeout(within):
+        while True:
+            job = await h.job(job_id)
+            if job.state not in UPSTREAM:
+                return job
+            assert job.next_poll_at is not None, "an upstream job must have an appointment"
+            await asyncio.sleep(max(0.0, job.next_poll_at - h.jobs.clock()))
+            await h.jobs.refresh(job)
+
+
+@pytest.fixture
+async def h(tmp_path: Path) -> AsyncIterator[Harness]:
+    async with harness(tmp_path) as running:
+        yield running
+
+
+# ---------------------------------------------------------------------------- happy paths
+
+
+@pytest.mark.parametrize("model", [IMAGE, VIDEO])
+async def test_job_runs_from_accepted_to_succeeded(h: Harness, model: str) -> None:
+    # Upstream takes a bit longer than typical, so that the first look sees it running.
+    seconds = h.catalog.get(model).typical_seconds * 1.4
+    prompt = f"a red fox [sim:seconds={seconds:g}]"
+    accepted = await h.jobs.accept(GenerationRequest(model=model, prompt=prompt), REQUESTER)
+    assert accepted.state == S.ACCEPTED and accepted.task_id is None
+    queued = await h.jobs.submit(accepted.id)
+    assert queued is not None and queued.state == S.QUEUED
+    assert queued.task_id in h.sim.tasks, "the task id is stored the moment submit returns"
+    assert queued.next_poll_at is not None and queued.submitted_at is not None
+    assert h.wakes["poller"] == 1
+
+    done = await follow(h, queued.id)
+
+    assert done.state == S.SUCCEEDED
+    assert done.result_kind == h.catalog.get(model).media
+    assert done.result_urls and all(u.startswith(h.sim.base_url) for u in done.result_urls)
+    assert done.next_poll_at is None and done.next_delivery_at is not None
+    assert done.result_expires_at is not None and done.result_expires_at > time.time()
+    assert h.wakes["delivery"] == 1
+    assert await h.transitions(done.id) == [
+        (None, "accepted"),
+        ("accepted", "submitting"),
+        ("submitting", "queued"),
+        ("queued", "running"),
+        ("running", "succeeded"),
+    ]
+    assert len(h.sim.submissions) == 1
+    body = h.sim.submissions[0].body
+    assert body["model"] == model and body["input"] == {"prompt": prompt}
+    assert "callBackUrl" not in body, "no callback URL when callbacks are off"
+
+
+# ---------------------------------------------------------------------------- upstream endings
+
+
+@pytest.mark.parametrize(
+    ("directive", "reason", "message"),
+    [
+        ("[sim:fail=CONTENT_MODERATION]", "CONTENT_MODERATION", None),
+        ("[sim:fail=INVALID_PARAMETERS]", "INVALID_PARAMETERS", None),
+        ("[sim:fail=INSUFFICIENT_POINTS]", "INSUFFICIENT_POINTS", None),
+        ("[sim:fail]", None, None),
+        ("[sim:timeout]", "TIMEOUT", TIMEOUT_MESSAGE),
+    ],
+)
+async def test_upstream_failure_fails_the_job_with_the_reason(
+    h: Harness, directive: str, reason: str | None, message: str | None
+) -> None:
+    job = await h.start_job(f"a fox {directive} [sim:seconds=5]")
+    done = await follow(h, job.id)
+    assert done.state == S.FAILED
+    assert done.failure_reason == reason
+    assert done.failure_message == (message or FAILURE_MESSAGES[reason])
+    assert done.upstream_status == h.sim.status_of(job.task_id or "")
+    assert done.finished_at is not None and done.next_poll_at is None
+
+
+async def test_task_cancelled_upstream_cancels_the_job(h: Harness) -> None:
+    job = await h.start_job("a fox [sim:cancel] [sim:seconds=5]")
+    done = await follow(h, job.id)
+    assert done.state == S.CANCELLED
+    assert done.upstream_status == "CANCELLED"
+
+
+async def test_task_the_api_no_longer_knows_fails_the_job(h: Harness) -> None:
+    job = await h.start_job("a fox [sim:hold]")
+    del h.sim.tasks[job.task_id or ""]
+    done = await follow(h, job.id)
+    assert done.state == S.FAILED
+    assert done.failure_reason == "TASK_NOT_FOUND"
+
+
+async def test_job_older_than_its_model_allows_expires(h: Harness) -> None:
+    job = await h.start_job("a fox [sim:hold]")
+    await asyncio.sleep(0.05)  # past PENDING and PROCESSING
+    still = await h.jobs.refresh(job)
+    assert still is not None and still.state == S.RUNNING
+    model = h.catalog.get(IMAGE)
+    h.clock_offset[0] += h.jobs.schedule.max_age(model) + 1  # time passes
+    done = await h.jobs.refresh(still)
+    assert done is not None and done.state == S.EXPIRED
+    assert done.failure_reason == "MAX_AGE"
+
+
+# ---------------------------------------------------------------------------- cancel
+
+
+async def test_cancel_accepted_job_never_reaches_the_api(h: Harness) -> None:
+    job = await h.jobs.accept(GenerationRequest(model=IMAGE, prompt="a fox"), REQUESTER)
+    outcome = await h.jobs.cancel(job.id)
+    assert outcome.cancelled and outcome.job.state == S.CANCELLED
+    assert await h.jobs.submit(job.id) is not None  # a late submit does nothing
+    assert (await h.job(job.id)).state == S.CANCELLED
+    assert h.sim.submissions == []
+
+
+async def test_cancel_while_submitting_is_refused_and_the_job_goes_on(h: Harness) -> None:
+    h.sim.faults.stall_next(1, seconds=0.3, endpoint="submit")
+    job = await h.jobs.accept(GenerationRequest(model=IMAGE, prompt="a fox"), REQUESTER)
+    submit = asyncio.create_task(h.jobs.submit(job.id))
+    await h.wait_state(job.id, S.SUBMITTING)
+    outcome = await h.jobs.cancel(job.id)
+    assert not outcome.cancelled and outcome.job.state == S.SUBMITTING
+    queued = await submit
+    assert queued is not None and queued.state == S.QUEUED
+    assert h.sim.cancels_for(queued.task_id or "") == []
+
+
+@pytest.mark.parametrize(
+    ("hold", "state"), [("[sim:hold=PENDING]", S.QUEUED), ("[sim:hold]", S.RUNNING)]
+)
+async def test_cancel_upstream_job_cancels_the_task(h: Harness, hold: str, state: S) -> None:
+    job = await h.start_job(f"a fox {hold}")
+    if state == S.RUNNING:
+        await asyncio.sleep(0.05)  # past PENDING and PROCESSING
+        job = await h.jobs.refresh(job) or job
+    assert job.state == state
+    outcome = await h.jobs.cancel(job.id)
+    assert outcome.cancelled and outcome.job.state == S.CANCELLED
+    assert h.sim.status_of(job.task_id or "") == "CANCELLED"
+    assert len(h.sim.cancels_for(job.task_id or "")) == 1
+
+
+async def test_cancel_refused_upstream_leaves_the_job_running(tmp_path: Path) -> None:
+    config = SimulatorConfig(speed=SCALE, cancel_rule="pending-only")
+    async with harness(tmp_path, sim_config=config) as h:
+        job = await h.start_job("a fox [sim:hold]")
+        await asyncio.sleep(0.05)
+        job = await h.jobs.refresh(job) or job
+        assert job.state == S.RUNNING
+        outcome = await h.jobs.cancel(job.id)
+        assert not outcome.cancelled
+        assert (await h.job(job.id)).state == S.RUNNING
+
+
+async def test_cancel_finished_job_does_nothing(h: Harness) -> None:
+    job = await h.start_job("a fox [sim:seconds=5]")
+    await follow(h, job.id)
+    outcome = await h.jobs.cancel(job.id)
+    assert not outcome.cancelled and outcome.job.state == S.SUCCEEDED
+    assert h.sim.cancels_for(job.task_id or "") == []
+
+
+# ---------------------------------------------------------------------------- submit refused
+
+
+async def test_moderation_refusal_rejects_the_job(h: Harness) -> None:
+    job = await h.start_job("a forbidden fox")
+    assert job.state == S.REJECTED and job.task_id is None
+    assert job.failure_reason == "CONTENT_REJECTED"
+    assert job.failure_message and "illicit" in job.failure_message
+    assert h.sim.tasks == {}
+
+
+async def test_invalid_parameters_reject_the_job_with_the_api_message(h: Harness) -> None:
+    job = await h.start_job("a fox [sim:nonsense]")  # passes our catalogue, not the API
+    assert job.state == S.REJECTED and job.failure_reason == "INVALID_PARAMETERS"
+    assert job.failure_message and "unknown simulator directive" in job.failure_message
+
+
+async def test_refused_api_key_rejects_the_job_without_showing_the_key(tmp_path: Path) -> None:
+    wrong = "sk-wrong-key-that-must-stay-secret"
+    async with harness(tmp_path, api_key=wrong) as h:
+        job = await h.start_job("a fox")
+        assert job.state == S.REJECTED and job.failure_reason == "UNAUTHORIZED"
+        assert job.failure_message and "MAXAPI_KEY" in job.failure_message
+        assert wrong not in job.failure_message
+        assert h.sim.tasks == {}
+
+
+# ---------------------------------------------------------------------------- ambiguous submit
+
+
+async def test_submit_without_an_answer_is_lost_and_sent_once(tmp_path: Path) -> None:
+    async with harness(tmp_path, client_timeout=0.3) as h:
+        h.sim.faults.stall_next(1, seconds=1.0, endpoint="submit")
+        job = await h.start_job("a fox")
+        assert job.state == S.LOST and job.failure_reason == "AMBIGUOUS_SUBMIT"
+        assert len(h.sim.submissions) == 1
+
+
+@pytest.mark.parametrize("processed", [True, False])
+async def test_submit_answered_5xx_is_lost_and_sent_once(h: Harness, processed: bool) -> None:
+    h.sim.faults.fail_next(1, status=502, endpoint="submit", processed=processed)
+    job = await h.start_job("a fox")
+    assert job.state == S.LOST and job.task_id is None
+    assert len(h.sim.submissions) == 1
+    # With ``processed`` the task really exists upstream: why a resubmit could charge twice.
+    assert len(h.sim.tasks) == (1 if processed else 0)
+
+
+# ---------------------------------------------------------------------------- recover
+
+
+async def test_recover_loses_submitting_and_resubmits_accepted(h: Harness) -> None:
+    lost = await h.jobs.accept(GenerationRequest(model=IMAGE, prompt="mid-submit"), REQUESTER)
+    await h.store.transition(lost.id, S.ACCEPTED, S.SUBMITTING, "submit")
+    fresh = await h.jobs.accept(GenerationRequest(model=IMAGE, prompt="never sent"), REQUESTER)
+    running = await h.start_job("a fox [sim:hold]")
+    await h.store.update(running.id, next_poll_at=None)
+
+    counts = await h.jobs.recover()
+
+    assert counts == {"lost": 1, "resubmitted": 1, "polling": 1, "delivering": 0}
+    gone = await h.job(lost.id)
+    assert gone.state == S.LOST and gone.failure_reason == "LOST"
+    await h.wait_state(fresh.id, S.QUEUED)
+    assert (await h.job(running.id)).next_poll_at is not None
+    # Two submits in all: ``running`` before the restart and ``fresh`` after it.
+    assert [r.body["input"]["prompt"] for r in h.sim.submissions] == [
+        "a fox [sim:hold]",
+        "never sent",
+    ]
+
+    again = await h.jobs.recover()  # a second restart changes nothing
+    assert again["lost"] == 0 and again["resubmitted"] == 0
+    await asyncio.sleep(0.05)
+    assert len(h.sim.submissions) == 2
+    assert h.wakes["poller"] >= 1 and h.wakes["delivery"] >= 1
+
+
+async def test_a_stale_answer_never_moves_a_job_backwards(h: Harness) -> None:
+    job = await h.start_job("a fox [sim:hold]")
+    await asyncio.sleep(0.05)  # past PENDING and PROCESSING
+    running = await h.jobs.refresh(job)
+    assert running is not None and running.state == S.RUNNING
+    stale = Task(job.task_id or "", TaskStatus.PENDING, {}, None, None, None, None)
+    after = await h.jobs.apply_task(running, stale)
+    assert after is not None and after.state == S.RUNNING
+    assert after.next_poll_at is not None

@@ -1,0 +1,202 @@
+"""The poller against the Max API simulator: appointments kept, errors contained, limits held."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.job_states import JobState
+from bot.poller import Poller, TokenBucket
+from bot.store import Job
+from tests.test_jobs import VIDEO, Harness, harness
+
+S = JobState
+
+
+@asynccontextmanager
+async def polling(h: Harness, **options: Any) -> AsyncIterator[Poller]:
+    options.setdefault("error_pause", 0.05)
+    poller = Poller(h.jobs, **options)
+    poller.start()
+    try:
+        yield poller
+    finally:
+        await poller.stop()
+
+
+@pytest.fixture
+async def h(tmp_path: Path) -> AsyncIterator[Harness]:
+    async with harness(tmp_path) as running:
+        yield running
+
+
+def wrap_refresh(
+    h: Harness, before: Callable[[Job], Awaitable[None]]
+) -> Callable[[Job], Awaitable[Job | None]]:
+    """Run ``before(job)`` ahead of every real refresh (it may raise or sleep)."""
+    real = h.jobs.refresh
+
+    async def refresh(job: Job) -> Job | None:
+        await before(job)
+        return await real(job)
+
+    h.jobs.refresh = refresh  # type: ignore[method-assign]
+    return real
+
+
+async def test_jobs_finish_within_a_few_queries(h: Harness) -> None:
+    async with polling(h):
+        images = [await h.start_job(f"fox {i}") for i in range(4)]
+        videos = [await h.start_job(f"wave {i}", model=VIDEO) for i in range(2)]
+        for job in images + videos:
+            done = await h.wait_state(job.id, {S.SUCCEEDED}, within=15)
+            assert done.result_urls
+    for job in images:
+        assert 1 <= len(h.sim.queries_for(job.task_id or "")) <= 3
+    for job in videos:
+        assert 1 <= len(h.sim.queries_for(job.task_id or "")) <= 6
+
+
+async def test_transient_errors_back_off_and_the_job_still_succeeds(h: Harness) -> None:
+    h.sim.faults.fail_next(2, status=503, endpoint="query")
+    h.sim.faults.rate_limit_next(1, retry_after=1, endpoint="query")
+    async with polling(h) as poller:
+        job = await h.start_job("fox [sim:seconds=5]")
+        done = await h.wait_state(job.id, S.SUCCEEDED, within=10)
+    queries = h.sim.queries_for(done.task_id or "")
+    assert [q.fault for q in queries[:3]] == ["error", "error", "rate_limit"]
+    assert queries[-1].fault is None and len(queries) == 4
+    assert poller.stats.api_errors == 3
+    # The 429 said "Retry-After: 1": the next look waited for it.
+    assert (queries[3].at - queries[2].at).total_seconds() >= 0.9
+    assert done.poll_errors == 3  # counted while backing off (reset only by a running look)
+
+
+async def test_a_job_that_keeps_raising_does_not_stop_the_others(h: Harness) -> None:
+    broken = await h.start_job("fox [sim:seconds=5]")
+    attempts: Counter[int] = Counter()
+
+    async def explode(job: Job) -> None:
+        attempts[job.id] += 1
+        if job.id == broken.id:
+            raise RuntimeError("boom")
+
+    wrap_refresh(h, explode)
+    async with polling(h) as poller:
+        others = [await h.start_job(f"fox {i} [sim:seconds=5]") for i in range(3)]
+        for job in others:
+            await h.wait_state(job.id, S.SUCCEEDED)
+        await asyncio.sleep(0.3)
+        assert poller.running
+    stuck = await h.job(broken.id)
+    assert stuck.state == S.QUEUED
+    assert stuck.poll_errors == attempts[broken.id] >= 2
+    assert stuck.next_poll_at is not None
+    # Backed off exponentially (0.05 s, 0.1 s, 0.2 s, … at this scale), never spinning.
+    assert attempts[broken.id] < 10
+    assert poller.stats.unexpected_errors == attempts[broken.id]
+
+
+async def test_wake_brings_an_earlier_job_forward(h: Harness) -> None:
+    later = await h.start_job("fox [sim:hold]")
+    await h.store.update(later.id, next_poll_at=time.time() + 60)
+    calls: Counter[str] = Counter()
+    real_next = h.store.next_poll_time
+
+    async def counted() -> float | None:
+        calls["next_poll_time"] += 1
+        return await real_next()
+
+    h.store.next_poll_time = counted  # type: ignore[method-assign]
+    async with polling(h, max_sleep=30) as poller:
+        await asyncio.sleep(0.3)
+        assert calls["next_poll_time"] <= 2, "an idle poller sleeps, it does not spin"
+        started = time.monotonic()
+        job = await h.start_job("fox [sim:seconds=5]")  # submit calls wake_poller
+        await h.wait_state(job.id, S.SUCCEEDED, within=5)
+        assert time.monotonic() - started < 5
+        assert poller.running
+    assert h.sim.queries_for(later.task_id or "") == []
+
+
+async def test_concurrency_and_no_job_twice_at_once(h: Harness) -> None:
+    active: Counter[int] = Counter()
+    peak = [0]
+
+    async def slow(job: Job) -> None:
+        active[job.id] += 1
+        assert active[job.id] == 1, f"job {job.id} looked at twice at once"
+        peak[0] = max(peak[0], sum(active.values()))
+        try:
+            await asyncio.sleep(0.05)
+        finally:
+            active[job.id] -= 1
+
+    wrap_refresh(h, slow)
+    async with polling(h, concurrency=3, rate=200) as poller:
+        started = [await h.start_job(f"fox {i} [sim:seconds=5]") for i in range(12)]
+        for job in started:
+            await h.wait_state(job.id, S.SUCCEEDED, within=10)
+        assert poller.stats.unexpected_errors == 0
+    assert 1 <= peak[0] <= 3
+
+
+async def test_rate_limit_spaces_queries(h: Harness) -> None:
+    started = [await h.start_job(f"fox {i} [sim:seconds=1]") for i in range(10)]
+    await asyncio.sleep(0.05)
+    async with polling(h, rate=20, burst=1):
+        for job in started:
+            await h.wait_state(job.id, S.SUCCEEDED, within=10)
+    times = sorted(q.at for q in h.sim.requests if q.endpoint == "query")
+    assert len(times) >= 10
+    # 10 queries at 20 per second with no burst: at least 9 gaps of 50 ms.
+    assert (times[9] - times[0]).total_seconds() >= 0.4
+
+
+async def test_token_bucket_allows_a_burst_then_the_rate() -> None:
+    bucket = TokenBucket(rate=50, burst=5)
+    started = time.monotonic()
+    for _ in range(5):
+        await bucket.acquire()
+    assert time.monotonic() - started < 0.05
+    for _ in range(10):
+        await bucket.acquire()
+    assert time.monotonic() - started >= 10 / 50 * 0.9
+
+
+async def test_store_errors_do_not_kill_the_loop(h: Harness) -> None:
+    real_due = h.store.due_for_poll
+    failures = [2]
+
+    async def flaky(now: float, limit: int) -> list[Job]:
+        if failures[0]:
+            failures[0] -= 1
+            raise OSError("disk hiccup")
+        return await real_due(now, limit)
+
+    h.store.due_for_poll = flaky  # type: ignore[method-assign]
+    async with polling(h) as poller:
+        job = await h.start_job("fox [sim:seconds=5]")
+        await h.wait_state(job.id, S.SUCCEEDED)
+        assert poller.running and failures[0] == 0
+
+
+async def test_stop_cancels_looks_in_flight_and_leaves_no_task(h: Harness) -> None:
+    h.sim.faults.stall_next(1, seconds=5, endpoint="query")
+    job = await h.start_job("fox [sim:seconds=5]")
+    async with polling(h) as poller:
+        await h.sim.wait_for(lambda: job.id in poller.in_flight, within=5)
+        await asyncio.sleep(0.05)
+        started = time.monotonic()
+    assert time.monotonic() - started < 1, "stop does not wait for the stalled query"
+    assert not poller.running and poller.in_flight == frozenset()
+    names = {t.get_name() for t in asyncio.all_tasks()}
+    assert not {n for n in names if n == "poller" or n.startswith("poll-")}
+    assert (await h.job(job.id)).state in {S.QUEUED, S.RUNNING}  # still owed a look
