@@ -1,0 +1,102 @@
+"""Shared fixtures. Every test gets its own state directory; e2e tests get a local
+Discord (``world``) and bots that talk to it (``make_bot``, ``run_bot``, ``bot``).
+
+The bot's modules are imported inside the fixtures, so that a unit test of one
+module never depends on the whole application importing cleanly.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.discord_world import World, discord_world, running_bot
+
+if TYPE_CHECKING:
+    from bot.app import AtelierBot, Services
+    from bot.settings import Settings
+
+TEST_TOKEN = "test-token"  # the fake Discord's fake token
+
+
+@pytest.fixture(autouse=True)
+def _isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing a test does lands in the working tree or reads a developer's setup."""
+    monkeypatch.setenv("DATABASE_PATH", str(tmp_path / "atelier.db"))
+    monkeypatch.delenv("DEV_GUILD_ID", raising=False)
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[World]:
+    """A local Discord on 127.0.0.1 with discord.py pointed at it. Fails the test at
+    teardown if the server hit one of its own bugs or a route it does not implement."""
+    async with discord_world(token=TEST_TOKEN) as w:
+        yield w
+        w.assert_healthy()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    from bot.settings import Secret, Settings
+
+    return Settings(
+        discord_token=Secret(TEST_TOKEN),
+        maxapi_key=Secret("sim-key"),
+        database_path=tmp_path / "atelier.db",
+    )
+
+
+@pytest.fixture
+def make_services(settings: Settings) -> Callable[..., Services]:
+    """``make_services(catalog=None, settings=None, **extra)``: the app's services,
+    with the built-in catalogue unless one is given."""
+    from bot.app import Services
+    from bot.catalog import Catalog
+
+    def make(*, catalog: Any = None, settings: Settings | None = None, **extra: Any) -> Services:
+        return Services(
+            settings=settings or default_settings,
+            catalog=catalog if catalog is not None else Catalog.load(),
+            extra=dict(extra),
+        )
+
+    default_settings = settings
+    return make
+
+
+@pytest.fixture
+def make_bot(make_services: Callable[..., Services], tmp_path: Path) -> Callable[..., AtelierBot]:
+    """``make_bot(extensions=EXTENSIONS, services=None)``: a new, unstarted AtelierBot
+    whose command-sync state lives in ``tmp_path`` (shared by every bot of the test,
+    so a restarted bot sees the previous sync)."""
+    from bot.app import EXTENSIONS, AtelierBot
+
+    def make(
+        *, extensions: Sequence[str] = EXTENSIONS, services: Services | None = None
+    ) -> AtelierBot:
+        return AtelierBot(
+            services or make_services(),
+            extensions=extensions,
+            sync_state_path=tmp_path / "commands.sha256",
+        )
+
+    return make
+
+
+@pytest.fixture
+def run_bot(world: World) -> Callable[..., AbstractAsyncContextManager[Any]]:
+    """``async with run_bot(bot) as bot:`` — started against ``world``, ready, closed
+    after (see ``tests.discord_world.harness.running_bot`` for the options)."""
+    return functools.partial(running_bot, world)
+
+
+@pytest.fixture
+async def bot(world: World, make_bot: Callable[..., AtelierBot]) -> AsyncIterator[AtelierBot]:
+    """The application with its default extensions, running against ``world``."""
+    async with running_bot(world, make_bot()) as started:
+        yield started

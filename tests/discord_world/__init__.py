@@ -1,0 +1,41 @@
+"""A local Discord for end-to-end tests: an aiohttp server that speaks enough of
+Discord's REST API and gateway for an unmodified discord.py bot, plus the world state
+tests read, wait on and drive. Start with :mod:`tests.discord_world.harness`."""
+
+from tests.discord_world.errors import ApiError
+from tests.discord_world.faults import Fault
+from tests.discord_world.harness import discord_world, redirect_discord, running_bot
+from tests.discord_world.interactions import InjectedInteraction
+from tests.discord_world.models import (
+    Attachment,
+    Callback,
+    Channel,
+    Guild,
+    Member,
+    Message,
+    RequestRecord,
+    Role,
+    User,
+)
+from tests.discord_world.waiting import WaitTimeout
+from tests.discord_world.world import World
+
+__all__ = [
+    "ApiError",
+    "Attachment",
+    "Callback",
+    "Channel",
+    "Fault",
+    "Guild",
+    "InjectedInteraction",
+    "Member",
+    "Message",
+    "RequestRecord",
+    "Role",
+    "User",
+    "WaitTimeout",
+    "World",
+    "discord_world",
+    "redirect_discord",
+    "running_bot",
+]
