@@ -6,152 +6,34 @@ both run at 1/100 speed. Jobs are followed here by :func:`follow` (one look at e
 appointment), so that these tests exercise the service without the poller;
 ``test_poller.py`` covers the loop.
 
-The :func:`harness` helper is shared with ``test_poller.py`` and ``test_webhook.py``.
+The :func:`harness` helper lives in ``tests/jobs_support.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 import pytest
 
-from bot.catalog import Catalog, GenerationRequest
-from bot.job_states import UPSTREAM, JobState
-from bot.jobs import FAILURE_MESSAGES, TIMEOUT_MESSAGE, JobService, Requester
-from bot.maxapi import MaxApiClient, Task, TaskStatus
-from bot.poll_schedule import PollSchedule
-from bot.settings import Secret
-from bot.simulator import Simulator, SimulatorConfig
-from bot.store import Job, Store
+from bot.catalog import GenerationRequest
+from bot.job_states import JobState
+from bot.jobs import FAILURE_MESSAGES, TIMEOUT_MESSAGE
+from bot.maxapi import Task, TaskStatus
+from bot.simulator import SimulatorConfig
+from tests.jobs_support import (
+    IMAGE,
+    REQUESTER,
+    SCALE,
+    VIDEO,
+    Harness,
+    follow,
+    harness,
+)
 
 S = JobState
-SIM_KEY = "sim-key"
-SCALE = 0.01
-REQUESTER = Requester(guild_id=1, channel_id=2, user_id=3)
-IMAGE = "seedream-4.5"
-VIDEO = "veo3"
-
-
-@dataclass
-class Harness:
-    sim: Simulator
-    store: Store
-    catalog: Catalog
-    api: MaxApiClient
-    jobs: JobService
-    http: aiohttp.ClientSession
-    clock_offset: list[float]
-    wakes: dict[str, int]
-
-    async def start_job(self, prompt: str, model: str = IMAGE, **options: Any) -> Job:
-        """Accept and submit one job; return it as submit left it."""
-        job = await self.jobs.accept(
-            GenerationRequest(model=model, prompt=prompt, options=options), REQUESTER
-        )
-        submitted = await self.jobs.submit(job.id)
-        assert submitted is not None
-        return submitted
-
-    async def job(self, job_id: int) -> Job:
-        job = await self.store.get(job_id)
-        assert job is not None
-        return job
-
-    async def wait_state(
-        self, job_id: int, states: set[JobState] | JobState, within: float = 10.0
-    ) -> Job:
-        wanted = {states} if isinstance(states, JobState) else states
-        async with asyncio.timeout(within):
-            while True:
-                job = await self.job(job_id)
-                if job.state in wanted:
-                    return job
-                await asyncio.sleep(0.01)
-
-    async def transitions(self, job_id: int) -> list[tuple[str | None, str]]:
-        return [(e.from_state, e.to_state) for e in await self.store.events(job_id)]
-
-
-@asynccontextmanager
-async def harness(
-    tmp_path: Path,
-    *,
-    sim_config: SimulatorConfig | None = None,
-    api_key: str = SIM_KEY,
-    client_timeout: float = 5.0,
-    retries: int = 0,
-    callback_base_url: str | None = None,
-) -> AsyncIterator[Harness]:
-    """A simulator, a store, a client and a JobService wired together; torn down after."""
-    catalog = Catalog.load()
-    config = sim_config or SimulatorConfig(speed=SCALE)
-    # The models take exactly their catalogued typical time, as the schedule expects.
-    for model in (IMAGE, VIDEO):
-        config.model_seconds.setdefault(model, float(catalog.get(model).typical_seconds))
-    offset = [0.0]
-
-    def clock() -> float:
-        return time.time() + offset[0]
-
-    sim = Simulator(config)
-    await sim.start()
-    store = await Store.open(tmp_path / "a.db")
-    http = aiohttp.ClientSession()
-    api = MaxApiClient(
-        http,
-        sim.base_url,
-        Secret(api_key),
-        timeout=client_timeout,
-        retries=retries,
-        backoff_base=0.01,
-        backoff_cap=0.05,
-    )
-    jobs = JobService(
-        store,
-        catalog,
-        api,
-        schedule=PollSchedule(scale=SCALE, rng=random.Random(7)),
-        callback_base_url=callback_base_url,
-        clock=clock,
-    )
-    wakes = {"poller": 0, "delivery": 0}
-
-    def woke(name: str) -> Callable[[], None]:
-        def hook() -> None:
-            wakes[name] += 1
-
-        return hook
-
-    jobs.wake_poller = woke("poller")
-    jobs.wake_delivery = woke("delivery")
-    h = Harness(sim, store, catalog, api, jobs, http, offset, wakes)
-    try:
-        yield h
-    finally:
-        await jobs.close()
-        await http.close()
-        await sim.stop()
-        await store.close()
-
-
-async def follow(h: Harness, job_id: int, within: float = 10.0) -> Job:
-    """Keep each poll appointment of one job until it leaves the upstream states."""
-    async with asyncio.timeout(within):
-        while True:
-            job = await h.job(job_id)
-            if job.state not in UPSTREAM:
-                return job
-            assert job.next_poll_at is not None, "an upstream job must have an appointment"
-            await asyncio.sleep(max(0.0, job.next_poll_at - h.jobs.clock()))
-            await h.jobs.refresh(job)
 
 
 @pytest.fixture

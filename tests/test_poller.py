@@ -15,7 +15,7 @@ import pytest
 from bot.job_states import JobState
 from bot.poller import Poller, TokenBucket
 from bot.store import Job
-from tests.test_jobs import VIDEO, Harness, harness
+from tests.jobs_support import VIDEO, Harness, harness
 
 S = JobState
 

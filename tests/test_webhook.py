@@ -19,7 +19,7 @@ from bot.settings import Settings
 from bot.simulator import SimulatorConfig
 from bot.store import Job
 from bot.webhook import MAX_BODY_BYTES, CallbackReceiver, route_prefix, task_id_from
-from tests.test_jobs import SCALE, VIDEO, Harness, harness
+from tests.jobs_support import SCALE, VIDEO, Harness, harness
 
 S = JobState
 
