@@ -15,14 +15,13 @@ import signal
 import sys
 from pathlib import Path
 
-import aiohttp
 import discord
 from dotenv import load_dotenv
 
-from bot import USER_AGENT, logs
-from bot.app import AtelierBot, Services
+from bot import logs
+from bot.app import AtelierBot
 from bot.catalog import Catalog, CatalogError
-from bot.maxapi import MaxApiClient
+from bot.runtime import Runtime
 from bot.settings import Settings, SettingsError
 
 log = logging.getLogger("bot")
@@ -43,11 +42,8 @@ def load_configuration(env: dict[str, str] | None = None) -> tuple[Settings, Cat
 
 async def run(settings: Settings, catalog: Catalog) -> int:
     """Run the bot until a signal or a fatal error; return the exit code."""
-    timeout = aiohttp.ClientTimeout(total=60)
-    async with aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": USER_AGENT}) as http:
-        maxapi = MaxApiClient(http, settings.maxapi_base_url, settings.maxapi_key)
-        services = Services(settings=settings, catalog=catalog, extra={"maxapi": maxapi})
-        bot = AtelierBot(services)
+    async with Runtime(settings, catalog) as runtime:
+        bot = AtelierBot(runtime.services())
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
@@ -21,6 +21,9 @@ from discord.ext import commands
 
 from bot.catalog import Catalog
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.jobs import JobService
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,9 @@ class Services:
 
     settings: Settings
     catalog: Catalog
+    jobs: JobService | None = None
+    on_setup: list[Callable[[AtelierBot], Awaitable[None]]] = field(default_factory=list)
+    """Run at the end of ``setup_hook`` (the runtime starts its loops here)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -69,6 +75,8 @@ class AtelierBot(commands.Bot):
         for name in self._extensions:
             await self.load_extension(name)
         await self.sync_commands()
+        for hook in self.services.on_setup:
+            await hook(self)
 
     async def sync_commands(self) -> None:
         """Sync to the dev guild when one is set (instant), else globally — but only when

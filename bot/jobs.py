@@ -391,8 +391,8 @@ class JobService:
                 await self.store.update(job.id, next_poll_at=now)
             counts["polling"] += 1
         for job in await self.store.in_states([S.SUCCEEDED, S.DELIVERING]):
-            if job.next_delivery_at is None:
-                await self.store.update(job.id, next_delivery_at=now)
+            # Nothing is in flight at start-up, so an attempt's claim can be dropped.
+            await self.store.update(job.id, next_delivery_at=now)
             counts["delivering"] += 1
         self.wake_poller()
         self.wake_delivery()

@@ -30,9 +30,13 @@ ERROR_BACKOFF = (5.0, 300.0)  # first and largest delay after a failed query
 class PollSchedule:
     scale: float = 1.0
     rng: random.Random = field(default_factory=random.Random)
+    first_look: float | None = None
+    """The first look as a multiple of the typical time (``FIRST_LOOK`` when unset).
+    With callbacks on, polling is only the fallback and looks later (1.5)."""
 
     def first_delay(self, model: Model) -> float:
-        return self._jitter(FIRST_LOOK * model.typical_seconds) * self.scale
+        share = FIRST_LOOK if self.first_look is None else self.first_look
+        return self._jitter(share * model.typical_seconds) * self.scale
 
     def next_delay(self, model: Model, looks_done: int) -> float:
         """Delay after the ``looks_done``-th look found the task still running."""

@@ -393,8 +393,11 @@ class Store:
 
     @on_db_thread
     def next_poll_time(self) -> float | None:
+        marks = ", ".join("?" * len(UPSTREAM))
         row = self.db.execute(
-            "SELECT MIN(next_poll_at) FROM jobs WHERE next_poll_at IS NOT NULL"
+            f"SELECT MIN(next_poll_at) FROM jobs WHERE next_poll_at IS NOT NULL "
+            f"AND state IN ({marks})",
+            [s.value for s in UPSTREAM],
         ).fetchone()
         return float(row[0]) if row and row[0] is not None else None
 
@@ -409,7 +412,9 @@ class Store:
     @on_db_thread
     def next_delivery_time(self) -> float | None:
         row = self.db.execute(
-            "SELECT MIN(next_delivery_at) FROM jobs WHERE next_delivery_at IS NOT NULL"
+            "SELECT MIN(next_delivery_at) FROM jobs WHERE next_delivery_at IS NOT NULL "
+            "AND state IN (?, ?)",
+            [JobState.SUCCEEDED.value, JobState.DELIVERING.value],
         ).fetchone()
         return float(row[0]) if row and row[0] is not None else None
 

@@ -1,0 +1,168 @@
+"""Everything one running Atelier needs, started and stopped in the right order.
+
+``python -m bot``, the end-to-end tests and the crash tests all build the bot through
+:class:`Runtime`, so what is tested is what runs. Start-up order matters for money
+and delivery: the store opens (migrations), then :meth:`JobService.recover` marks jobs
+caught mid-submit as ``lost`` *before* anything new is submitted, the poller resumes
+every task id, and the delivery loop starts once the gateway is ready (it needs the
+guild caches for upload limits). Shutdown reverses it, so in-flight writes finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+
+from bot import USER_AGENT
+from bot.announcer import Announcer
+from bot.catalog import Catalog
+from bot.delivery import Deliverer, DeliveryConfig, notify_listeners
+from bot.download import download_session
+from bot.jobs import JobService
+from bot.maxapi import MaxApiClient
+from bot.poll_schedule import PollSchedule
+from bot.poller import Poller
+from bot.settings import Settings
+from bot.store import Store
+from bot.webhook import CallbackReceiver
+
+if TYPE_CHECKING:
+    from bot.app import AtelierBot, Services
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    """Owns the HTTP session, the store, the Max API client and the background loops."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: Catalog,
+        *,
+        clock: Callable[[], float] = time.time,
+        delivery_config: DeliveryConfig | None = None,
+        api_options: dict[str, Any] | None = None,
+        poller_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.clock = clock
+        self._delivery_config = delivery_config
+        self._api_options = api_options or {}
+        self._poller_options = poller_options or {}
+        self.http: aiohttp.ClientSession | None = None
+        self.store: Store | None = None
+        self.api: MaxApiClient | None = None
+        self.jobs: JobService | None = None
+        self.poller: Poller | None = None
+        self.receiver: CallbackReceiver | None = None
+        self.deliverer: Deliverer | None = None
+        self.downloads: aiohttp.ClientSession | None = None
+        self._ready_task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Runtime:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        settings = self.settings
+        self.http = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=60), headers={"User-Agent": USER_AGENT}
+        )
+        self.store = await Store.open(settings.database_path, clock=self.clock)
+        self.api = MaxApiClient(
+            self.http, settings.maxapi_base_url, settings.maxapi_key, **self._api_options
+        )
+        self.jobs = JobService(
+            self.store,
+            self.catalog,
+            self.api,
+            schedule=PollSchedule(
+                scale=settings.poll_scale,
+                first_look=1.5 if settings.webhook_public_url else None,
+            ),
+            callback_base_url=settings.webhook_public_url,
+            clock=self.clock,
+        )
+        self.poller = Poller(self.jobs, **self._poller_options)
+        self.receiver = CallbackReceiver.from_settings(
+            settings, self.jobs, limiter=self.poller.limiter
+        )
+
+    def services(self, **extra: Any) -> Services:
+        """The services a bot built on this runtime hands to its cogs."""
+        from bot.app import Services
+
+        return Services(
+            settings=self.settings,
+            catalog=self.catalog,
+            jobs=self.jobs,
+            on_setup=[self.start],
+            extra=extra,
+        )
+
+    async def start(self, bot: AtelierBot) -> None:
+        """Called from the bot's ``setup_hook``: recover, then start the loops."""
+        assert self.jobs is not None and self.store is not None
+        config = self._delivery_config or DeliveryConfig.for_api(self.settings.maxapi_base_url)
+        # Result downloads resolve names through a resolver that refuses private addresses
+        # (DNS rebinding), except the configured Max API host.
+        self.downloads = download_session(config.allowed_hosts)
+        self.deliverer = Deliverer(
+            bot,
+            self.store,
+            self.downloads,
+            config,
+            notify=notify_listeners(self.jobs.listeners),
+            clock=self.clock,
+        )
+        self.jobs.wake_delivery = self.deliverer.wake
+        self.jobs.listeners.append(Announcer(bot))
+        await self.jobs.recover()
+        assert self.poller is not None
+        self.poller.start()
+        if self.receiver is not None:
+            await self.receiver.start()
+        self._ready_task = asyncio.create_task(self._deliver_when_ready(bot), name="ready")
+
+    async def _deliver_when_ready(self, bot: AtelierBot) -> None:
+        await bot.wait_until_ready()
+        if self.deliverer is not None:
+            self.deliverer.start()
+
+    async def close(self) -> None:
+        """Stop taking new work, let in-flight writes finish, close the sessions."""
+        if self._ready_task is not None:
+            self._ready_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ready_task
+        if self.receiver is not None:
+            await self.receiver.stop()
+        if self.poller is not None:
+            await self.poller.stop()
+        if self.deliverer is not None:
+            await self.deliverer.close()
+        if self.jobs is not None:
+            await self.jobs.close()
+        if self.downloads is not None:
+            await self.downloads.close()
+        if self.http is not None:
+            await self.http.close()
+        if self.store is not None:
+            await self.store.close()
