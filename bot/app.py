@@ -39,6 +39,8 @@ class Services:
     jobs: JobService | None = None
     on_setup: list[Callable[[AtelierBot], Awaitable[None]]] = field(default_factory=list)
     """Run at the end of ``setup_hook`` (the runtime starts its loops here)."""
+    on_close: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    """Run first in ``close`` (the runtime stops its loops before the gateway goes)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -77,6 +79,14 @@ class AtelierBot(commands.Bot):
         await self.sync_commands()
         for hook in self.services.on_setup:
             await hook(self)
+
+    async def close(self) -> None:
+        for hook in self.services.on_close:
+            try:
+                await hook()
+            except Exception:
+                log.exception("shutdown hook %r failed", hook)
+        await super().close()
 
     async def sync_commands(self) -> None:
         """Sync to the dev guild when one is set (instant), else globally — but only when

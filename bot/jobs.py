@@ -399,10 +399,15 @@ class JobService:
         log.info("recovered jobs: %s", counts)
         return counts
 
-    async def close(self) -> None:
-        for task in list(self._tasks):
+    async def close(self, grace: float = 10.0) -> None:
+        """Let in-flight submits finish (cancelling one mid-request would turn its job
+        into ``lost``), then cancel what is still running after ``grace`` seconds."""
+        pending = list(self._tasks)
+        if pending:
+            await asyncio.wait(pending, timeout=grace)
+        for task in pending:
             task.cancel()
-        for task in list(self._tasks):
+        for task in pending:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 

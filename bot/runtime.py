@@ -114,6 +114,7 @@ class Runtime:
             catalog=self.catalog,
             jobs=self.jobs,
             on_setup=[self.start],
+            on_close=[self.stop_loops],
             extra=extra,
         )
 
@@ -146,8 +147,8 @@ class Runtime:
         if self.deliverer is not None:
             self.deliverer.start()
 
-    async def close(self) -> None:
-        """Stop taking new work, let in-flight writes finish, close the sessions."""
+    async def stop_loops(self) -> None:
+        """Stop taking new work and let in-flight work finish (idempotent)."""
         if self._ready_task is not None:
             self._ready_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -160,8 +161,13 @@ class Runtime:
             await self.deliverer.close()
         if self.jobs is not None:
             await self.jobs.close()
+
+    async def close(self) -> None:
+        """Stop the loops, then close the sessions and the database."""
+        await self.stop_loops()
         if self.downloads is not None:
             await self.downloads.close()
+            self.downloads = None
         if self.http is not None:
             await self.http.close()
         if self.store is not None:
