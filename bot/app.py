@@ -21,6 +21,7 @@ from discord.ext import commands
 
 from bot.catalog import Catalog
 from bot.settings import Settings
+from bot.ui import AtelierTree
 
 if TYPE_CHECKING:
     from bot.jobs import JobService
@@ -66,6 +67,7 @@ class AtelierBot(commands.Bot):
             help_command=None,
             # User text never pings anyone; delivery opts the requester back in.
             allowed_mentions=discord.AllowedMentions.none(),
+            tree_cls=AtelierTree,
         )
         self.services = services
         self._extensions = tuple(extensions)

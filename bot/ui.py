@@ -1,0 +1,147 @@
+"""Shared Discord UI pieces: the one error path, reply helpers, custom ids.
+
+Errors raised in slash commands reach :meth:`AtelierTree.on_error`; errors in views
+and dynamic buttons do not (discord.py routes them elsewhere), so those call
+:func:`handle_error` themselves (``View.on_error``, or :func:`guarded` around a
+``DynamicItem`` callback). Every path ends in the same place: known errors become a
+short ephemeral embed that says what to do, anything else an apology with the job
+id and a logged traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import discord
+from discord import app_commands
+
+from bot.catalog import ValidationError
+from bot.errors import UserFacingError
+
+log = logging.getLogger(__name__)
+
+ERROR_COLOUR = discord.Colour.red()
+OK_COLOUR = discord.Colour.green()
+INFO_COLOUR = discord.Colour.blurple()
+
+#: ``atelier:<action>:<job id>``: the custom id of every job button (≤ 100 chars).
+CUSTOM_ID = re.compile(r"atelier:(?P<action>[a-z]+):(?P<job_id>[0-9]+)")
+#: Unknown interaction, unknown webhook, invalid webhook token.
+DEAD_INTERACTION_CODES = frozenset({10062, 10015, 50027})
+ACTIONS = ("cancel", "reroll", "vary", "animate", "info", "delete")
+
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+
+def custom_id(action: str, job_id: int) -> str:
+    if action not in ACTIONS:
+        raise ValueError(f"unknown job action {action!r}")
+    return f"atelier:{action}:{job_id}"
+
+
+def error_embed(title: str, message: str) -> discord.Embed:
+    return discord.Embed(title=title, description=message[:4000], colour=ERROR_COLOUR)
+
+
+async def reply(
+    interaction: discord.Interaction,
+    content: str | None = None,
+    *,
+    embed: discord.Embed | None = None,
+    ephemeral: bool = True,
+    view: discord.ui.View | None = None,
+) -> None:
+    """Answer, or follow up if the interaction was already answered or deferred."""
+    kwargs: dict[str, Any] = {
+        "content": content,
+        "ephemeral": ephemeral,
+        "allowed_mentions": discord.AllowedMentions.none(),
+    }
+    if embed is not None:
+        kwargs["embed"] = embed
+    if view is not None:
+        kwargs["view"] = view
+    if interaction.response.is_done():
+        await interaction.followup.send(**kwargs)
+    else:
+        await interaction.response.send_message(**kwargs)
+
+
+def describe_error(error: BaseException) -> tuple[str, str] | None:
+    """(title, message) for errors a member should see; ``None`` for bugs."""
+    if isinstance(error, app_commands.CommandInvokeError | app_commands.TransformerError):
+        error = error.__cause__ or error
+    if isinstance(error, UserFacingError):
+        return error.title, error.message
+    if isinstance(error, ValidationError):
+        return "Can't do that", str(error)
+    if isinstance(error, app_commands.MissingPermissions | app_commands.CheckFailure):
+        return "Not allowed", "You don't have the rights for this command."
+    if isinstance(error, app_commands.CommandOnCooldown):
+        return "Slow down", f"Try again in {error.retry_after:.0f} s."
+    return None
+
+
+async def handle_error(
+    interaction: discord.Interaction, error: BaseException, *, job_id: int | None = None
+) -> None:
+    """The one error path for commands, views and dynamic buttons."""
+    cause = error.__cause__ if isinstance(error, app_commands.CommandInvokeError) else error
+    if isinstance(cause, discord.NotFound) and cause.code in DEAD_INTERACTION_CODES:
+        # The interaction itself is gone (answered too late, token expired): there is
+        # nobody to tell, and every further call would fail the same way.
+        log.warning("interaction expired before it could be answered: %s", cause)
+        return
+    known = describe_error(error)
+    if known is not None:
+        title, message = known
+    else:
+        where = interaction.command.qualified_name if interaction.command else "component"
+        log.error("unexpected error in %s (job %s)", where, job_id, exc_info=error)
+        ref = f" (job #{job_id})" if job_id is not None else ""
+        title = "Something went wrong"
+        message = (
+            f"Sorry — that failed on our side{ref}. Nothing was charged. "
+            "Try again; if it keeps happening, tell a moderator."
+        )
+    try:
+        await reply(interaction, embed=error_embed(title, message))
+    except discord.HTTPException:
+        log.warning("could not tell the member about an error", exc_info=True)
+
+
+class AtelierTree(app_commands.CommandTree[Any]):
+    """The bot's command tree: one error handler for every slash command."""
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        await handle_error(interaction, error)
+
+
+class GuardedView(discord.ui.View):
+    """A view whose callback errors take the common error path."""
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[Any]
+    ) -> None:
+        await handle_error(interaction, error)
+
+
+def guarded(callback: F) -> F:
+    """Wrap a ``DynamicItem.callback`` so its errors take the common path (they never
+    reach the tree's handler). The item's ``job_id`` is named in the apology."""
+
+    @functools.wraps(callback)
+    async def wrapper(self: Any, interaction: discord.Interaction, *args: Any) -> Any:
+        try:
+            return await callback(self, interaction, *args)
+        except Exception as exc:
+            await handle_error(interaction, exc, job_id=getattr(self, "job_id", None))
+            return None
+
+    return wrapper  # type: ignore[return-value]
