@@ -20,6 +20,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.catalog import Catalog
+from bot.i18n import Translator
 from bot.settings import Settings
 from bot.ui import AtelierTree
 
@@ -76,6 +77,7 @@ class AtelierBot(commands.Bot):
         )
 
     async def setup_hook(self) -> None:
+        await self.tree.set_translator(Translator())
         for name in self._extensions:
             await self.load_extension(name)
         await self.sync_commands()
