@@ -57,5 +57,4 @@ class Translator(app_commands.Translator):
         locale: discord.Locale,
         context: app_commands.TranslationContextTypes,
     ) -> str | None:
-        translated = table(normalise(locale)).get(string.message)
-        return translated
+        return table(normalise(locale)).get(string.message)
