@@ -59,6 +59,21 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
 }
 
 
+def refund_applies(before: JobState, after: JobState) -> bool:
+    """Whether moving ``before`` → ``after`` gives the member's reservation back.
+
+    The refunded endings, plus ``expired`` while still upstream (Max API never finished,
+    so it produced nothing to charge for). An expiry after success (links gone) and
+    ``undeliverable`` keep the charge: Max API made and billed the result.
+    """
+    return after in REFUNDED or (after == S.EXPIRED and before in UPSTREAM)
+
+
+def settle_applies(after: JobState) -> bool:
+    """A reservation becomes a charge once Max API has produced the result."""
+    return after == S.SUCCEEDED
+
+
 def can_move(current: JobState, target: JobState) -> bool:
     return target in TRANSITIONS.get(current, frozenset())
 

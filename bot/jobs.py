@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import secrets
 import time
@@ -28,8 +29,12 @@ from typing import Any, Protocol
 
 from bot import maxapi
 from bot.catalog import Catalog, GenerationRequest, Model, PreparedJob, ValidationError
+from bot.errors import NotAllowed, UserFacingError
+from bot.guild_config import GuildConfig
 from bot.job_states import UPSTREAM, JobState, can_move, state_for_upstream
+from bot.moderation import find_banned
 from bot.poll_schedule import PollSchedule
+from bot.quota import Charge, Usage, check, effective_limits, period_keys
 from bot.store import Job, Store
 
 log = logging.getLogger(__name__)
@@ -71,6 +76,7 @@ class Requester:
     application_id: int | None = None
     interaction_token: str | None = None
     interaction_expires_at: float | None = None
+    role_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,31 +122,103 @@ class JobService:
         parent_job_id: int | None = None,
         action: str | None = None,
     ) -> Job:
-        """Validate and record a job in ``accepted``. No network call: the caller can
-        answer the interaction right after this returns."""
-        prepared = self.catalog.prepare(request)
-        return await self.store.create_job(
-            {
-                "guild_id": requester.guild_id,
-                "channel_id": requester.channel_id,
-                "user_id": requester.user_id,
-                "locale": requester.locale,
-                "application_id": requester.application_id,
-                "interaction_token": requester.interaction_token,
-                "interaction_expires_at": requester.interaction_expires_at,
-                "media": prepared.media,
-                "model": prepared.model.id,
-                "prompt": request.prompt.strip(),
-                "options": {k: v for k, v in request.options.items() if v not in (None, "")},
-                "input": prepared.input,
-                "image_urls": list(request.image_urls),
-                "price_usd": prepared.price_usd,
-                "price_documented": prepared.price_documented,
-                "outputs": prepared.outputs,
-                "parent_job_id": parent_job_id,
-                "action": action,
-            }
+        """Check the guild's rules, validate, reserve quota and record the job in
+        ``accepted`` — all before any network call, so the caller can answer the
+        interaction right after. Refusals raise :class:`UserFacingError` (or
+        :class:`ValidationError`), are audited, and cost nothing."""
+        guild_id = requester.guild_id or 0
+        config = await self.store.guild_config(guild_id)
+        try:
+            prepared = await self._admit(request, requester, config)
+            limits = effective_limits(
+                await self.store.limit_layers(guild_id, requester.user_id, requester.role_ids)
+            )
+            exempt = bool(config.exempt_role_ids & set(requester.role_ids))
+            video = prepared.media == "video"
+            charge = Charge(
+                images=0 if video else prepared.outputs,
+                videos=1 if video else 0,
+                usd=prepared.price_usd,
+            )
+            now = self.clock()
+            policy = config.policy
+
+            def gate(usage: Usage) -> None:
+                check(limits, usage, charge, policy, now, exempt=exempt)
+
+            return await self.store.create_job_with_charge(
+                self._job_values(request, requester, prepared, parent_job_id, action),
+                charge,
+                period_keys(now, policy.rollover_hour_utc),
+                gate,
+            )
+        except (UserFacingError, ValidationError) as exc:
+            await self.store.add_audit(
+                requester.guild_id,
+                requester.user_id,
+                "refused",
+                target=request.model,
+                detail={"reason": str(exc), "kind": type(exc).__name__},
+            )
+            raise
+
+    async def _admit(
+        self, request: GenerationRequest, requester: Requester, config: GuildConfig
+    ) -> PreparedJob:
+        """The guild's rules, then the catalogue: who, where, which model, what words."""
+        block = await self.store.active_block(
+            requester.guild_id or 0, requester.user_id, self.clock()
         )
+        if block is not None:
+            why = f" ({block['reason']})" if block.get("reason") else ""
+            until = f" until <t:{int(block['until'])}:f>" if block.get("until") else ""
+            raise NotAllowed(f"A moderator blocked you from using Atelier here{until}{why}.")
+        if not config.channel_allowed(requester.channel_id):
+            raise NotAllowed("Atelier is not enabled in this channel. Ask a moderator where.")
+        banned = find_banned(request.prompt, config.banned_words)
+        if banned is not None:
+            raise UserFacingError(
+                "Your prompt contains a word or phrase this server does not allow. "
+                "Rephrase it and try again."
+            )
+        prepared = self.catalog.prepare(
+            dataclasses.replace(
+                request, guild_defaults={**config.defaults, **request.guild_defaults}
+            )
+        )
+        if not (config.model_allowed(prepared.model.id) or config.model_allowed(request.model)):
+            allowed = ", ".join(sorted(config.allowed_models))
+            raise NotAllowed(f"This server allows only these models: {allowed}.")
+        return prepared
+
+    def _job_values(
+        self,
+        request: GenerationRequest,
+        requester: Requester,
+        prepared: PreparedJob,
+        parent_job_id: int | None,
+        action: str | None,
+    ) -> dict[str, Any]:
+        return {
+            "guild_id": requester.guild_id,
+            "channel_id": requester.channel_id,
+            "user_id": requester.user_id,
+            "locale": requester.locale,
+            "application_id": requester.application_id,
+            "interaction_token": requester.interaction_token,
+            "interaction_expires_at": requester.interaction_expires_at,
+            "media": prepared.media,
+            "model": prepared.model.id,
+            "prompt": request.prompt.strip(),
+            "options": {k: v for k, v in request.options.items() if v not in (None, "")},
+            "input": prepared.input,
+            "image_urls": list(request.image_urls),
+            "price_usd": prepared.price_usd,
+            "price_documented": prepared.price_documented,
+            "outputs": prepared.outputs,
+            "parent_job_id": parent_job_id,
+            "action": action,
+        }
 
     def submit_soon(self, job: Job) -> None:
         """Submit in the background (after the interaction was answered)."""

@@ -28,7 +28,16 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from bot.job_states import TERMINAL, UPSTREAM, JobState, can_move
+from bot.guild_config import GuildConfig
+from bot.job_states import (
+    TERMINAL,
+    UPSTREAM,
+    JobState,
+    can_move,
+    refund_applies,
+    settle_applies,
+)
+from bot.quota import DIMENSIONS, Charge, LimitLayers, Limits, Usage
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -109,6 +118,81 @@ def m001_jobs(db: Database) -> None:
         """
     )
     db.execute("CREATE INDEX job_events_job ON job_events(job_id, id)")
+
+
+@migrations()
+def m002_limits_and_moderation(db: Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE charges (
+            job_id INTEGER PRIMARY KEY REFERENCES jobs(id),
+            guild_id INTEGER,
+            user_id INTEGER NOT NULL,
+            images INTEGER NOT NULL,
+            videos INTEGER NOT NULL,
+            usd REAL NOT NULL,
+            day TEXT NOT NULL,
+            month TEXT NOT NULL,
+            state TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX charges_user_day ON charges(guild_id, user_id, day)")
+    db.execute("CREATE INDEX charges_guild_month ON charges(guild_id, month)")
+    db.execute(
+        """
+        CREATE TABLE limits (
+            guild_id INTEGER NOT NULL,
+            scope TEXT NOT NULL,
+            target_id INTEGER NOT NULL,
+            images_per_day INTEGER,
+            videos_per_day INTEGER,
+            jobs_at_once INTEGER,
+            spend_per_day_usd REAL,
+            cooldown_seconds INTEGER,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (guild_id, scope, target_id)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE guild_settings (
+            guild_id INTEGER PRIMARY KEY,
+            settings TEXT NOT NULL DEFAULT '{}',
+            updated_at REAL NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE blocks (
+            guild_id INTEGER NOT NULL,
+            user_id INTEGER NOT NULL,
+            reason TEXT,
+            until REAL,
+            by_user_id INTEGER,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (guild_id, user_id)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            guild_id INTEGER,
+            at REAL NOT NULL,
+            actor_id INTEGER,
+            action TEXT NOT NULL,
+            target TEXT,
+            detail TEXT NOT NULL DEFAULT '{}'
+        )
+        """
+    )
+    db.execute("CREATE INDEX audit_guild ON audit(guild_id, id)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +357,54 @@ class Store:
         return self._get(job_id)
 
     @on_db_thread
+    def create_job_with_charge(
+        self,
+        values: Mapping[str, Any],
+        charge: Charge,
+        periods: tuple[str, str],
+        gate: Callable[[Usage], None],
+    ) -> Job:
+        """Reserve and record a job atomically, so simultaneous commands cannot both
+        take the last slot: under ``BEGIN IMMEDIATE`` read the usage, let ``gate`` (pure
+        quota logic) raise if the job does not fit, then insert the job, its first
+        event and its charge."""
+        now = self.clock()
+        day, month = periods
+        row = _encode({**values, "state": JobState.ACCEPTED, "created_at": now, "updated_at": now})
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            gate(self._usage(values.get("guild_id"), int(values["user_id"]), day, month))
+            cursor = conn.execute(
+                f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                list(row.values()),
+            )
+            job_id = int(cursor.lastrowid or 0)
+            self._event(job_id, None, JobState.ACCEPTED, "accepted", now)
+            conn.execute(
+                "INSERT INTO charges (job_id, guild_id, user_id, images, videos, usd, day, "
+                "month, state, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?)",
+                [
+                    job_id,
+                    values.get("guild_id"),
+                    values["user_id"],
+                    charge.images,
+                    charge.videos,
+                    charge.usd,
+                    day,
+                    month,
+                    now,
+                    now,
+                ],
+            )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return self._get(job_id)
+
+    @on_db_thread
     def transition(
         self,
         job_id: int,
@@ -308,8 +440,19 @@ class Store:
                 f"UPDATE jobs SET {sets} WHERE id = ? AND state IN ({placeholders})",
                 [target.value, now, *extra.values(), job_id, *[s.value for s in allowed]],
             )
-            self._event(job_id, JobState(before[0]), target, reason, now)
+            previous = JobState(before[0])
+            self._event(job_id, previous, target, reason, now)
+            if refund_applies(previous, target):
+                self._set_charge(job_id, "refunded", now)
+            elif settle_applies(target):
+                self._set_charge(job_id, "settled", now)
         return self._get(job_id)
+
+    def _set_charge(self, job_id: int, state: str, now: float) -> None:
+        self.db.execute(
+            "UPDATE charges SET state = ?, updated_at = ? WHERE job_id = ? AND state = 'reserved'",
+            [state, now, job_id],
+        )
 
     @on_db_thread
     def update(self, job_id: int, **values: Any) -> Job:
@@ -433,6 +576,20 @@ class Store:
         return self._many(sql, [*params, limit])
 
     @on_db_thread
+    def for_guild(
+        self, guild_id: int | None, *, active: bool | None = None, limit: int = 25
+    ) -> list[Job]:
+        """Every member's jobs in one guild, newest first (moderators' ``/cancel``)."""
+        sql = "SELECT * FROM jobs WHERE guild_id IS ?"
+        params: list[Any] = [guild_id]
+        if active is not None:
+            marks = ", ".join("?" * len(TERMINAL))
+            sql += f" AND state {'NOT IN' if active else 'IN'} ({marks})"
+            params += [s.value for s in TERMINAL]
+        sql += " ORDER BY id DESC LIMIT ?"
+        return self._many(sql, [*params, limit])
+
+    @on_db_thread
     def queue_position(self, job: Job) -> int:
         """How many of the guild's unfinished, not-yet-running jobs were accepted first."""
         row = self.db.execute(
@@ -460,3 +617,229 @@ class Store:
     def count_by_state(self) -> dict[str, int]:
         rows = self.db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
         return {state: int(n) for state, n in rows}
+
+    # -- limits, usage and guild settings -----------------------------------------------
+
+    def _usage(self, guild_id: int | None, user_id: int, day: str, month: str) -> Usage:
+        counted = "state != 'refunded'"
+        images, videos, spend = self.db.execute(
+            f"SELECT COALESCE(SUM(images), 0), COALESCE(SUM(videos), 0), COALESCE(SUM(usd), 0) "
+            f"FROM charges WHERE guild_id IS ? AND user_id = ? AND day = ? AND {counted}",
+            [guild_id, user_id, day],
+        ).fetchone()
+        guild_day = self.db.execute(
+            f"SELECT COALESCE(SUM(usd), 0) FROM charges WHERE guild_id IS ? AND day = ? "
+            f"AND {counted}",
+            [guild_id, day],
+        ).fetchone()[0]
+        guild_month = self.db.execute(
+            f"SELECT COALESCE(SUM(usd), 0) FROM charges WHERE guild_id IS ? AND month = ? "
+            f"AND {counted}",
+            [guild_id, month],
+        ).fetchone()[0]
+        marks = ", ".join("?" * len(TERMINAL))
+        active, last = self.db.execute(
+            f"SELECT COUNT(CASE WHEN state NOT IN ({marks}) THEN 1 END), MAX(created_at) "
+            f"FROM jobs WHERE guild_id IS ? AND user_id = ?",
+            [*[s.value for s in TERMINAL], guild_id, user_id],
+        ).fetchone()
+        return Usage(
+            images_today=int(images),
+            videos_today=int(videos),
+            spend_today_usd=float(spend),
+            active_jobs=int(active),
+            last_job_at=float(last) if last is not None else None,
+            guild_spend_today_usd=float(guild_day),
+            guild_spend_month_usd=float(guild_month),
+        )
+
+    @on_db_thread
+    def usage(self, guild_id: int | None, user_id: int, day: str, month: str) -> Usage:
+        return self._usage(guild_id, user_id, day, month)
+
+    @on_db_thread
+    def limit_layers(
+        self, guild_id: int, user_id: int, role_ids: Collection[int] = ()
+    ) -> LimitLayers:
+        cols = ", ".join(DIMENSIONS)
+        rows = self.db.execute(
+            f"SELECT scope, target_id, {cols} FROM limits WHERE guild_id = ?", [guild_id]
+        ).fetchall()
+        guild, user, roles = Limits(), Limits(), []
+        wanted_roles = set(role_ids)
+        for scope, target, *values in rows:
+            limits = Limits(**dict(zip(DIMENSIONS, values, strict=True)))
+            if scope == "guild":
+                guild = limits
+            elif scope == "user" and target == user_id:
+                user = limits
+            elif scope == "role" and target in wanted_roles:
+                roles.append(limits)
+        return LimitLayers(guild=guild, roles=tuple(roles), user=user)
+
+    @on_db_thread
+    def limits_row(self, guild_id: int, scope: str, target_id: int) -> Limits:
+        row = self._one(
+            "SELECT * FROM limits WHERE guild_id = ? AND scope = ? AND target_id = ?",
+            [guild_id, scope, target_id],
+        )
+        return Limits.from_mapping(row or {})
+
+    @on_db_thread
+    def set_limits(self, guild_id: int, scope: str, target_id: int, limits: Limits) -> None:
+        values = limits.as_dict()
+        cols = ", ".join(DIMENSIONS)
+        updates = ", ".join(f"{k} = excluded.{k}" for k in DIMENSIONS)
+        with self.db.atomic():
+            self.db.execute(
+                f"INSERT INTO limits (guild_id, scope, target_id, {cols}, updated_at) "
+                f"VALUES (?, ?, ?, {', '.join('?' * len(DIMENSIONS))}, ?) "
+                f"ON CONFLICT (guild_id, scope, target_id) DO UPDATE SET {updates}, "
+                f"updated_at = excluded.updated_at",
+                [guild_id, scope, target_id, *values.values(), self.clock()],
+            )
+
+    @on_db_thread
+    def reset_limits(self, guild_id: int, scope: str, target_id: int) -> bool:
+        with self.db.atomic():
+            cursor = self.db.execute(
+                "DELETE FROM limits WHERE guild_id = ? AND scope = ? AND target_id = ?",
+                [guild_id, scope, target_id],
+            )
+        return cursor.rowcount > 0
+
+    @on_db_thread
+    def guild_config(self, guild_id: int) -> GuildConfig:
+        row = self._one("SELECT settings FROM guild_settings WHERE guild_id = ?", [guild_id])
+        return _config_from(guild_id, json.loads(row["settings"]) if row else {})
+
+    @on_db_thread
+    def update_guild_config(self, guild_id: int, **values: Any) -> GuildConfig:
+        """Change some settings (names are :class:`GuildConfig` fields)."""
+        allowed = {f.name for f in fields(GuildConfig)} - {"guild_id"}
+        unknown = set(values) - allowed
+        if unknown:
+            raise KeyError(f"unknown guild settings {sorted(unknown)}")
+        with self.db.atomic():
+            row = self._one("SELECT settings FROM guild_settings WHERE guild_id = ?", [guild_id])
+            current = json.loads(row["settings"]) if row else {}
+            for key, value in values.items():
+                if isinstance(value, frozenset | set | tuple):
+                    value = sorted(value) if isinstance(value, frozenset | set) else list(value)
+                current[key] = value
+            self.db.execute(
+                "INSERT INTO guild_settings (guild_id, settings, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (guild_id) DO UPDATE SET settings = excluded.settings, "
+                "updated_at = excluded.updated_at",
+                [guild_id, json.dumps(current, ensure_ascii=False), self.clock()],
+            )
+        return _config_from(guild_id, current)
+
+    # -- blocks and audit ------------------------------------------------------------------
+
+    @on_db_thread
+    def block(
+        self,
+        guild_id: int,
+        user_id: int,
+        reason: str | None,
+        until: float | None,
+        by_user_id: int | None,
+    ) -> None:
+        with self.db.atomic():
+            self.db.execute(
+                "INSERT INTO blocks (guild_id, user_id, reason, until, by_user_id, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE SET "
+                "reason = excluded.reason, until = excluded.until, "
+                "by_user_id = excluded.by_user_id, created_at = excluded.created_at",
+                [guild_id, user_id, reason, until, by_user_id, self.clock()],
+            )
+
+    @on_db_thread
+    def unblock(self, guild_id: int, user_id: int) -> bool:
+        with self.db.atomic():
+            cursor = self.db.execute(
+                "DELETE FROM blocks WHERE guild_id = ? AND user_id = ?", [guild_id, user_id]
+            )
+        return cursor.rowcount > 0
+
+    @on_db_thread
+    def active_block(self, guild_id: int, user_id: int, now: float) -> dict[str, Any] | None:
+        """The member's block if it has not expired."""
+        return self._one(
+            "SELECT reason, until, by_user_id, created_at FROM blocks "
+            "WHERE guild_id = ? AND user_id = ? AND (until IS NULL OR until > ?)",
+            [guild_id, user_id, now],
+        )
+
+    @on_db_thread
+    def add_audit(
+        self,
+        guild_id: int | None,
+        actor_id: int | None,
+        action: str,
+        target: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> int:
+        with self.db.atomic():
+            cursor = self.db.execute(
+                "INSERT INTO audit (guild_id, at, actor_id, action, target, detail) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    guild_id,
+                    self.clock(),
+                    actor_id,
+                    action,
+                    target,
+                    json.dumps(dict(detail or {}), ensure_ascii=False, default=str),
+                ],
+            )
+        return int(cursor.lastrowid or 0)
+
+    @on_db_thread
+    def audit_entries(self, guild_id: int, limit: int = 50) -> list[dict[str, Any]]:
+        cursor = self.db.execute(
+            "SELECT id, at, actor_id, action, target, detail FROM audit WHERE guild_id = ? "
+            "ORDER BY id DESC LIMIT ?",
+            [guild_id, limit],
+        )
+        names = [d[0] for d in cursor.description]
+        rows = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+        for row in rows:
+            row["detail"] = json.loads(row["detail"])
+        return rows
+
+    # -- usage reports ----------------------------------------------------------------------
+
+    @on_db_thread
+    def charges_in(
+        self, guild_id: int, since_day: str, until_day: str, user_id: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Charges (with their jobs) for days in [since_day, until_day], newest first."""
+        sql = (
+            "SELECT c.job_id, c.user_id, c.images, c.videos, c.usd, c.day, c.state, "
+            "j.model, j.media, j.state AS job_state, j.prompt, j.created_at "
+            "FROM charges c JOIN jobs j ON j.id = c.job_id "
+            "WHERE c.guild_id = ? AND c.day >= ? AND c.day <= ?"
+        )
+        params: list[Any] = [guild_id, since_day, until_day]
+        if user_id is not None:
+            sql += " AND c.user_id = ?"
+            params.append(user_id)
+        cursor = self.db.execute(sql + " ORDER BY c.job_id DESC", params)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+
+
+def _config_from(guild_id: int, raw: Mapping[str, Any]) -> GuildConfig:
+    values: dict[str, Any] = {"guild_id": guild_id}
+    for f in fields(GuildConfig):
+        if f.name == "guild_id" or f.name not in raw:
+            continue
+        value = raw[f.name]
+        if f.name in ("allowed_models", "channel_ids", "exempt_role_ids"):
+            value = frozenset(value)
+        elif f.name == "banned_words":
+            value = tuple(value)
+        values[f.name] = value
+    return GuildConfig(**values)

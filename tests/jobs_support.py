@@ -19,6 +19,7 @@ from bot.job_states import UPSTREAM, JobState
 from bot.jobs import JobService, Requester
 from bot.maxapi import MaxApiClient
 from bot.poll_schedule import PollSchedule
+from bot.quota import Limits
 from bot.settings import Secret
 from bot.simulator import Simulator, SimulatorConfig
 from bot.store import Job, Store
@@ -71,6 +72,22 @@ class Harness:
         return [(e.from_state, e.to_state) for e in await self.store.events(job_id)]
 
 
+UNLIMITED = Limits(
+    images_per_day=10**9,
+    videos_per_day=10**9,
+    jobs_at_once=10**9,
+    spend_per_day_usd=1e12,
+    cooldown_seconds=0,
+)
+
+
+async def lift_limits(store: Store, guild_id: int) -> None:
+    """No per-member limits and no budgets in ``guild_id``, for tests that are not
+    about limits (the built-in defaults would stop a test's tenth job)."""
+    await store.set_limits(guild_id, "guild", 0, UNLIMITED)
+    await store.update_guild_config(guild_id, daily_budget_usd=None, monthly_budget_usd=None)
+
+
 @asynccontextmanager
 async def harness(
     tmp_path: Path,
@@ -80,6 +97,7 @@ async def harness(
     client_timeout: float = 5.0,
     retries: int = 0,
     callback_base_url: str | None = None,
+    unlimited: bool = True,
 ) -> AsyncIterator[Harness]:
     """A simulator, a store, a client and a JobService wired together; torn down after."""
     catalog = Catalog.load()
@@ -95,6 +113,8 @@ async def harness(
     sim = Simulator(config)
     await sim.start()
     store = await Store.open(tmp_path / "a.db")
+    if unlimited:
+        await lift_limits(store, REQUESTER.guild_id or 0)
     http = aiohttp.ClientSession()
     api = MaxApiClient(
         http,
