@@ -16,7 +16,7 @@ from bot.store import Store, migrations
 S = JobState
 
 # Migrations are append-only: a released name is never renamed, removed or reordered.
-RELEASED_MIGRATIONS = ["m001_jobs"]
+RELEASED_MIGRATIONS = ["m001_jobs", "m002_limits_and_moderation"]
 
 
 def job_values(**extra: Any) -> dict[str, Any]:
@@ -55,6 +55,31 @@ async def test_fresh_database_gets_schema_wal_and_records_migrations(tmp_path: P
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     applied = [r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations ORDER BY id")]
     assert applied == [m.name for m in migrations._migrations]
+
+
+@pytest.mark.parametrize("stop_before", RELEASED_MIGRATIONS[1:])
+async def test_upgrade_from_every_earlier_schema_keeps_jobs(
+    tmp_path: Path, stop_before: str
+) -> None:
+    """A database left at an earlier release upgrades in place at start-up."""
+    from sqlite_utils import Database
+
+    path = tmp_path / "old.db"
+    old = Database(path)
+    migrations.apply(old, stop_before=stop_before)
+    old.execute(
+        "INSERT INTO jobs (channel_id, user_id, media, model, prompt, input, price_usd, "
+        "state, created_at, updated_at) VALUES (2, 3, 'image', 'nano-banana', 'old', "
+        "'{\"prompt\": \"old\"}', 0.04, 'running', 1.0, 1.0)"
+    )
+    old.conn.commit()
+    old.close()
+    store = await Store.open(path)
+    job = await store.get(1)
+    config = await store.guild_config(1)
+    await store.close()
+    assert job is not None and job.state == S.RUNNING and job.input == {"prompt": "old"}
+    assert config.daily_budget_usd == 20.0
 
 
 async def test_reopening_keeps_data_and_applies_nothing_twice(tmp_path: Path) -> None:
@@ -169,3 +194,30 @@ async def test_all_database_work_runs_on_one_thread(store: Store) -> None:
     await asyncio.gather(*[store.create_job(job_values()) for _ in range(10)])
     await store.count_by_state()
     assert len(seen) == 1 and threading.get_ident() not in seen
+
+
+async def test_guild_config_limits_blocks_and_audit_round_trip(store: Store) -> None:
+    from bot.quota import Limits
+
+    assert (await store.guild_config(5)).channel_mode == "all"
+    config = await store.update_guild_config(
+        5, allowed_models={"veo3"}, banned_words=("x",), daily_budget_usd=None
+    )
+    again = await store.guild_config(5)
+    assert again == config and again.allowed_models == frozenset({"veo3"})
+    assert again.daily_budget_usd is None and again.monthly_budget_usd == 200.0
+    with pytest.raises(KeyError):
+        await store.update_guild_config(5, no_such_setting=1)
+    await store.set_limits(5, "role", 9, Limits(images_per_day=3))
+    await store.set_limits(5, "role", 9, Limits(images_per_day=4))  # upsert
+    layers = await store.limit_layers(5, 1, [9, 10])
+    assert layers.roles == (Limits(images_per_day=4),)
+    assert await store.reset_limits(5, "role", 9) is True
+    assert await store.reset_limits(5, "role", 9) is False
+    await store.block(5, 1, "spam", 100.0, 2)
+    assert (await store.active_block(5, 1, 50.0))["reason"] == "spam"  # type: ignore[index]
+    assert await store.active_block(5, 1, 150.0) is None
+    assert await store.unblock(5, 1) is True
+    await store.add_audit(5, 2, "limits set", "role:9", {"images_per_day": 4})
+    entry = (await store.audit_entries(5))[0]
+    assert entry["action"] == "limits set" and entry["detail"] == {"images_per_day": 4}
