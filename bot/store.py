@@ -621,22 +621,17 @@ class Store:
     # -- limits, usage and guild settings -----------------------------------------------
 
     def _usage(self, guild_id: int | None, user_id: int, day: str, month: str) -> Usage:
-        counted = "state != 'refunded'"
-        images, videos, spend = self.db.execute(
-            f"SELECT COALESCE(SUM(images), 0), COALESCE(SUM(videos), 0), COALESCE(SUM(usd), 0) "
-            f"FROM charges WHERE guild_id IS ? AND user_id = ? AND day = ? AND {counted}",
-            [guild_id, user_id, day],
+        """Today's and this month's reservations (refunded ones excluded), in one pass."""
+        images, videos, spend, guild_day, guild_month = self.db.execute(
+            "SELECT "
+            "COALESCE(SUM(CASE WHEN user_id = :user AND day = :day THEN images END), 0), "
+            "COALESCE(SUM(CASE WHEN user_id = :user AND day = :day THEN videos END), 0), "
+            "COALESCE(SUM(CASE WHEN user_id = :user AND day = :day THEN usd END), 0), "
+            "COALESCE(SUM(CASE WHEN day = :day THEN usd END), 0), "
+            "COALESCE(SUM(usd), 0) "
+            "FROM charges WHERE guild_id IS :guild AND month = :month AND state != 'refunded'",
+            {"user": user_id, "day": day, "guild": guild_id, "month": month},
         ).fetchone()
-        guild_day = self.db.execute(
-            f"SELECT COALESCE(SUM(usd), 0) FROM charges WHERE guild_id IS ? AND day = ? "
-            f"AND {counted}",
-            [guild_id, day],
-        ).fetchone()[0]
-        guild_month = self.db.execute(
-            f"SELECT COALESCE(SUM(usd), 0) FROM charges WHERE guild_id IS ? AND month = ? "
-            f"AND {counted}",
-            [guild_id, month],
-        ).fetchone()[0]
         marks = ", ".join("?" * len(TERMINAL))
         active, last = self.db.execute(
             f"SELECT COUNT(CASE WHEN state NOT IN ({marks}) THEN 1 END), MAX(created_at) "
