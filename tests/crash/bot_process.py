@@ -1,0 +1,197 @@
+"""``python -m tests.crash.bot_process``: the real ``python -m bot``, pointed at a local
+Discord, with test-only hooks that SIGKILL the process at one chosen point.
+
+Nothing in ``bot/`` knows about these hooks: they wrap product functions from the
+outside (``Store.transition``, ``MaxApiClient.submit``, ``Messageable.send``), so the
+process that dies is the one that ships. SIGKILL, not an exception: no ``finally``,
+no shutdown, no flush — only what SQLite committed survives, as after a power cut of
+the process.
+
+Environment, besides the bot's own settings:
+
+``ATELIER_TEST_DISCORD``
+    ``http://127.0.0.1:PORT`` of the ``discord_world`` server (required; loopback only).
+``ATELIER_CRASH_AT``
+    where to die, one of :data:`CRASH_POINTS`; unset or empty: never (a restart).
+``ATELIER_HOLD_SUBMIT``
+    a prompt fragment: the submit of a matching job never goes out (the job stays in
+    ``submitting``).
+``ATELIER_HOLD_DELIVERY``
+    a prompt fragment: the delivery of a matching job never starts (it stays in
+    ``succeeded``).
+``ATELIER_HOLD_AFTER_SEND``
+    a fragment of a result message: once Discord took it, the delivery never goes on
+    to record it (the job stays in ``delivering`` with the message posted).
+``ATELIER_GUILD_READY_TIMEOUT``
+    discord.py's wait after the last GUILD_CREATE before ``on_ready`` (default 0.05 s
+    instead of 2 s: delivery starts after ready).
+
+Every crash and hold first writes one line ``atelier-crash-test: <event> <point>
+<detail>`` to stderr, unbuffered, so the test can tell where the process stopped.
+The first pass of the delivery loop writes ``atelier-crash-test: ready delivery -``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
+
+import discord
+import discord.abc
+import yarl
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
+
+from bot.app import AtelierBot
+from bot.delivery import Deliverer
+from bot.delivery_plan import parse_marker
+from bot.job_states import JobState
+from bot.maxapi import MaxApiClient
+from bot.store import Job, Store
+
+SIGNAL_PREFIX = "atelier-crash-test:"
+
+#: Die right after this step: the transition into a state committed (the state's
+#: name), Max API answered the submit (``submit-returned``), or Discord answered the
+#: post of a result message (``send-returned``).
+CRASH_POINTS: frozenset[str] = frozenset(
+    {*(state.value for state in JobState), "submit-returned", "send-returned"}
+)
+
+
+def report(event: str, point: str, detail: object = "-") -> None:
+    """One line on stderr, written with ``os.write`` so it is out before a SIGKILL."""
+    os.write(2, f"{SIGNAL_PREFIX} {event} {point} {detail}\n".encode())
+
+
+def die(point: str, detail: object) -> NoReturn:
+    report("crash", point, detail)
+    os.kill(os.getpid(), signal.SIGKILL)
+    raise AssertionError("SIGKILL did not kill the process")  # pragma: no cover
+
+
+async def hang(point: str, detail: object) -> NoReturn:
+    """Stop this step for good (until the process is killed)."""
+    report("hold", point, detail)
+    await asyncio.Event().wait()
+    raise AssertionError("a held step woke up")  # pragma: no cover
+
+
+def point_discord_at(url: str) -> None:
+    """Send discord.py's REST and gateway traffic to the local Discord."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or parts.hostname != "127.0.0.1" or parts.port is None:
+        raise SystemExit(f"ATELIER_TEST_DISCORD must be http://127.0.0.1:PORT, not {url!r}")
+    Route.BASE = f"http://127.0.0.1:{parts.port}/api/v10"
+    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(f"ws://127.0.0.1:{parts.port}/gateway")
+
+
+def install(env: Mapping[str, str]) -> None:
+    """Wrap the product functions according to ``env`` (see the module docstring)."""
+    crash_at = env.get("ATELIER_CRASH_AT") or None
+    if crash_at is not None and crash_at not in CRASH_POINTS:
+        raise SystemExit(f"ATELIER_CRASH_AT: unknown point {crash_at!r}")
+    _wrap_transition(crash_at, env.get("ATELIER_HOLD_DELIVERY") or None)
+    _wrap_submit(crash_at, env.get("ATELIER_HOLD_SUBMIT") or None)
+    _wrap_send(crash_at, env.get("ATELIER_HOLD_AFTER_SEND") or None)
+    _shorten_ready_wait(float(env.get("ATELIER_GUILD_READY_TIMEOUT") or 0.05))
+    _report_first_delivery_pass()
+
+
+def _wrap_transition(crash_at: str | None, hold_delivery: str | None) -> None:
+    original = Store.transition
+
+    # (job_id, expected, target, reason, **values), passed through untouched.
+    async def transition(self: Store, job_id: int, *args: Any, **kwargs: Any) -> Job | None:
+        target = kwargs.get("target", args[1] if len(args) > 1 else None)
+        if hold_delivery is not None and target == JobState.DELIVERING:
+            job = await self.get(job_id)
+            if job is not None and job.state == JobState.SUCCEEDED and hold_delivery in job.prompt:
+                await hang("delivery", job_id)
+        moved: Job | None = await original(self, job_id, *args, **kwargs)
+        if moved is not None and moved.state.value == crash_at:
+            die(crash_at, job_id)
+        return moved
+
+    Store.transition = transition  # type: ignore[method-assign]
+
+
+def _wrap_submit(crash_at: str | None, hold_submit: str | None) -> None:
+    original = MaxApiClient.submit
+
+    async def submit(
+        self: MaxApiClient,
+        model: str,
+        input: Mapping[str, Any],
+        callback_url: str | None = None,
+        user_id: str | None = None,
+    ) -> str:
+        prompt = str(input.get("prompt", ""))
+        if hold_submit is not None and hold_submit in prompt:
+            await hang("submit", repr(prompt))
+        task_id = await original(self, model, input, callback_url=callback_url, user_id=user_id)
+        if crash_at == "submit-returned":
+            die(crash_at, task_id)
+        return task_id
+
+    MaxApiClient.submit = submit  # type: ignore[method-assign]
+
+
+def _wrap_send(crash_at: str | None, hold_after_send: str | None) -> None:
+    original = discord.abc.Messageable.send
+
+    async def send(self: discord.abc.Messageable, content: Any = None, **kwargs: Any) -> Any:
+        message = await original(self, content, **kwargs)
+        marker = parse_marker(content) if isinstance(content, str) else None
+        if marker is not None:  # a result message (announcements carry no marker)
+            if crash_at == "send-returned":
+                die(crash_at, marker[0])
+            if hold_after_send is not None and hold_after_send in content:
+                await hang("after-send", marker[0])
+        return message
+
+    discord.abc.Messageable.send = send  # type: ignore[method-assign]
+
+
+def _shorten_ready_wait(seconds: float) -> None:
+    original = AtelierBot.__init__
+
+    def init(self: AtelierBot, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self._connection.guild_ready_timeout = seconds
+
+    AtelierBot.__init__ = init  # type: ignore[method-assign]
+
+
+def _report_first_delivery_pass() -> None:
+    original = Deliverer._start_due
+    seen: list[bool] = []
+
+    async def start_due(self: Deliverer) -> tuple[int, bool]:
+        result = await original(self)
+        if not seen:
+            seen.append(True)
+            report("ready", "delivery")
+        return result
+
+    Deliverer._start_due = start_due  # type: ignore[method-assign]
+
+
+def main() -> int:
+    url = os.environ.get("ATELIER_TEST_DISCORD")
+    if not url:
+        raise SystemExit("ATELIER_TEST_DISCORD is not set")
+    point_discord_at(url)
+    install(os.environ)
+    from bot.__main__ import main as bot_main
+
+    return bot_main()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
