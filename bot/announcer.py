@@ -5,6 +5,8 @@ API), ``expired``, ``undeliverable`` and ``lost`` it posts one short message in 
 job's channel that mentions only the requester. It posts through the channel, never
 the interaction token (which dies after 15 minutes), and at most once per job: the
 compare-and-set in the store guarantees each ending is reported by one transition.
+A job started from a slash command has a progress card instead, which is edited to show
+its ending; this module speaks only for jobs without one (or whose card was deleted).
 
 The text is built by :func:`ending_text` with no discord import, so it can be tested
 and reused by the progress message.
@@ -63,6 +65,8 @@ class Announcer:
         text = ending_text(job)
         if text is None or job.state == S.UNDELIVERABLE:
             return  # undeliverable: the channel refused us, so posting there would fail too
+        if job.progress_message_id is not None:
+            return  # its progress card shows the ending (cogs/progress.py): no second message
         channel = self.client.get_channel(job.channel_id)
         if channel is None:
             try:

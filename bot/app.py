@@ -29,7 +29,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS: tuple[str, ...] = ("cogs.info",)
+EXTENSIONS: tuple[str, ...] = (
+    "cogs.info",
+    "cogs.jobs",
+    "cogs.progress",
+    "cogs.generate",
+    "cogs.buttons",
+)
 
 
 @dataclass

@@ -51,8 +51,10 @@ from bot.delivery_plan import (
     plan_messages,
     render_content,
 )
+from bot.i18n import t
 from bot.job_states import JobState
 from bot.store import Job, Store
+from bot.ui import custom_id
 
 log = logging.getLogger(__name__)
 
@@ -127,9 +129,39 @@ class MessageBuilder(Protocol):
     def __call__(self, job: Job, plan: MessagePlan, *, nonce: str) -> OutgoingMessage: ...
 
 
+#: The result buttons: action, label (English, the i18n key), emoji.
+RESULT_BUTTONS: tuple[tuple[str, str, str], ...] = (
+    ("reroll", "Reroll", "🔄"),
+    ("vary", "Variations", "🎨"),
+    ("animate", "Animate", "🎬"),
+    ("info", "Info", "ℹ️"),
+    ("delete", "Delete", "🗑️"),
+)
+IMAGE_ONLY_ACTIONS = frozenset({"vary", "animate"})
+
+
+def result_view(job: Job) -> discord.ui.View:
+    """The buttons under a result: ``atelier:<action>:<job id>``. Only their layout: the
+    persistent handler in ``cogs/buttons.py`` answers the clicks (after a restart too), so
+    the view is stopped before it is sent and discord.py does not keep it in memory."""
+    view = discord.ui.View(timeout=None)
+    for action, label, emoji in RESULT_BUTTONS:
+        if action in IMAGE_ONLY_ACTIONS and (job.result_kind or job.media) != "image":
+            continue
+        view.add_item(
+            discord.ui.Button(
+                label=t(job.locale, label),
+                emoji=emoji,
+                custom_id=custom_id(action, job.id),
+                style=discord.ButtonStyle.secondary,
+            )
+        )
+    view.stop()
+    return view
+
+
 def build_result_message(job: Job, plan: MessagePlan, *, nonce: str) -> OutgoingMessage:
-    """The result message for one part. Extend by wrapping it (e.g. to add the result
-    buttons ``atelier:<action>:<job id>`` as ``view`` on the last part)."""
+    """The result message for one part; the last part carries the result buttons."""
     content = render_content(
         user_id=job.user_id,
         prompt=job.prompt,
@@ -155,6 +187,7 @@ def build_result_message(job: Job, plan: MessagePlan, *, nonce: str) -> Outgoing
             everyone=False, users=[discord.Object(job.user_id)], roles=False, replied_user=False
         ),
         nonce=nonce,
+        view=result_view(job) if plan.part == plan.total - 1 else None,
     )
 
 
@@ -307,8 +340,11 @@ class Deliverer:
             except Exception:
                 log.exception("delivery loop: could not read due jobs")
                 delay = 5.0
+            # Not wait_for: on 3.11 it swallows a cancel that meets a wake-up, and close()
+            # then waits for the whole sleep.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
 
     async def _start_due(self) -> tuple[int, bool]:
         now = self.clock()

@@ -1,0 +1,405 @@
+"""The job buttons: Cancel on progress cards and ``/jobs``; Reroll, Variations, Animate,
+Info and Delete under results.
+
+Every button is ``atelier:<action>:<job id>`` and is answered by :class:`JobButton`, a
+``DynamicItem`` registered when this extension loads (in ``setup_hook``), so buttons on
+messages posted before a restart keep working: the job is read from the store on every
+click, never from memory. Every click checks again what it needs: that the job exists
+and belongs to this server, the clicker's rights, and (through ``JobService.accept``)
+their limits.
+
+Rights: anyone may remix a result they can see (Reroll, Variations, Animate start a
+new job charged to the clicker); Cancel and Delete are for the job's owner or a
+moderator (Manage Server or Manage Messages here); Info is for everyone, privately.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import discord
+from discord.ext import commands
+
+from bot.app import AtelierBot
+from bot.catalog import OPTION_FIELDS, GenerationRequest, Model
+from bot.command_specs import effective_model, price_hint
+from bot.delivery_plan import escape_markdown
+from bot.errors import NotAllowed, UserFacingError
+from bot.i18n import t
+from bot.job_views import can_manage, cancel_text, not_yours
+from bot.jobs import JobService
+from bot.progress import cost_text, options_text, state_text
+from bot.store import Job
+from bot.ui import CUSTOM_ID, INFO_COLOUR, GuardedView, guarded, reply
+from cogs.generate import is_nsfw, launch, locale_of, service
+
+log = logging.getLogger(__name__)
+
+PICKER_TIMEOUT = 300.0
+MAX_OPTIONS = 25
+
+Start = Callable[[discord.Interaction, str | None, int], Awaitable[Job]]
+
+
+def is_moderator(interaction: discord.Interaction) -> bool:
+    """Manage Server or Manage Messages where the button was clicked."""
+    perms = interaction.permissions
+    return bool(perms.manage_guild or perms.manage_messages)
+
+
+class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CUSTOM_ID.pattern):
+    """Any ``atelier:<action>:<job id>`` button, before or after a restart."""
+
+    def __init__(self, action: str, job_id: int) -> None:
+        super().__init__(discord.ui.Button(label=action, custom_id=f"atelier:{action}:{job_id}"))
+        self.action = action
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> JobButton:
+        return cls(match["action"], int(match["job_id"]))
+
+    @guarded
+    async def callback(self, interaction: discord.Interaction) -> None:
+        cog = interaction.client.get_cog(JobButtons.__cog_name__)  # type: ignore[attr-defined]
+        if not isinstance(cog, JobButtons):
+            raise UserFacingError("Atelier is starting up. Try again in a minute.")
+        await cog.handle(interaction, self.action, self.job_id)
+
+
+class RemixPicker(GuardedView):
+    """Ephemeral: which result image (when there are several) and, for Animate, which
+    video model. Short-lived on purpose: the result's own button opens a new one."""
+
+    def __init__(
+        self,
+        *,
+        owner_id: int,
+        opener: discord.Interaction,
+        images: int,
+        models: list[Model],
+        start: Start,
+        locale: str,
+    ) -> None:
+        super().__init__(timeout=PICKER_TIMEOUT)
+        self.owner_id = owner_id
+        self.opener = opener
+        self.start = start
+        self.locale = locale
+        self.image_index = 0
+        self.image_select: discord.ui.Select[Any] | None = None
+        self.model_select: discord.ui.Select[Any] | None = None
+        if images > 1:
+            self.image_select = discord.ui.Select(
+                placeholder=t(locale, "Which image?"),
+                options=[
+                    discord.SelectOption(
+                        label=t(locale, "Image {number}", number=i + 1),
+                        value=str(i),
+                        default=i == 0,
+                    )
+                    for i in range(min(images, MAX_OPTIONS))
+                ],
+            )
+            self.image_select.callback = self._image_chosen  # type: ignore[method-assign]
+            self.add_item(self.image_select)
+        if models:
+            self.model_select = discord.ui.Select(
+                placeholder=t(locale, "Pick a video model"),
+                options=[
+                    discord.SelectOption(
+                        label=m.label[:100],
+                        value=m.id,
+                        description=f"{m.id} · {price_hint(m)}"[:100],
+                    )
+                    for m in models[:MAX_OPTIONS]
+                ],
+            )
+            self.model_select.callback = self._model_chosen  # type: ignore[method-assign]
+            self.add_item(self.model_select)
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        return interaction.user.id == self.owner_id
+
+    async def on_timeout(self) -> None:
+        # Dismissed, or the token is gone: then nothing is left to tidy.
+        with contextlib.suppress(discord.HTTPException):
+            await self.opener.edit_original_response(
+                content=t(self.locale, "This choice expired: click the button again."), view=None
+            )
+
+    async def _image_chosen(self, interaction: discord.Interaction) -> None:
+        assert self.image_select is not None
+        self.image_index = int(self.image_select.values[0])
+        if self.model_select is None:
+            await self._start(interaction, None)
+        else:
+            await interaction.response.defer()
+
+    async def _model_chosen(self, interaction: discord.Interaction) -> None:
+        assert self.model_select is not None
+        await self._start(interaction, self.model_select.values[0])
+
+    async def _start(self, interaction: discord.Interaction, model_id: str | None) -> None:
+        job = await self.start(interaction, model_id, self.image_index)
+        self.stop()
+        try:
+            await self.opener.edit_original_response(
+                content=t(
+                    self.locale, "Started job #{job_id}: its progress is below.", job_id=job.id
+                ),
+                view=None,
+            )
+        except discord.HTTPException as exc:
+            log.info("job %s: could not close the picker: %s", job.id, exc)
+
+
+class JobButtons(commands.Cog):
+    """What each job button does."""
+
+    def __init__(self, bot: AtelierBot) -> None:
+        self.bot = bot
+        self.catalog = bot.services.catalog
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(JobButton)
+
+    async def handle(self, interaction: discord.Interaction, action: str, job_id: int) -> None:
+        locale = locale_of(interaction)
+        handlers: dict[str, Callable[[discord.Interaction, Job], Awaitable[None]]] = {
+            "cancel": self.cancel,
+            "reroll": self.reroll,
+            "vary": self.vary,
+            "animate": self.animate,
+            "info": self.info,
+            "delete": self.delete,
+        }
+        handler = handlers.get(action)
+        if handler is None:
+            raise UserFacingError(t(locale, "This button no longer does anything."))
+        job = await service(self.bot).store.get(job_id)
+        if job is None or job.guild_id != interaction.guild_id:
+            raise UserFacingError(t(locale, "Job #{job_id} no longer exists.", job_id=job_id))
+        await handler(interaction, job)
+
+    @property
+    def jobs(self) -> JobService:
+        return service(self.bot)
+
+    # -- Cancel --------------------------------------------------------------------------
+
+    async def cancel(self, interaction: discord.Interaction, job: Job) -> None:
+        locale = locale_of(interaction)
+        user_id = interaction.user.id
+        if not can_manage(
+            job, user_id=user_id, guild_id=interaction.guild_id, moderator=is_moderator(interaction)
+        ):
+            raise NotAllowed(not_yours(job.id, "cancel", locale))
+        # Cancelling may ask Max API: answer first, so Discord's 3 seconds never run out.
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        outcome = await self.jobs.cancel(job.id, f"cancelled by {user_id} (button)")
+        text = cancel_text(
+            outcome.message,
+            outcome.job,
+            cancelled=outcome.cancelled,
+            caller_id=user_id,
+            locale=locale,
+        )
+        await reply(interaction, text)
+
+    # -- Reroll, Variations, Animate -------------------------------------------------------
+
+    async def reroll(self, interaction: discord.Interaction, job: Job) -> None:
+        """The same model, prompt, options and images, as a new job for the clicker."""
+        request = GenerationRequest(
+            model=job.model,
+            prompt=job.prompt,
+            options=dict(job.options),
+            image_urls=list(job.image_urls),
+            nsfw_channel=is_nsfw(interaction.channel),
+        )
+        await launch(interaction, request, parent_job_id=job.id, action="reroll")
+
+    async def vary(self, interaction: discord.Interaction, job: Job) -> None:
+        """Image-to-image from a result, on the same model (or its image variant)."""
+        locale = locale_of(interaction)
+        urls = self._result_images(job, locale)
+        base = self.catalog.get(job.model)
+        real = effective_model(self.catalog, base, 1)
+        if real.images is None:
+            raise UserFacingError(
+                t(
+                    locale,
+                    "{model} can't start from an image, so it can't make variations. "
+                    "Try Reroll, or /imagine with the image attached.",
+                    model=base.id,
+                )
+            )
+        options = {
+            key: value
+            for key, value in job.options.items()
+            if key in OPTION_FIELDS and real.option(OPTION_FIELDS[key]) is not None
+        }
+
+        async def start(ix: discord.Interaction, _model: str | None, index: int) -> Job:
+            request = GenerationRequest(
+                model=base.id,
+                prompt=job.prompt,
+                options=options,
+                image_urls=[urls[index]],
+                nsfw_channel=is_nsfw(ix.channel),
+            )
+            return await launch(ix, request, parent_job_id=job.id, action="vary")
+
+        if len(urls) == 1:
+            await start(interaction, None, 0)
+            return
+        await self._picker(interaction, len(urls), [], start, t(locale, "Vary which image?"))
+
+    async def animate(self, interaction: discord.Interaction, job: Job) -> None:
+        """Image-to-video from a result: the member picks the video model."""
+        locale = locale_of(interaction)
+        urls = self._result_images(job, locale)
+        models = await self._animators(interaction)
+        if not models:
+            raise UserFacingError(
+                t(locale, "No video model that starts from an image is enabled here.")
+            )
+
+        async def start(ix: discord.Interaction, model_id: str | None, index: int) -> Job:
+            assert model_id is not None
+            request = GenerationRequest(
+                model=model_id,
+                prompt=job.prompt,
+                image_urls=[urls[index]],
+                nsfw_channel=is_nsfw(ix.channel),
+            )
+            return await launch(ix, request, parent_job_id=job.id, action="animate")
+
+        prompt = t(locale, "Animate job #{job_id}: pick a video model.", job_id=job.id)
+        await self._picker(interaction, len(urls), models, start, prompt)
+
+    async def _picker(
+        self,
+        interaction: discord.Interaction,
+        images: int,
+        models: list[Model],
+        start: Start,
+        text: str,
+    ) -> None:
+        view = RemixPicker(
+            owner_id=interaction.user.id,
+            opener=interaction,
+            images=images,
+            models=models,
+            start=start,
+            locale=locale_of(interaction),
+        )
+        await interaction.response.send_message(text, view=view, ephemeral=True)
+
+    async def _animators(self, interaction: discord.Interaction) -> list[Model]:
+        """Video models that take one image as their start, allowed in this server."""
+        config = await self.jobs.store.guild_config(interaction.guild_id or 0)
+        found = []
+        for model in self.catalog.enabled("video"):
+            spec = model.images
+            if spec is None or spec.min > 1 or (spec.max is not None and spec.max < 1):
+                continue
+            if config.model_allowed(model.id):
+                found.append(model)
+        return found[:MAX_OPTIONS]
+
+    def _result_images(self, job: Job, locale: str) -> list[str]:
+        if (job.result_kind or job.media) != "image":
+            raise UserFacingError(t(locale, "Only images can be varied or animated."))
+        if not job.result_urls:
+            raise UserFacingError(t(locale, "Job #{job_id} has no result yet.", job_id=job.id))
+        if job.result_expires_at is not None and job.result_expires_at <= self.jobs.clock():
+            raise UserFacingError(
+                t(
+                    locale,
+                    "The result of job #{job_id} expired (Max API keeps results for 7 days). "
+                    "Use Reroll, or attach the image to /imagine.",
+                    job_id=job.id,
+                )
+            )
+        return list(job.result_urls)
+
+    # -- Info, Delete ------------------------------------------------------------------------
+
+    async def info(self, interaction: discord.Interaction, job: Job) -> None:
+        locale = locale_of(interaction)
+        model = self.catalog.get(job.model) if job.model in self.catalog else None
+        prompt = escape_markdown(" ".join(job.prompt.split()))
+        embed = discord.Embed(
+            title=t(locale, "Job #{job_id}", job_id=job.id),
+            description=prompt[:1000],
+            colour=INFO_COLOUR,
+        )
+        label = model.label if model is not None else job.model
+        embed.add_field(name=t(locale, "Model"), value=f"{label}\n`{job.model}`")
+        embed.add_field(
+            name=t(locale, "Options"), value=options_text(job.options, len(job.image_urls), locale)
+        )
+        embed.add_field(name=t(locale, "Cost"), value=cost_text(job, locale))
+        embed.add_field(name=t(locale, "Requested by"), value=f"<@{job.user_id}>")
+        embed.add_field(name=t(locale, "Created"), value=f"<t:{int(job.created_at)}:f>")
+        if job.parent_job_id is not None:
+            embed.add_field(
+                name=t(locale, "Made from"),
+                value=f"{job.action or 'remix'} · #{job.parent_job_id}",
+            )
+        embed.add_field(name=t(locale, "State"), value=state_text(job, locale)[:1024], inline=False)
+        footer = t(locale, "Job #{job_id}", job_id=job.id)
+        if job.task_id:
+            footer += " · " + t(locale, "Max API task {task_id}", task_id=job.task_id)
+        embed.set_footer(text=footer)
+        await reply(interaction, embed=embed)
+
+    async def delete(self, interaction: discord.Interaction, job: Job) -> None:
+        """Delete the clicked result message (every part of the result, when it is the
+        delivery itself). The job stays: ``/show`` can post it again."""
+        locale = locale_of(interaction)
+        if not can_manage(
+            job,
+            user_id=interaction.user.id,
+            guild_id=interaction.guild_id,
+            moderator=is_moderator(interaction),
+        ):
+            raise NotAllowed(
+                t(
+                    locale,
+                    "Only the member who made job #{job_id} or a moderator can delete it.",
+                    job_id=job.id,
+                )
+            )
+        message = interaction.message
+        ids: list[int] = []
+        if message is not None:
+            ids.append(message.id)
+            if message.id in job.result_message_ids:
+                ids += [m for m in job.result_message_ids if m != message.id]
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        channel: Any = interaction.channel
+        for message_id in ids:
+            try:
+                await channel.get_partial_message(message_id).delete()
+            except discord.NotFound:
+                continue  # already gone
+        log.info("job %s: result deleted by %s", job.id, interaction.user.id)
+        await reply(interaction, t(locale, "Deleted the result of job #{job_id}.", job_id=job.id))
+
+
+async def setup(bot: AtelierBot) -> None:
+    bot.add_dynamic_items(JobButton)
+    await bot.add_cog(JobButtons(bot))

@@ -1,0 +1,281 @@
+"""The job buttons end to end: Cancel on the progress card; Reroll, Variations, Animate,
+Info and Delete under a result. Each click reads the job again and checks the clicker;
+the buttons keep working after the bot restarts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import discord
+import pytest
+
+from bot.app import AtelierBot
+from bot.job_states import JobState
+from bot.settings import Settings
+from bot.simulator import Simulator
+from bot.store import Job
+from tests.discord_world import World
+from tests.discord_world.interactions import InjectedInteraction
+from tests.discord_world.models import Member, Message
+from tests.e2e.test_generate import (
+    App,
+    card,
+    job_id_of,
+    job_when,
+    refusal,
+    run_to_the_end,
+    settings_for,
+    settled,
+    simulator,
+    started,
+)
+
+S = JobState
+
+
+@pytest.fixture(name="sim")
+async def _sim() -> AsyncIterator[Simulator]:
+    async with simulator() as running:
+        yield running
+
+
+@pytest.fixture(name="app_settings")
+def _app_settings(settings: Settings, sim: Simulator) -> Settings:
+    return settings_for(settings, sim)
+
+
+@pytest.fixture(name="app")
+async def _app(
+    run_bot: Callable[..., Any], make_bot: Callable[..., AtelierBot], app_settings: Settings
+) -> AsyncIterator[App]:
+    async with started(run_bot, make_bot, app_settings) as running:
+        yield running
+
+
+async def delivered(
+    world: World, app: App, options: dict[str, Any], command: str = "imagine"
+) -> tuple[Job, Message]:
+    ix = await world.slash(command, options)
+    return await run_to_the_end(world, app, ix)
+
+
+async def new_card(ix: InjectedInteraction, app: App) -> Job:
+    """The job whose card answered a click."""
+    message = await card(ix)
+    job = await app.store.get(job_id_of(message))
+    assert job is not None
+    return job
+
+
+def other_member(world: World) -> Member:
+    return world.add_member("someone-else")
+
+
+async def running_job(world: World, app: App, sim: Simulator, prompt: str) -> tuple[Job, Message]:
+    """A job held at Max API (it runs until finished or cancelled), with its card."""
+    ix = await world.slash("imagine", {"prompt": f"{prompt} [sim:hold]"})
+    message = await card(ix)
+    job_id = job_id_of(message)
+    job = await job_when(app.store, job_id, lambda job: job.task_id is not None, within=10)
+    return job, message
+
+
+# -- Cancel ---------------------------------------------------------------------------------
+
+
+async def test_cancel_is_for_the_owner_or_a_moderator(
+    world: World, sim: Simulator, app: App
+) -> None:
+    job, message = await running_job(world, app, sim, "a slow owl")
+    button = f"atelier:cancel:{job.id}"
+
+    stranger = await world.click(message, button, user=other_member(world))
+    assert "not yours" in await refusal(stranger)
+    assert (await app.store.get(job.id)).state.is_active
+
+    click = await world.click(message, button)
+    answer = await click.wait_followup()
+    assert answer.ephemeral and "Cancelled. You were not charged." in answer.content
+    assert (await settled(app.store, job.id)).state == S.CANCELLED
+    assert job.task_id is not None and len(sim.cancels_for(job.task_id)) == 1
+    await world.wait_for(
+        lambda: "Cancelled" in message.embed_text() and not message.custom_ids(),
+        what="the card to show the cancel",
+    )
+
+    other, other_card = await running_job(world, app, sim, "another owl")
+    click = await world.click(other_card, f"atelier:cancel:{other.id}", user=world.moderator)
+    answer = await click.wait_followup()
+    assert f"Cancelled job #{other.id} of <@{world.member.user.id}>" in answer.content
+    assert (await settled(app.store, other.id)).state == S.CANCELLED
+
+
+# -- Reroll, Variations, Animate ----------------------------------------------------------------
+
+
+async def test_reroll_is_a_new_job_with_the_same_request_for_the_clicker(
+    world: World, sim: Simulator, app: App
+) -> None:
+    job, result = await delivered(world, app, {"prompt": "a fox", "ratio": "9:16"})
+    clicker = other_member(world)
+    click = await world.click(result, f"atelier:reroll:{job.id}", user=clicker)
+    again = await new_card(click, app)
+    assert (again.parent_job_id, again.action) == (job.id, "reroll")
+    assert again.user_id == clicker.user.id  # charged to whoever clicked
+    assert (again.model, again.input) == (job.model, job.input)
+    done = await settled(app.store, again.id)
+    assert done.state == S.DELIVERED
+    first, second = (s.body for s in sim.submissions)
+    assert (first["model"], first["input"]) == (second["model"], second["input"])
+    assert second["user_id"] == str(clicker.user.id)
+
+
+async def test_variations_start_from_the_result_image(
+    world: World, sim: Simulator, app: App
+) -> None:
+    job, result = await delivered(world, app, {"prompt": "a fox", "ratio": "16:9"})
+    click = await world.click(result, f"atelier:vary:{job.id}")
+    vary = await new_card(click, app)
+    assert (vary.parent_job_id, vary.action, vary.model) == (job.id, "vary", "nano-banana-2")
+    assert vary.image_urls == job.result_urls  # Max API's URL, not a re-upload
+    assert vary.input["imageUrls"] == job.result_urls and vary.input["ratio"] == "16:9"
+    assert (await settled(app.store, vary.id)).state == S.DELIVERED
+
+
+async def test_variations_of_grok_switch_to_its_image_model(
+    world: World, sim: Simulator, app: App
+) -> None:
+    job, result = await delivered(world, app, {"prompt": "a fox", "count": 1}, command="grok")
+    assert job.model == "grok-imagine/text-to-image-lite"
+    click = await world.click(result, f"atelier:vary:{job.id}")
+    vary = await new_card(click, app)
+    assert vary.model == "grok-imagine/image-to-image"
+    assert "n" not in vary.input  # the image model makes one image and refuses n
+
+
+async def test_variations_of_a_gallery_ask_which_image(
+    world: World, sim: Simulator, app: App
+) -> None:
+    job, result = await delivered(
+        world, app, {"prompt": "two foxes", "count": 2}, command="seedream"
+    )
+    assert len(job.result_urls) == 2
+    click = await world.click(result, f"atelier:vary:{job.id}")
+    await click.wait_response()
+    picker = click.original
+    assert picker is not None and picker.ephemeral
+    (select,) = [c for c in picker.buttons() if c.get("type") == 3]
+    assert [o["value"] for o in select["options"]] == ["0", "1"]
+    chosen = await world.click(picker, select["custom_id"], values=["1"])
+    vary = await new_card(chosen, app)
+    assert vary.image_urls == [job.result_urls[1]]
+    assert vary.model == "seedream-5-lite" and vary.input["n"] == 2
+    await world.wait_for(
+        lambda: f"Started job #{vary.id}" in picker.content, what="the picker to close"
+    )
+
+
+async def test_animate_offers_video_models_then_makes_a_video_of_the_image(
+    world: World, sim: Simulator, app: App
+) -> None:
+    job, result = await delivered(world, app, {"prompt": "a fox runs [sim:seconds=3]"})
+    click = await world.click(result, f"atelier:animate:{job.id}")
+    await click.wait_response()
+    picker = click.original
+    assert picker is not None and picker.ephemeral
+    (select,) = [c for c in picker.buttons() if c.get("type") == 3]
+    offered = [o["value"] for o in select["options"]]
+    assert {"veo3", "veo3_fast", "grok-imagine/image-to-video", "seedance-2.0"} <= set(offered)
+    assert "grok-imagine/text-to-video" not in offered  # needs no image: not an animator
+    chosen = await world.click(picker, select["custom_id"], values=["veo3_fast"])
+    video = await new_card(chosen, app)
+    assert (video.media, video.model, video.action) == ("video", "veo3_fast", "animate")
+    assert video.input["imageUrls"] == job.result_urls
+    done = await settled(app.store, video.id)
+    assert done.state == S.DELIVERED
+    posted = world.message(done.result_message_ids[0])
+    assert posted.files[0].filename.endswith(".mp4")
+    assert posted.custom_ids() == [f"atelier:{a}:{video.id}" for a in ("reroll", "info", "delete")]
+
+
+# -- Info, Delete ----------------------------------------------------------------------------------
+
+
+async def test_info_is_private_and_complete(world: World, app: App) -> None:
+    job, result = await delivered(world, app, {"prompt": "a fox", "ratio": "16:9"})
+    click = await world.click(result, f"atelier:info:{job.id}", user=other_member(world))
+    text = await refusal(click)  # an ephemeral embed, like refusals
+    for words in (f"Job #{job.id}", "nano-banana-2", "ratio 16:9", "$0.10", "Done", job.task_id):
+        assert words is not None and words in text
+
+
+async def test_delete_is_for_the_owner_or_a_moderator(world: World, app: App) -> None:
+    job, result = await delivered(world, app, {"prompt": "a fox"})
+    stranger = await world.click(result, f"atelier:delete:{job.id}", user=other_member(world))
+    assert "Only the member who made" in await refusal(stranger)
+    assert not result.deleted
+    click = await world.click(result, f"atelier:delete:{job.id}", user=world.moderator)
+    answer = await click.wait_followup()
+    assert answer.ephemeral and "Deleted" in answer.content
+    assert result.deleted
+    assert (await app.store.get(job.id)).state == S.DELIVERED
+
+    mine, my_result = await delivered(world, app, {"prompt": "a hare"})
+    click = await world.click(my_result, f"atelier:delete:{mine.id}")
+    await click.wait_followup()
+    assert my_result.deleted
+
+
+# -- every click checks again ---------------------------------------------------------------------
+
+
+async def test_clicks_check_the_job_the_channel_and_the_clicker_again(
+    world: World, sim: Simulator, app: App
+) -> None:
+    job, result = await delivered(world, app, {"prompt": "a fox"})
+    before = await app.store.count_by_state()
+
+    await app.store.update(job.id, result_expires_at=1.0)  # Max API dropped the files
+    click = await world.click(result, f"atelier:vary:{job.id}")
+    assert "expired" in await refusal(click)
+    click = await world.click(result, f"atelier:animate:{job.id}")
+    assert "expired" in await refusal(click)
+
+    blocked = other_member(world)
+    await app.store.block(world.guild.id, blocked.user.id, "spam", None, world.moderator.user.id)
+    click = await world.click(result, f"atelier:reroll:{job.id}", user=blocked)
+    assert "blocked" in await refusal(click)
+
+    world.set_bot_deny(world.channel, discord.Permissions(attach_files=True).value)
+    click = await world.click(result, f"atelier:reroll:{job.id}")
+    assert "Attach Files" in await refusal(click)
+
+    assert await app.store.count_by_state() == before  # nothing was recorded
+    assert len(sim.submissions) == 1
+
+
+async def test_buttons_keep_working_after_a_restart(
+    world: World,
+    sim: Simulator,
+    run_bot: Callable[..., Any],
+    make_bot: Callable[..., AtelierBot],
+    app_settings: Settings,
+) -> None:
+    async with started(run_bot, make_bot, app_settings) as first:
+        job, result = await delivered(world, first, {"prompt": "a fox"})
+        held, held_card = await running_job(world, first, sim, "a slow owl")
+    async with started(run_bot, make_bot, app_settings) as second:
+        click = await world.click(result, f"atelier:info:{job.id}")
+        assert f"Job #{job.id}" in await refusal(click)
+        click = await world.click(result, f"atelier:reroll:{job.id}")
+        again = await new_card(click, second)
+        assert again.parent_job_id == job.id
+        assert (await settled(second.store, again.id)).state == S.DELIVERED
+        click = await world.click(held_card, f"atelier:cancel:{held.id}")
+        answer = await click.wait_followup()
+        assert "Cancelled" in answer.content
+        assert (await settled(second.store, held.id)).state == S.CANCELLED
+        await world.wait_for(
+            lambda: "Cancelled" in held_card.embed_text(), what="the old card to be edited"
+        )

@@ -1,0 +1,361 @@
+"""``/jobs``, ``/cancel job`` and ``/show job`` through real discord.py, the local Discord,
+the Max API simulator and the whole :class:`~bot.runtime.Runtime`: what members and
+moderators see, what each may do, and that every answer comes inside Discord's window."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiohttp
+import discord
+import pytest
+
+from bot.app import AtelierBot
+from bot.catalog import Catalog, GenerationRequest
+from bot.job_states import JobState
+from bot.jobs import Requester
+from bot.runtime import Runtime
+from bot.settings import Settings
+from bot.simulator import Simulator, SimulatorConfig
+from bot.store import Job, Store
+from tests.discord_world import InjectedInteraction, Member, Message, World
+from tests.jobs_support import lift_limits
+
+S = JobState
+SCALE = 0.01
+MODEL = "nano-banana-2"
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Simulator]:
+    config = SimulatorConfig(speed=SCALE, allow_loopback_callbacks=True)
+    async with Simulator(config) as running:
+        yield running
+
+
+@pytest.fixture
+def runtime_settings(settings: Settings, sim: Simulator) -> Settings:
+    return dataclasses.replace(settings, maxapi_base_url=sim.base_url, poll_scale=SCALE)
+
+
+@pytest.fixture
+async def runtime(
+    world: World,
+    run_bot: Callable[..., Any],
+    make_bot: Callable[..., AtelierBot],
+    runtime_settings: Settings,
+) -> AsyncIterator[Runtime]:
+    """A Runtime and the app's bot on it, started like ``python -m bot`` starts them,
+    with no limits in the test guild (these tests are not about limits)."""
+    async with Runtime(runtime_settings, Catalog.load()) as started:
+        await lift_limits(store_of(started), world.guild.id)
+        async with run_bot(make_bot(services=started.services())):
+            yield started
+
+
+def store_of(runtime: Runtime) -> Store:
+    assert runtime.store is not None
+    return runtime.store
+
+
+async def accept(
+    runtime: Runtime, world: World, prompt: str, *, user: Member | None = None, submit: bool = True
+) -> Job:
+    assert runtime.jobs is not None
+    who = user or world.member
+    requester = Requester(guild_id=world.guild.id, channel_id=world.channel.id, user_id=who.id)
+    job = await runtime.jobs.accept(GenerationRequest(MODEL, prompt, {}), requester)
+    if submit:
+        runtime.jobs.submit_soon(job)
+    return job
+
+
+async def until(
+    runtime: Runtime, job_id: int, ok: Callable[[Job], bool], within: float = 15
+) -> Job:
+    async with asyncio.timeout(within):
+        while True:
+            job = await store_of(runtime).get(job_id)
+            if job is not None and ok(job):
+                return job
+            await asyncio.sleep(0.02)
+
+
+async def held(runtime: Runtime, world: World, prompt: str, user: Member | None = None) -> Job:
+    """A job running upstream that the simulator keeps running until it is cancelled."""
+    job = await accept(runtime, world, f"{prompt} [sim:hold]", user=user)
+    return await until(runtime, job.id, lambda j: j.task_id is not None and j.state == S.RUNNING)
+
+
+async def delivered(runtime: Runtime, world: World, prompt: str, user: Member | None = None) -> Job:
+    job = await accept(runtime, world, prompt, user=user)
+    return await until(runtime, job.id, lambda j: j.state.is_terminal)
+
+
+async def answer(ix: InjectedInteraction) -> Message:
+    """The message the member finally sees: the response, or the deferral's filling."""
+    callback = await ix.wait_response()
+    if callback.type == 5:
+        return await ix.wait_original(lambda m: not m.loading)
+    assert ix.original is not None
+    return ix.original
+
+
+async def fetch(url: str) -> bytes:
+    async with aiohttp.ClientSession() as http, http.get(url) as response:
+        assert response.status == 200
+        return await response.read()
+
+
+# -- /jobs ------------------------------------------------------------------------------
+
+
+async def test_jobs_when_there_are_none_says_how_to_start(world: World, runtime: Runtime) -> None:
+    ix = await world.slash("jobs")
+    message = await answer(ix)
+    assert message.ephemeral
+    assert "/imagine" in message.embed_text()
+    assert message.custom_ids() == []
+
+
+async def test_jobs_lists_active_first_with_a_cancel_button(world: World, runtime: Runtime) -> None:
+    done = await delivered(runtime, world, "a finished fox")
+    assert done.state == S.DELIVERED
+    running = await held(runtime, world, "a slow owl")
+    await accept(runtime, world, "someone else's", user=world.moderator, submit=False)
+    ix = await world.slash("jobs")
+    message = await answer(ix)
+    assert message.ephemeral
+    text = message.embed_text()
+    assert text.index(f"#{running.id}") < text.index(f"#{done.id}")
+    assert "a slow owl" in text and "running" in text and MODEL in text
+    assert "someone else's" not in text
+    assert message.custom_ids() == [f"atelier:cancel:{running.id}"]
+    assert message.component(f"atelier:cancel:{running.id}")["label"] == f"Cancel #{running.id}"
+
+
+async def test_jobs_with_more_active_jobs_than_buttons_points_to_cancel(
+    world: World, runtime: Runtime
+) -> None:
+    jobs = [await accept(runtime, world, f"job {i}", submit=False) for i in range(27)]
+    message = await answer(await world.slash("jobs"))
+    ids = message.custom_ids()
+    assert len(ids) == 25  # 5 rows of 5: Discord's most
+    assert ids[0] == f"atelier:cancel:{jobs[-1].id}"  # newest first
+    assert len(message.components) == 5
+    assert all(len(row["components"]) == 5 for row in message.components)
+    assert "use /cancel" in message.embed_text()
+
+
+# -- /cancel job ------------------------------------------------------------------------
+
+
+async def test_cancel_autocomplete_offers_the_callers_active_jobs(
+    world: World, runtime: Runtime
+) -> None:
+    mine = await held(runtime, world, "my owl")
+    queued = await accept(runtime, world, "my cat", submit=False)
+    theirs = await accept(runtime, world, "their heron", user=world.moderator, submit=False)
+    finished = await delivered(runtime, world, "my finished fox")
+
+    choices = await (await world.autocomplete("cancel", {"job": ""}, focused="job")).choices()
+    assert [c["value"] for c in choices] == [queued.id, mine.id]
+    assert choices[1]["name"].startswith(f"#{mine.id} · running · {MODEL}")
+    assert finished.id not in [c["value"] for c in choices]
+
+    typed = await world.autocomplete("cancel", {"job": "owl"}, focused="job")
+    assert [c["value"] for c in await typed.choices()] == [mine.id]
+
+    as_moderator = await world.autocomplete(
+        "cancel", {"job": ""}, focused="job", user=world.moderator
+    )
+    offered = [c["value"] for c in await as_moderator.choices()]
+    assert offered == [theirs.id, queued.id, mine.id]
+
+
+async def test_a_member_cancels_their_own_job(
+    world: World, runtime: Runtime, sim: Simulator
+) -> None:
+    job = await held(runtime, world, "a slow owl")
+    ix = await world.slash("cancel", {"job": job.id})
+    callback = await ix.wait_response()
+    assert callback.type == 5 and callback.ephemeral
+    message = await answer(ix)
+    assert "Cancelled" in message.content
+    assert message.ephemeral
+    assert (await until(runtime, job.id, lambda j: j.state.is_terminal)).state == S.CANCELLED
+    assert job.task_id is not None and len(sim.cancels_for(job.task_id)) == 1
+
+
+async def test_a_member_cannot_cancel_someone_elses_job_but_a_moderator_can(
+    world: World, runtime: Runtime
+) -> None:
+    job = await held(runtime, world, "the owner's owl", user=world.owner)
+    refused = await answer(await world.slash("cancel", {"job": job.id}))
+    assert "not yours" in refused.embed_text()
+    assert refused.ephemeral
+    assert (await store_of(runtime).get(job.id)).state == S.RUNNING  # type: ignore[union-attr]
+
+    done = await answer(await world.slash("cancel", {"job": job.id}, user=world.moderator))
+    assert done.content == f"Cancelled job #{job.id} of <@{world.owner.id}>. They were not charged."
+    assert (await until(runtime, job.id, lambda j: j.state.is_terminal)).state == S.CANCELLED
+
+
+async def test_cancel_refuses_unknown_and_finished_jobs(world: World, runtime: Runtime) -> None:
+    unknown = await answer(await world.slash("cancel", {"job": 987654}))
+    assert "There is no job #987654" in unknown.embed_text()
+    done = await delivered(runtime, world, "a finished fox")
+    again = await answer(await world.slash("cancel", {"job": done.id}))
+    assert "already delivered" in again.content
+    assert (await store_of(runtime).get(done.id)).state == S.DELIVERED  # type: ignore[union-attr]
+
+
+async def test_jobs_of_another_server_are_unknown_even_to_moderators(
+    world: World, runtime: Runtime
+) -> None:
+    other = world.add_guild("Elsewhere")
+    await world.wait_for(lambda: runtime.jobs is not None)
+    assert runtime.jobs is not None
+    elsewhere = Requester(
+        guild_id=other.id, channel_id=other.channel_named("general").id, user_id=world.member.id
+    )
+    job = await runtime.jobs.accept(GenerationRequest(MODEL, "far away", {}), elsewhere)
+    reply = await answer(await world.slash("cancel", {"job": job.id}, user=world.moderator))
+    assert f"There is no job #{job.id} in this server" in reply.embed_text()
+    picked = await world.autocomplete(
+        "cancel", {"job": str(job.id)}, focused="job", user=world.moderator
+    )
+    assert await picked.choices() == []
+    assert (await store_of(runtime).get(job.id)).state == S.ACCEPTED  # type: ignore[union-attr]
+
+
+# -- /show job --------------------------------------------------------------------------
+
+
+def is_result(job_id: int) -> Callable[[Message], bool]:
+    return lambda m: f"job #{job_id}" in m.content and bool(m.files)
+
+
+async def test_show_posts_a_past_result_again_without_touching_the_job(
+    world: World, runtime: Runtime
+) -> None:
+    job = await delivered(runtime, world, "a lighthouse at dusk")
+    assert job.state == S.DELIVERED
+    first = await world.wait_for_message(world.channel, is_result(job.id))
+    events_before = await store_of(runtime).events(job.id)
+
+    ix = await world.slash("show", {"job": job.id}, channel=world.art_channel)
+    callback = await ix.wait_response()
+    assert callback.type == 5 and callback.ephemeral  # deferred at once, privately
+    confirmation = await answer(ix)
+    again = await world.wait_for_message(world.art_channel, is_result(job.id), timeout=20)
+    assert again.kind == "channel" and not again.ephemeral
+    assert again.files[0].data == first.files[0].data == await fetch(job.result_urls[0])
+    assert again.content.startswith(f"-# shown again by <@{world.member.id}>")
+    assert again.allowed_mentions is not None
+    assert not again.allowed_mentions.get("users") and not again.allowed_mentions.get("parse")
+    assert f"/{world.art_channel.id}/{again.id}" in confirmation.content
+
+    after = await store_of(runtime).get(job.id)
+    assert after is not None and after.state == S.DELIVERED
+    assert after.result_message_ids == job.result_message_ids
+    assert await store_of(runtime).events(job.id) == events_before
+
+
+async def test_show_refuses_once_the_links_expired(world: World, runtime: Runtime) -> None:
+    job = await delivered(runtime, world, "an old owl")
+    await store_of(runtime).update(job.id, result_expires_at=time.time() - 60)
+    message = await answer(await world.slash("show", {"job": job.id}))
+    assert message.ephemeral
+    assert "expired on <t:" in message.embed_text()
+    await world.settle()
+    assert len([m for m in world.messages(world.channel) if is_result(job.id)(m)]) == 1
+
+
+async def test_show_of_someone_elses_job_is_for_moderators(world: World, runtime: Runtime) -> None:
+    job = await delivered(runtime, world, "the owner's heron", user=world.owner)
+    refused = await answer(await world.slash("show", {"job": job.id}))
+    assert "not yours" in refused.embed_text()
+
+    shown = await answer(await world.slash("show", {"job": job.id}, user=world.moderator))
+    assert "Posted job" in shown.content
+    again = await world.wait_for_messages(2, world.channel, is_result(job.id))
+    assert again[-1].content.startswith(f"-# shown again by <@{world.moderator.id}>")
+
+
+async def test_show_refuses_jobs_without_a_result(world: World, runtime: Runtime) -> None:
+    job = await held(runtime, world, "a slow owl")
+    message = await answer(await world.slash("show", {"job": job.id}))
+    assert "no result yet" in message.embed_text()
+    assert (await store_of(runtime).get(job.id)).state == S.RUNNING  # type: ignore[union-attr]
+
+
+async def test_show_keeps_age_restricted_results_in_age_restricted_channels(
+    world: World, runtime: Runtime
+) -> None:
+    assert runtime.jobs is not None
+    nsfw = Requester(
+        guild_id=world.guild.id, channel_id=world.nsfw_channel.id, user_id=world.member.id
+    )
+    made = await runtime.jobs.accept(GenerationRequest(MODEL, "a night scene", {}), nsfw)
+    runtime.jobs.submit_soon(made)
+    job = await until(runtime, made.id, lambda j: j.state.is_terminal)
+    refused = await answer(await world.slash("show", {"job": job.id}, channel=world.channel))
+    assert "age-restricted" in refused.embed_text()
+    await answer(await world.slash("show", {"job": job.id}, channel=world.nsfw_channel))
+    await world.wait_for_messages(2, world.nsfw_channel, is_result(job.id))
+
+
+async def test_show_autocomplete_offers_results_that_can_still_be_shown(
+    world: World, runtime: Runtime
+) -> None:
+    fresh = await delivered(runtime, world, "a fresh fox")
+    old = await delivered(runtime, world, "an old owl")
+    await store_of(runtime).update(old.id, result_expires_at=time.time() - 60)
+    await held(runtime, world, "a slow heron")
+    choices = await (await world.autocomplete("show", {"job": ""}, focused="job")).choices()
+    assert [c["value"] for c in choices] == [fresh.id]
+    assert choices[0]["name"].startswith(f"#{fresh.id} · delivered")
+
+
+async def test_manage_messages_alone_makes_a_moderator(world: World, runtime: Runtime) -> None:
+    helper_role = world.add_role("Helper", discord.Permissions(manage_messages=True).value)
+    helper = world.add_member("helper", roles=[helper_role])
+    job = await held(runtime, world, "a member's owl")
+    offered = await world.autocomplete("cancel", {"job": ""}, focused="job", user=helper)
+    assert [c["value"] for c in await offered.choices()] == [job.id]
+    done = await answer(await world.slash("cancel", {"job": job.id}, user=helper))
+    assert done.content.startswith(f"Cancelled job #{job.id} of <@{world.member.id}>")
+
+
+async def test_show_says_so_when_the_bot_cannot_post_files_here(
+    world: World, runtime: Runtime
+) -> None:
+    job = await delivered(runtime, world, "a fox")
+    world.set_bot_deny(world.art_channel, discord.Permissions(attach_files=True).value)
+    message = await answer(await world.slash("show", {"job": job.id}, channel=world.art_channel))
+    assert "Attach Files" in message.embed_text()
+    assert not [m for m in world.messages(world.art_channel) if m.files]
+
+
+async def test_the_cancel_button_on_jobs_cancels_the_job(world: World, runtime: Runtime) -> None:
+    job = await held(runtime, world, "a slow owl")
+    listing = await answer(await world.slash("jobs"))
+    click = await world.click(listing, f"atelier:cancel:{job.id}")
+    await click.wait_response()
+    assert (await until(runtime, job.id, lambda j: j.state.is_terminal)).state == S.CANCELLED
+
+
+async def test_show_links_a_file_over_the_upload_limit(world: World, runtime: Runtime) -> None:
+    job = await delivered(runtime, world, "a big fox")
+    world.set_upload_limit(1024)  # the server lost its boosts since the first post
+    await answer(await world.slash("show", {"job": job.id}, channel=world.art_channel))
+    again = await world.wait_for_message(
+        world.art_channel, lambda m: f"job #{job.id}" in m.content, kind="channel"
+    )
+    assert not again.files
+    assert job.result_urls[0] in again.content and "too large" in again.content
