@@ -35,6 +35,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.progress",
     "cogs.generate",
     "cogs.buttons",
+    "cogs.moderation",
 )
 
 

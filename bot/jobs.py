@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot import maxapi
+from bot.audit import AuditEntry, AuditHook
+from bot.audit import notify as notify_audit
 from bot.catalog import Catalog, GenerationRequest, Model, PreparedJob, ValidationError
 from bot.errors import NotAllowed, UserFacingError
 from bot.guild_config import GuildConfig
@@ -104,6 +106,8 @@ class JobService:
         self.callback_base_url = callback_base_url
         self.clock = clock
         self.listeners: list[JobListener] = []
+        #: Told about every refusal after it is stored (the audit channel posts them).
+        self.on_audit: list[AuditHook] = []
         self.wake_poller: Callable[[], None] = lambda: None
         self.wake_delivery: Callable[[], None] = lambda: None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -153,13 +157,20 @@ class JobService:
                 gate,
             )
         except (UserFacingError, ValidationError) as exc:
-            await self.store.add_audit(
+            detail = {"reason": str(exc), "kind": type(exc).__name__}
+            entry_id = await self.store.add_audit(
+                requester.guild_id, requester.user_id, "refused", request.model, detail
+            )
+            entry = AuditEntry(
+                entry_id,
                 requester.guild_id,
                 requester.user_id,
                 "refused",
-                target=request.model,
-                detail={"reason": str(exc), "kind": type(exc).__name__},
+                request.model,
+                detail,
+                self.clock(),
             )
+            await notify_audit(self.on_audit, entry)
             raise
 
     async def _admit(

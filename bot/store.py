@@ -704,6 +704,20 @@ class Store:
         return cursor.rowcount > 0
 
     @on_db_thread
+    def all_limits(self, guild_id: int) -> list[tuple[str, int, Limits]]:
+        """Every limits row of a guild as (scope, target id, limits), for /limits show."""
+        cols = ", ".join(DIMENSIONS)
+        rows = self.db.execute(
+            f"SELECT scope, target_id, {cols} FROM limits WHERE guild_id = ? "
+            "ORDER BY scope, target_id",
+            [guild_id],
+        ).fetchall()
+        return [
+            (scope, int(target), Limits(**dict(zip(DIMENSIONS, values, strict=True))))
+            for scope, target, *values in rows
+        ]
+
+    @on_db_thread
     def guild_config(self, guild_id: int) -> GuildConfig:
         row = self._one("SELECT settings FROM guild_settings WHERE guild_id = ?", [guild_id])
         return _config_from(guild_id, json.loads(row["settings"]) if row else {})
