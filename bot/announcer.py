@@ -15,12 +15,11 @@ and reused by the progress message.
 from __future__ import annotations
 
 import logging
-from typing import Protocol
 
 import discord
 
 from bot.job_states import JobState
-from bot.store import Job
+from bot.store import Job, Store
 
 log = logging.getLogger(__name__)
 
@@ -51,33 +50,45 @@ def ending_text(job: Job) -> str | None:
     return f"<@{job.user_id}> your {job.media} job #{job.id} ({prompt}) {title}. {reason}{charge}"
 
 
-class Sendable(Protocol):
-    async def send(self, content: str, *, allowed_mentions: discord.AllowedMentions) -> object: ...
-
-
 class Announcer:
-    """Posts :func:`ending_text` into the job's channel."""
+    """Posts :func:`ending_text` into the job's channel and records that it did.
 
-    def __init__(self, client: discord.Client) -> None:
+    The post carries a fixed nonce per job, so if a crash lands between the post and
+    the record, the re-told notice at start-up is dropped by Discord as a duplicate
+    (within its dedupe window). A channel that is gone or refuses us for good counts as
+    told: nobody can be told there, and retrying would only collect 403s.
+    """
+
+    def __init__(self, client: discord.Client, store: Store) -> None:
         self.client = client
+        self.store = store
 
     async def job_changed(self, job: Job) -> None:
         text = ending_text(job)
-        if text is None or job.state == S.UNDELIVERABLE:
-            return  # undeliverable: the channel refused us, so posting there would fail too
+        if text is None or job.ending_told_at is not None:
+            return
         if job.progress_message_id is not None:
             return  # its progress card shows the ending (cogs/progress.py): no second message
-        channel = self.client.get_channel(job.channel_id)
-        if channel is None:
-            try:
-                channel = await self.client.fetch_channel(job.channel_id)
-            except discord.HTTPException as exc:
-                log.warning("job %s: cannot reach channel to report its end: %s", job.id, exc)
-                return
-        if not isinstance(channel, discord.abc.Messageable):
+        if job.state == S.UNDELIVERABLE:
+            # The channel refused us, so posting there would fail too.
+            await self.store.update(job.id, ending_told_at=self.store.clock())
             return
-        mentions = discord.AllowedMentions(users=[discord.Object(job.user_id)])
         try:
-            await channel.send(text[:2000], allowed_mentions=mentions)
+            channel = self.client.get_channel(job.channel_id) or await self.client.fetch_channel(
+                job.channel_id
+            )
+            if isinstance(channel, discord.abc.Messageable):
+                mentions = discord.AllowedMentions(users=[discord.Object(job.user_id)])
+                await channel.send(text[:2000], allowed_mentions=mentions, nonce=notice_nonce(job))
+        except (discord.Forbidden, discord.NotFound) as exc:
+            log.warning("job %s: cannot report its end here, for good: %s", job.id, exc)
         except discord.HTTPException as exc:
+            # Transient: left untold, so the next start-up tells it.
             log.warning("job %s: could not report its end: %s", job.id, exc)
+            return
+        await self.store.update(job.id, ending_told_at=self.store.clock())
+
+
+def notice_nonce(job: Job) -> str:
+    """The same nonce for every attempt at one job's notice (≤ 25 characters)."""
+    return f"atl-end-{job.id}"[:25]

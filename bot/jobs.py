@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 S = JobState
 RESULT_LIFETIME = 7 * 24 * 3600  # Max API keeps result files for 7 days
+#: After a restart, endings owed to their owners are told if they are this recent.
+TELL_ENDINGS_WITHIN = 2 * 24 * 3600
 
 #: What the member is told for each Max API ``failure_reason``.
 FAILURE_MESSAGES: dict[str | None, str] = {
@@ -456,9 +458,11 @@ class JobService:
 
     async def recover(self) -> dict[str, int]:
         """Resume every unfinished job after a (re)start; see the module docstring."""
-        counts = {"lost": 0, "resubmitted": 0, "polling": 0, "delivering": 0}
+        counts = {"lost": 0, "resubmitted": 0, "polling": 0, "delivering": 0, "told": 0}
         now = self.clock()
+        lost: set[int] = set()
         for job in await self.store.in_states([S.SUBMITTING]):
+            lost.add(job.id)
             await self._end(
                 job,
                 S.SUBMITTING,
@@ -483,6 +487,11 @@ class JobService:
             # Nothing is in flight at start-up, so an attempt's claim can be dropped.
             await self.store.update(job.id, next_delivery_at=now)
             counts["delivering"] += 1
+        for job in await self.store.untold_endings(now - TELL_ENDINGS_WITHIN):
+            if job.id in lost:
+                continue  # told just above
+            await self._notify(job)  # the listeners tell it and stamp ending_told_at
+            counts["told"] += 1
         self.wake_poller()
         self.wake_delivery()
         log.info("recovered jobs: %s", counts)

@@ -134,7 +134,7 @@ class Runtime:
             clock=self.clock,
         )
         self.jobs.wake_delivery = self.deliverer.wake
-        self.jobs.listeners.append(Announcer(bot))
+        self.jobs.listeners.append(Announcer(bot, self.store))
         await self.jobs.recover()
         assert self.poller is not None
         self.poller.start()

@@ -195,6 +195,15 @@ def m002_limits_and_moderation(db: Database) -> None:
     db.execute("CREATE INDEX audit_guild ON audit(guild_id, id)")
 
 
+@migrations()
+def m003_ending_told(db: Database) -> None:
+    """When a job's ending was told to its owner (card edited or notice posted), so a
+    crash between recording an ending and telling it is caught up at start-up."""
+    db.execute("ALTER TABLE jobs ADD COLUMN ending_told_at REAL")
+    # Jobs that ended before this release were told at the time.
+    db.execute("UPDATE jobs SET ending_told_at = finished_at WHERE finished_at IS NOT NULL")
+
+
 @dataclass(frozen=True, slots=True)
 class Job:
     """One row of ``jobs``, JSON columns decoded."""
@@ -242,6 +251,7 @@ class Job:
     submitted_at: float | None = None
     upstream_done_at: float | None = None
     finished_at: float | None = None
+    ending_told_at: float | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Job:
@@ -603,6 +613,18 @@ class Store:
             ],
         ).fetchone()
         return int(row[0])
+
+    @on_db_thread
+    def untold_endings(self, since: float) -> list[Job]:
+        """Jobs that ended after ``since`` whose owner was not told how (a crash came in
+        between); delivered jobs only when a progress card is left to update."""
+        marks = ", ".join("?" * len(TERMINAL))
+        return self._many(
+            f"SELECT * FROM jobs WHERE state IN ({marks}) AND ending_told_at IS NULL "
+            f"AND finished_at >= ? AND (state != ? OR progress_message_id IS NOT NULL) "
+            f"ORDER BY id",
+            [*[s.value for s in TERMINAL], since, JobState.DELIVERED.value],
+        )
 
     @on_db_thread
     def events(self, job_id: int) -> list[JobEvent]:

@@ -25,7 +25,7 @@ from typing import Any
 import discord
 from discord.ext import commands
 
-from bot.announcer import ending_text
+from bot.announcer import ending_text, notice_nonce
 from bot.app import AtelierBot
 from bot.catalog import Catalog, Model, ValidationError
 from bot.i18n import t
@@ -196,7 +196,9 @@ class ProgressUpdater:
         except discord.HTTPException as exc:
             log.warning("job %s: card edit failed (%s); the next change retries", job.id, exc)
             return
-        await self.jobs.store.update(job.id, progress_edited_at=now)
+        # A card showing the ending tells the owner; the stamp stops start-up re-telling it.
+        told = {"ending_told_at": now} if job.state.is_terminal else {}
+        await self.jobs.store.update(job.id, progress_edited_at=now, **told)
 
     def _token_alive(self, job: Job, now: float) -> bool:
         return bool(
@@ -246,9 +248,11 @@ class ProgressUpdater:
         try:
             channel = await self._channel(job)
             if channel is not None:
-                await channel.send(text[:2000], allowed_mentions=mentions)
+                await channel.send(text[:2000], allowed_mentions=mentions, nonce=notice_nonce(job))
         except discord.HTTPException as exc:
             log.warning("job %s: could not post its ending: %s", job.id, exc)
+            return
+        await self.jobs.store.update(job.id, ending_told_at=self.clock())
 
 
 class Progress(commands.Cog):

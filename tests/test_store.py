@@ -16,7 +16,7 @@ from bot.store import Store, migrations
 S = JobState
 
 # Migrations are append-only: a released name is never renamed, removed or reordered.
-RELEASED_MIGRATIONS = ["m001_jobs", "m002_limits_and_moderation"]
+RELEASED_MIGRATIONS = ["m001_jobs", "m002_limits_and_moderation", "m003_ending_told"]
 
 
 def job_values(**extra: Any) -> dict[str, Any]:
@@ -221,3 +221,20 @@ async def test_guild_config_limits_blocks_and_audit_round_trip(store: Store) -> 
     await store.add_audit(5, 2, "limits set", "role:9", {"images_per_day": 4})
     entry = (await store.audit_entries(5))[0]
     assert entry["action"] == "limits set" and entry["detail"] == {"images_per_day": 4}
+
+
+async def test_untold_endings_are_found_until_stamped(store: Store) -> None:
+    failed = await store.create_job(job_values())
+    await store.transition(failed.id, S.ACCEPTED, S.CANCELLED, "member")
+    plain = await store.create_job(job_values())
+    await store.transition(plain.id, S.ACCEPTED, S.SUBMITTING, "submit")
+    await store.transition(plain.id, S.SUBMITTING, S.RUNNING, "ok", task_id="t")
+    await store.transition(plain.id, S.RUNNING, S.SUCCEEDED, "done", result_urls=["u"])
+    await store.transition(plain.id, S.SUCCEEDED, S.DELIVERING, "post")
+    await store.transition(plain.id, S.DELIVERING, S.DELIVERED, "posted")
+    assert [j.id for j in await store.untold_endings(0)] == [failed.id]  # delivered: no card
+    await store.update(plain.id, progress_message_id=5)
+    assert [j.id for j in await store.untold_endings(0)] == [failed.id, plain.id]
+    await store.update(failed.id, ending_told_at=1.0)
+    assert [j.id for j in await store.untold_endings(0)] == [plain.id]
+    assert await store.untold_endings(10**12) == []  # too old to tell

@@ -387,17 +387,9 @@ async def test_sigkill_with_jobs_in_every_state(bench: Bench) -> None:
 
 
 class OwnerNotTold(AssertionError):
-    """The one failure the xfail below expects; any other failure is a real one."""
+    """The owner of a job that ended without a result was never told why."""
 
 
-@pytest.mark.xfail(
-    raises=OwnerNotTold,
-    strict=True,
-    reason=(
-        "product gap: the Announcer posts after the ending is committed and nothing "
-        "records whether it did, so a crash in between means the owner is never told"
-    ),
-)
 @pytest.mark.parametrize(
     ("ending", "prompt", "first_crash"),
     [
