@@ -250,7 +250,7 @@ async def test_recover_loses_submitting_and_resubmits_accepted(h: Harness) -> No
 
     counts = await h.jobs.recover()
 
-    assert counts == {"lost": 1, "resubmitted": 1, "polling": 1, "delivering": 0}
+    assert counts == {"lost": 1, "resubmitted": 1, "polling": 1, "delivering": 0, "told": 0}
     gone = await h.job(lost.id)
     assert gone.state == S.LOST and gone.failure_reason == "LOST"
     await h.wait_state(fresh.id, S.QUEUED)
