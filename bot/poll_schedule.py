@@ -17,7 +17,7 @@ from bot.catalog import Model
 
 FIRST_LOOK = 0.9  # of the typical time
 STEP = 0.08  # of the typical time, between the first looks
-CLOSE_LOOKS = 3  # looks at STEP spacing before the gaps start to grow
+CLOSE_LOOKS = 5  # looks at STEP spacing (to ~1.3x typical) before the gaps grow
 GROWTH = 1.5
 MIN_STEP = 2.0  # seconds: never hammer the API for very fast models
 CAP = {"image": 30.0, "video": 120.0}

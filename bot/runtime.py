@@ -100,7 +100,7 @@ class Runtime:
             callback_base_url=settings.webhook_public_url,
             clock=self.clock,
         )
-        self.poller = Poller(self.jobs, **self._poller_options)
+        self.poller = Poller(self.jobs, **{"rate": settings.poll_rate, **self._poller_options})
         self.receiver = CallbackReceiver.from_settings(
             settings, self.jobs, limiter=self.poller.limiter
         )

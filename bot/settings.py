@@ -61,6 +61,7 @@ class Settings:
     webhook_host: str = "0.0.0.0"
     webhook_port: int = 8080
     poll_scale: float = 1.0
+    poll_rate: float = 20.0
     log_level: str = "INFO"
     catalog_path: Path | None = None
 
@@ -89,6 +90,7 @@ class Settings:
             webhook_host=host,
             webhook_port=port,
             poll_scale=_parse_poll_scale(env),
+            poll_rate=_parse_poll_rate(env),
             log_level=_parse_log_level(env),
             catalog_path=_parse_catalog_path(catalog),
         )
@@ -158,6 +160,19 @@ def _parse_poll_scale(env: Mapping[str, str]) -> float:
         value = -1.0
     if not 0.001 <= value <= 100:
         raise SettingsError("POLL_SCALE", "must be a number from 0.001 to 100 (1.0 is normal)")
+    return value
+
+
+def _parse_poll_rate(env: Mapping[str, str]) -> float:
+    raw = _optional(env, "POLL_RATE")
+    if raw is None:
+        return 20.0
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 1 <= value <= 10_000:
+        raise SettingsError("POLL_RATE", "must be a number of queries per second, 1 to 10000")
     return value
 
 

@@ -536,11 +536,15 @@ class Store:
 
     @on_db_thread
     def due_for_poll(self, now: float, limit: int) -> list[Job]:
-        """Jobs with a task id whose next look is due, earliest first."""
+        """Jobs with a task id whose next look is due, earliest first.
+
+        ``+state`` keeps SQLite on the ``next_poll_at`` index: left to choose, it takes
+        the state index and sorts every job in flight on each call (4 ms at 10,000).
+        """
         marks = ", ".join("?" * len(UPSTREAM))
         return self._many(
             f"SELECT * FROM jobs WHERE next_poll_at IS NOT NULL AND next_poll_at <= ? "
-            f"AND state IN ({marks}) ORDER BY next_poll_at LIMIT ?",
+            f"AND +state IN ({marks}) ORDER BY next_poll_at LIMIT ?",
             [now, *[s.value for s in UPSTREAM], limit],
         )
 
@@ -549,7 +553,7 @@ class Store:
         marks = ", ".join("?" * len(UPSTREAM))
         row = self.db.execute(
             f"SELECT MIN(next_poll_at) FROM jobs WHERE next_poll_at IS NOT NULL "
-            f"AND state IN ({marks})",
+            f"AND +state IN ({marks})",
             [s.value for s in UPSTREAM],
         ).fetchone()
         return float(row[0]) if row and row[0] is not None else None
@@ -558,7 +562,7 @@ class Store:
     def due_for_delivery(self, now: float, limit: int) -> list[Job]:
         return self._many(
             "SELECT * FROM jobs WHERE next_delivery_at IS NOT NULL AND next_delivery_at <= ? "
-            "AND state IN (?, ?) ORDER BY next_delivery_at LIMIT ?",
+            "AND +state IN (?, ?) ORDER BY next_delivery_at LIMIT ?",
             [now, JobState.SUCCEEDED.value, JobState.DELIVERING.value, limit],
         )
 
@@ -566,7 +570,7 @@ class Store:
     def next_delivery_time(self) -> float | None:
         row = self.db.execute(
             "SELECT MIN(next_delivery_at) FROM jobs WHERE next_delivery_at IS NOT NULL "
-            "AND state IN (?, ?)",
+            "AND +state IN (?, ?)",
             [JobState.SUCCEEDED.value, JobState.DELIVERING.value],
         ).fetchone()
         return float(row[0]) if row and row[0] is not None else None

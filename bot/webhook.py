@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024  # a task object is a few hundred bytes
 MAX_TOKEN_CHARS = 128
-MAX_PENDING = 1000  # callbacks waiting to be looked at; beyond this the poller catches up
+MAX_PENDING = 20_000  # callbacks waiting to be looked at (a burst of every job in flight);
+# beyond this the fallback poll catches up
 
 
 def route_prefix(public_url: str) -> str:

@@ -35,6 +35,7 @@ def test_every_setting_is_read(tmp_path: Path) -> None:
         "WEBHOOK_PUBLIC_URL": "https://bot.example.com/maxapi/",
         "WEBHOOK_LISTEN": "127.0.0.1:9000",
         "POLL_SCALE": "0.01",
+        "POLL_RATE": "250",
         "LOG_LEVEL": "debug",
         "CATALOG_PATH": str(catalog),
     }
@@ -45,6 +46,7 @@ def test_every_setting_is_read(tmp_path: Path) -> None:
     assert settings.webhook_public_url == "https://bot.example.com/maxapi"
     assert (settings.webhook_host, settings.webhook_port) == ("127.0.0.1", 9000)
     assert settings.poll_scale == 0.01
+    assert settings.poll_rate == 250.0
     assert settings.log_level == "DEBUG"
     assert settings.catalog_path == catalog
 
@@ -65,6 +67,8 @@ def test_every_setting_is_read(tmp_path: Path) -> None:
         ({**BASE, "POLL_SCALE": "fast"}, "POLL_SCALE"),
         ({**BASE, "POLL_SCALE": "0"}, "POLL_SCALE"),
         ({**BASE, "LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+        ({**BASE, "POLL_RATE": "0"}, "POLL_RATE"),
+        ({**BASE, "POLL_RATE": "lots"}, "POLL_RATE"),
         ({**BASE, "CATALOG_PATH": "/nonexistent/catalog.json"}, "CATALOG_PATH"),
     ],
 )
