@@ -1,0 +1,69 @@
+"""Figures with a target, and the one table a benchmark prints."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+
+class Row(NamedTuple):
+    """One line of the table: what, the issue's target, what was measured."""
+
+    figure: str
+    target: str
+    measured: str
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A measured value and, when the issue sets one, its upper bound."""
+
+    name: str
+    value: float | None
+    unit: str = ""
+    target: float | None = None
+    digits: int = 2
+    strict: bool = False  # the target is "<" rather than "≤"
+
+    def row(self) -> Row:
+        if self.target is None:
+            target = "—"
+        else:
+            target = f"{'<' if self.strict else '≤'} {self._fmt(self.target)}"
+        measured = "n/a" if self.value is None else self._fmt(self.value)
+        return Row(self.name, target, measured)
+
+    @property
+    def ratio(self) -> float | None:
+        """Measured / target: below 1 meets an upper bound."""
+        if self.value is None or not self.target:
+            return None
+        return self.value / self.target
+
+    def _fmt(self, value: float) -> str:
+        if math.isnan(value):
+            return "n/a"
+        if self.unit == "%":
+            return f"{value:.{self.digits}f} %"
+        return f"{value:,.{self.digits}f}{' ' + self.unit if self.unit else ''}"
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile: every figure is one real job's, nothing interpolated."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def table(figures: Sequence[Figure]) -> str:
+    head = ("figure", "target", "measured", "ratio")
+    rows = [(*f.row(), "—" if f.ratio is None else f"{f.ratio:.2f}") for f in figures]
+    widths = [max(len(r[i]) for r in (head, *rows)) for i in range(4)]
+    lines = []
+    for row in (head, tuple("-" * w for w in widths), *rows):
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines)
