@@ -238,3 +238,25 @@ async def test_untold_endings_are_found_until_stamped(store: Store) -> None:
     await store.update(failed.id, ending_told_at=1.0)
     assert [j.id for j in await store.untold_endings(0)] == [plain.id]
     assert await store.untold_endings(10**12) == []  # too old to tell
+
+
+async def test_guild_caches_follow_every_write(store: Store) -> None:
+    from bot.quota import Limits
+
+    assert (await store.guild_config(8)).banned_words == ()
+    await store.update_guild_config(8, banned_words=("x",))
+    assert (await store.guild_config(8)).banned_words == ("x",)
+    assert (await store.limit_layers(8, 1)).guild == Limits()
+    await store.set_limits(8, "guild", 0, Limits(images_per_day=2))
+    assert (await store.limit_layers(8, 1)).guild == Limits(images_per_day=2)
+    await store.reset_limits(8, "guild", 0)
+    assert (await store.limit_layers(8, 1)).guild == Limits()
+    assert await store.active_block(8, 1, 0.0) is None
+    await store.block(8, 1, "r", None, 2)
+    assert (await store.active_block(8, 1, 0.0)) is not None
+    await store.unblock(8, 1)
+    assert await store.active_block(8, 1, 0.0) is None
+    # A fresh store over the same file reads what was written.
+    other = await Store.open(store.path)
+    assert (await other.guild_config(8)).banned_words == ("x",)
+    await other.close()
