@@ -18,6 +18,7 @@ import logging
 
 import discord
 
+from bot.i18n import t, t_stored
 from bot.job_states import JobState
 from bot.store import Job, Store
 
@@ -38,16 +39,28 @@ NOT_CHARGED = frozenset({S.REJECTED, S.FAILED, S.CANCELLED, S.LOST})
 
 
 def ending_text(job: Job) -> str | None:
-    """One message for a job that ended without a result, or ``None`` for other states."""
+    """One message for a job that ended without a result, or ``None`` for other states.
+    It speaks to the requester, so it is in their locale (as their progress card is)."""
     title = TITLES.get(job.state)
     if title is None:
         return None
+    locale = job.locale
     reason = job.failure_message or "No reason was given."
-    charge = " You were not charged." if job.state in NOT_CHARGED else ""
+    charge = " " + t(locale, "You were not charged.") if job.state in NOT_CHARGED else ""
     if "not charged" in reason:
         charge = ""
     prompt = job.prompt if len(job.prompt) <= 80 else job.prompt[:79] + "…"
-    return f"<@{job.user_id}> your {job.media} job #{job.id} ({prompt}) {title}. {reason}{charge}"
+    return t(
+        locale,
+        "<@{user_id}> your {media} job #{job_id} ({prompt}) {title}. {reason}{charge}",
+        user_id=job.user_id,
+        media=t(locale, job.media),
+        job_id=job.id,
+        prompt=prompt,
+        title=t(locale, title),
+        reason=t_stored(locale, reason),
+        charge=charge,
+    )
 
 
 class Announcer:

@@ -20,7 +20,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.catalog import Catalog
-from bot.i18n import Translator
+from bot.i18n import Translator, translations
 from bot.settings import Settings
 from bot.ui import AtelierTree
 
@@ -120,8 +120,10 @@ class AtelierBot(commands.Bot):
         log.info("synced %d commands globally", len(synced))
 
     def command_digest(self) -> str:
+        """The synced set: the commands, and the translations discord.py adds to them at
+        sync time (``to_dict`` leaves those out, so a new translation must count too)."""
         payload = [cmd.to_dict(self.tree) for cmd in self.tree.get_commands()]
-        blob = json.dumps(payload, sort_keys=True, default=str).encode()
+        blob = json.dumps([payload, translations()], sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()
 
 

@@ -35,7 +35,15 @@ OPTION_FIELDS: dict[str, str] = {
 
 
 class ValidationError(ValueError):
-    """The request cannot go to Max API; ``str()`` tells the member what is allowed."""
+    """The request cannot go to Max API; ``str()`` tells the member what is allowed.
+
+    Like :class:`bot.errors.UserFacingError`, the message may be a template with
+    ``fields``: ``str()`` is the English sentence, ``template`` the translation key."""
+
+    def __init__(self, message: str, **fields: Any) -> None:
+        super().__init__(message.format(**fields) if fields else message)
+        self.template = message
+        self.fields = fields
 
 
 class CatalogError(ValueError):
@@ -270,7 +278,9 @@ class Catalog:
     def get(self, model_id: str) -> Model:
         model = self._models.get(model_id)
         if model is None or not model.enabled:
-            raise ValidationError(f"Unknown model {model_id!r}: see /models for the list.")
+            raise ValidationError(
+                "Unknown model {model}: see /models for the list.", model=repr(model_id)
+            )
         return model
 
     def family_command(self, model: Model) -> str | None:
@@ -282,7 +292,7 @@ class Catalog:
             return wanted
         candidates = self.enabled(media)
         if not candidates:
-            raise ValidationError(f"No {media} model is enabled on this bot.")
+            raise ValidationError("No {media} model is enabled on this bot.", media=media)
         return candidates[0].id
 
     # -- validation ----------------------------------------------------------------
@@ -299,8 +309,10 @@ class Catalog:
             raise ValidationError("The prompt is empty: describe what you want to see.")
         if len(prompt) > self.prompt_max_chars:
             raise ValidationError(
-                f"The prompt is {len(prompt)} characters long; the limit is "
-                f"{self.prompt_max_chars}. Shorten it and try again."
+                "The prompt is {length} characters long; the limit is {limit}. "
+                "Shorten it and try again.",
+                length=len(prompt),
+                limit=self.prompt_max_chars,
             )
 
         _check_image_count(model, len(images))
@@ -309,7 +321,11 @@ class Catalog:
         for name, spec in model.options.items():
             value = chosen.get(name)
             if value is not None and value in spec.adult_values and not request.nsfw_channel:
-                raise ValidationError(f"{name} {value} is only allowed in age-restricted channels.")
+                raise ValidationError(
+                    "{option} {value} is only allowed in age-restricted channels.",
+                    option=name,
+                    value=value,
+                )
         _check_rules(model, chosen, mode)
 
         body: dict[str, Any] = {"prompt": prompt}
@@ -336,17 +352,21 @@ class Catalog:
             if raw is None or raw == "":
                 continue
             if key not in OPTION_FIELDS:
-                raise ValidationError(f"Unknown option {key!r}.")
+                raise ValidationError("Unknown option {option}.", option=repr(key))
             api_name = OPTION_FIELDS[key]
             spec = model.option(api_name)
             if spec is None:
                 if api_name == "n" and _as_int(raw) == 1:
                     continue  # "one image" is what a model without n makes anyway
-                raise ValidationError(_refusal(model, api_name, key, raw))
+                raise _refusal(model, api_name, key, raw)
             value = spec.normalise(raw)
             if value is None:
                 raise ValidationError(
-                    f"{model.id} takes {key} {spec.allowed_text()}; {raw!r} is not one of them."
+                    "{model} takes {option} {allowed}; {value} is not one of them.",
+                    model=model.id,
+                    option=key,
+                    allowed=spec.allowed_text(),
+                    value=repr(raw),
                 )
             chosen[api_name] = value
         return chosen
@@ -473,31 +493,46 @@ def _as_int(raw: Any) -> int | None:
         return None
 
 
-def _refusal(model: Model, api_name: str, key: str, raw: Any) -> str:
+def _refusal(model: Model, api_name: str, key: str, raw: Any) -> ValidationError:
     template = model.refuses.get(api_name)
     if template:
-        return template.format(value=raw, option=key, model=model.id)
+        return ValidationError(template, value=raw, option=key, model=model.id)
     if api_name == "n":
-        return f"{model.id} makes one result per job: leave count empty."
-    return f"{model.id} takes no {key}: leave it empty."
+        return ValidationError(
+            "{model} makes one result per job: leave count empty.", model=model.id
+        )
+    return ValidationError("{model} takes no {option}: leave it empty.", model=model.id, option=key)
 
 
 def _check_image_count(model: Model, count: int) -> None:
     if model.images is None:
         if count:
             raise ValidationError(
-                f"{model.id} does not take images: remove the attachments or pick a model "
-                "that edits images."
+                "{model} does not take images: remove the attachments or pick a model "
+                "that edits images.",
+                model=model.id,
             )
         return
     low, high = model.images.min, model.images.max
     if count < low:
-        raise ValidationError(f"{model.id} needs at least {low} image{'s' * (low != 1)}.")
-    if high is not None and count > high:
-        extra = f" ({model.images.note})" if model.images.note else ""
         raise ValidationError(
-            f"{model.id} takes at most {high} image{'s' * (high != 1)}{extra}; "
-            f"you attached {count}."
+            "{model} needs at least 1 image." if low == 1 else "{model} needs at least {n} images.",
+            model=model.id,
+            n=low,
+        )
+    if high is not None and count > high:
+        templates = {
+            (True, False): "{model} takes at most {n} image; you attached {count}.",
+            (False, False): "{model} takes at most {n} images; you attached {count}.",
+            (True, True): "{model} takes at most {n} image ({note}); you attached {count}.",
+            (False, True): "{model} takes at most {n} images ({note}); you attached {count}.",
+        }
+        raise ValidationError(
+            templates[high == 1, bool(model.images.note)],
+            model=model.id,
+            n=high,
+            note=model.images.note,
+            count=count,
         )
 
 
@@ -508,12 +543,24 @@ def _effective_mode(model: Model, chosen: Mapping[str, Any], count: int) -> str 
     explicit = chosen.get(spec.option) if spec.option else None
     mode = explicit or spec.by_images.get(count)
     if mode is None:
-        raise ValidationError(f"{model.id} cannot use {count} images.")
+        raise ValidationError("{model} cannot use {count} images.", model=model.id, count=count)
     low, high = spec.images.get(mode, (0, 99))
     if not low <= count <= high:
-        wanted = f"{low}" if low == high else f"{low} to {high}"
+        templates = {
+            (True, True): "{model} mode {mode} needs {low} image; you attached {count}.",
+            (True, False): "{model} mode {mode} needs {low} images; you attached {count}.",
+            (False, True): "{model} mode {mode} needs {low} to {high} image; you attached {count}.",
+            (False, False): (
+                "{model} mode {mode} needs {low} to {high} images; you attached {count}."
+            ),
+        }
         raise ValidationError(
-            f"{model.id} mode {mode} needs {wanted} image{'s' * (high != 1)}; you attached {count}."
+            templates[low == high, high == 1],
+            model=model.id,
+            mode=mode,
+            low=low,
+            high=high,
+            count=count,
         )
     return mode
 

@@ -37,6 +37,12 @@ MODE_LABELS: dict[str, str] = {
 }
 
 
+#: Templates (not f-strings), so the translator reads the family's name back out of the
+#: synced text (``i18n.t_stored``) and a new family is described in every locale.
+FAMILY_DESCRIPTION = "Make {kind} with {label}"
+FAMILY_MODEL = "The {label} model"
+
+
 @dataclass(frozen=True, slots=True)
 class Choice:
     name: str
@@ -175,7 +181,7 @@ def _family_spec(
     listed = _listed(catalog, models)
     options: list[OptionSpec] = [
         _prompt(catalog, "What to make"),
-        _model_option(catalog, listed, f"The {label} model"),
+        _model_option(catalog, listed, FAMILY_MODEL.format(label=label)),
     ]
     for key, description in (
         ("ratio", "Aspect ratio"),
@@ -213,7 +219,7 @@ def _family_spec(
     options += _image_options(slots, "video" if media == ("video",) else "image")
     return CommandSpec(
         name=command,
-        description=f"Make {kind} with {label}"[:100],
+        description=FAMILY_DESCRIPTION.format(kind=kind, label=label)[:100],
         media=media,
         models=tuple(m.id for m in models),
         listed=listed,

@@ -169,6 +169,7 @@ def build_result_message(job: Job, plan: MessagePlan, *, nonce: str) -> Outgoing
         plan=plan,
         expires_at=job.result_expires_at,
         model=job.model,
+        locale=job.locale,
     )
     files = []
     try:
@@ -243,6 +244,9 @@ REFUSALS: dict[int, tuple[str, str]] = {
     50001: ("MISSING_ACCESS", "Atelier can no longer see this channel."),
     10003: ("UNKNOWN_CHANNEL", "The channel was deleted before the result could be posted."),
 }
+#: Stored as the job's failure message; English templates, translated when shown.
+REFUSED_TEXT = "Discord refused the post (code {code})."
+NOT_FOUND_TEXT = "Discord could not find the channel (code {code})."
 
 
 def is_too_large(exc: discord.HTTPException) -> bool:
@@ -259,10 +263,10 @@ def classify(exc: BaseException) -> _Retry | _Refused:
         if exc.code in REFUSALS:
             return _Refused(*REFUSALS[exc.code])
         if isinstance(exc, discord.Forbidden):
-            return _Refused("FORBIDDEN", f"Discord refused the post (code {exc.code}).")
+            return _Refused("FORBIDDEN", REFUSED_TEXT.format(code=exc.code))
         if isinstance(exc, discord.NotFound):
-            return _Refused("NOT_FOUND", f"Discord could not find the channel (code {exc.code}).")
-        return _Refused("DISCORD_REFUSED", f"Discord refused the post (code {exc.code}).")
+            return _Refused("NOT_FOUND", NOT_FOUND_TEXT.format(code=exc.code))
+        return _Refused("DISCORD_REFUSED", REFUSED_TEXT.format(code=exc.code))
     if isinstance(exc, TimeoutError | aiohttp.ClientError | OSError | discord.ConnectionClosed):
         return _Retry(f"{type(exc).__name__}: {exc}")
     raise TypeError(f"not a delivery error: {exc!r}")
@@ -279,6 +283,37 @@ _DISCORD_ERRORS = (
 
 
 # -- the deliverer -----------------------------------------------------------------------
+
+
+async def fetch_result(
+    session: aiohttp.ClientSession,
+    config: DeliveryConfig,
+    index: int,
+    url: str,
+    workdir: Path,
+    cap: int,
+) -> ResultFile:
+    """One result file downloaded, or what became of it (too big, gone, not media).
+    A transient failure raises :class:`bot.download.NetworkError`: delivery retries it,
+    ``/show`` gives up on that file."""
+    try:
+        got = await dl.download(
+            session,
+            url,
+            workdir,
+            f"result-{index + 1}",
+            max_bytes=cap,
+            time_limit=config.download_time_limit,
+            allowed_hosts=config.allowed_hosts,
+        )
+    except dl.TooBig as exc:
+        return ResultFile(index, url, Outcome.TOO_BIG, size=exc.size)
+    except dl.LinkDead:
+        return ResultFile(index, url, Outcome.GONE)
+    except (dl.NotMedia, dl.Refused) as exc:
+        log.warning("result %d not attachable: %s", index + 1, exc)
+        return ResultFile(index, url, Outcome.NOT_MEDIA)
+    return ResultFile.downloaded(index, got)
 
 
 class Deliverer:
@@ -500,28 +535,12 @@ class Deliverer:
 
     async def _fetch(self, job: Job, index: int, url: str, workdir: Path, cap: int) -> ResultFile:
         try:
-            got = await dl.download(
-                self.session,
-                url,
-                workdir,
-                f"result-{index + 1}",
-                max_bytes=cap,
-                time_limit=self.config.download_time_limit,
-                allowed_hosts=self.config.allowed_hosts,
-            )
-        except dl.TooBig as exc:
-            return ResultFile(index, url, Outcome.TOO_BIG, size=exc.size)
-        except dl.LinkDead:
-            return ResultFile(index, url, Outcome.GONE)
-        except (dl.NotMedia, dl.Refused) as exc:
-            log.warning("job %s: result %d not attachable: %s", job.id, index + 1, exc)
-            return ResultFile(index, url, Outcome.NOT_MEDIA)
+            return await fetch_result(self.session, self.config, index, url, workdir, cap)
         except dl.NetworkError as exc:
             if job.delivery_attempts < self.config.download_retries:
                 raise _Retry(f"download failed: {exc}") from exc
             log.warning("job %s: giving up on downloading result %d: %s", job.id, index + 1, exc)
             return ResultFile(index, url, Outcome.UNREACHABLE)
-        return ResultFile.downloaded(index, got)
 
     async def _channel(self, channel_id: int) -> discord.abc.Messageable:
         channel: Any = self.client.get_channel(channel_id)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from bot.download import Downloaded
+from bot.i18n import t
 
 MAX_FILES_PER_MESSAGE = 10
 MAX_CONTENT = 2000
@@ -145,15 +146,23 @@ def human_size(size: int) -> str:
     return f"{size} bytes"
 
 
-def link_line(result: ResultFile, expires_at: float | None) -> str:
-    reason = LINK_REASONS.get(result.outcome, "not attached")
+def link_line(result: ResultFile, expires_at: float | None, locale: str | None = None) -> str:
+    reason = t(locale, LINK_REASONS.get(result.outcome, "not attached"))
     size = f", {human_size(result.size)}" if result.size else ""
-    expiry = f" (link expires <t:{int(expires_at)}:R>)" if expires_at else ""
-    return f"Result {result.number} is {reason}{size}: {result.url}{expiry}"
+    expiry = t(locale, " (link expires <t:{at}:R>)", at=int(expires_at)) if expires_at else ""
+    return t(
+        locale,
+        "Result {number} is {reason}{size}: {url}{expiry}",
+        number=result.number,
+        reason=reason,
+        size=size,
+        url=result.url,
+        expiry=expiry,
+    )
 
 
-def gone_line(result: ResultFile) -> str:
-    return f"Result {result.number} is no longer available from Max API."
+def gone_line(result: ResultFile, locale: str | None = None) -> str:
+    return t(locale, "Result {number} is no longer available from Max API.", number=result.number)
 
 
 def marker(job_id: int, part: int, total: int) -> str:
@@ -182,22 +191,26 @@ def render_content(
     plan: MessagePlan,
     expires_at: float | None,
     model: str | None = None,
+    locale: str | None = None,
 ) -> str:
     """The message text: mention, prompt (cut to fit), link lines, marker; ≤ 2000 chars.
 
     Link lines are kept whole (a cut URL is useless); the prompt gives way first. Link
-    lines that still do not fit are summed up in one sentence.
+    lines that still do not fit are summed up in one sentence. The marker stays English
+    in every locale: it is how an earlier post is found again (:func:`parse_marker`).
     """
     head = f"<@{user_id}> "
     footer_bits = [f"`{model}`"] if model else []
     footer = "-# " + " · ".join([*footer_bits, marker(job_id, plan.part, plan.total)])
-    lines = [link_line(r, expires_at) for r in plan.links] + [gone_line(r) for r in plan.gone]
+    lines = [link_line(r, expires_at, locale) for r in plan.links] + [
+        gone_line(r, locale) for r in plan.gone
+    ]
 
     def size(body: list[str], prompt_chars: int) -> int:
         return len(head) + prompt_chars + sum(len(x) + 1 for x in body) + 1 + len(footer)
 
     def summary(count: int) -> str:
-        return f"{count} more result(s) could not be listed here."
+        return t(locale, "{count} more result(s) could not be listed here.", count=count)
 
     kept = list(lines)
     if size(kept, MIN_PROMPT) > MAX_CONTENT:

@@ -9,13 +9,20 @@ from __future__ import annotations
 
 
 class UserFacingError(Exception):
-    """A refusal with a message that says what to do. Nothing was charged."""
+    """A refusal with a message that says what to do. Nothing was charged.
+
+    ``message`` may be a template with ``fields``: ``str()`` and ``.message`` are the
+    English sentence (what the audit log keeps), and the error path translates
+    ``template`` for the member's locale before filling the fields in."""
 
     title = "Can't do that"
 
-    def __init__(self, message: str, *, title: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str, *, title: str | None = None, **fields: object) -> None:
+        text = message.format(**fields) if fields else message
+        super().__init__(text)
+        self.message = text
+        self.template = message
+        self.fields = fields
         if title is not None:
             self.title = title
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.delivery_plan import escape_markdown
-from bot.i18n import t
+from bot.i18n import t, t_stored
 from bot.job_states import JobState
 from bot.store import Job
 
@@ -212,7 +212,7 @@ def cancel_text(
             job_id=job.id,
             user_id=job.user_id,
         )
-    return t(locale, message)
+    return t_stored(locale, message)
 
 
 def show_refusal(job: Job, *, now: float, locale: str | None) -> str | None:

@@ -61,6 +61,29 @@ FAILURE_MESSAGES: dict[str | None, str] = {
     None: "Max API could not finish this job. Trying again may work.",
 }
 TIMEOUT_MESSAGE = "Max API timed out on this job. Trying again may work."
+# English templates, stored formatted as ``failure_message`` (or answered by /cancel) and
+# translated when shown: ``i18n.t_stored`` reads the fields back out of the sentence.
+TOO_OLD_MESSAGE = (
+    "Max API did not finish this job within {duration}. Atelier stopped waiting for it."
+)
+REJECTED_MESSAGES: dict[str, str] = {
+    "CONTENT_REJECTED": (
+        "Max API's moderation refused the prompt ({categories}). Change it and try again. "
+        "You were not charged."
+    ),
+    "INVALID_PARAMETERS": "Max API refused the request: {message}. You were not charged.",
+    "RATE_LIMITED": "Max API is busy. Try again in {seconds} s. You were not charged.",
+    "RATE_LIMITED_LATER": "Max API is busy. Try again in a minute. You were not charged.",
+}
+ALREADY_ENDED = "Job {job_id} has already {state}."
+HAD_ENDED = "Job {job_id} had already {state}."
+#: The refusal for a blocked member, by (has an end, has a reason).
+BLOCKED: dict[tuple[bool, bool], str] = {
+    (False, False): "A moderator blocked you from using Atelier here.",
+    (False, True): "A moderator blocked you from using Atelier here ({reason}).",
+    (True, False): "A moderator blocked you from using Atelier here until <t:{until}:f>.",
+    (True, True): "A moderator blocked you from using Atelier here until <t:{until}:f> ({reason}).",
+}
 
 
 class JobListener(Protocol):
@@ -183,9 +206,11 @@ class JobService:
             requester.guild_id or 0, requester.user_id, self.clock()
         )
         if block is not None:
-            why = f" ({block['reason']})" if block.get("reason") else ""
-            until = f" until <t:{int(block['until'])}:f>" if block.get("until") else ""
-            raise NotAllowed(f"A moderator blocked you from using Atelier here{until}{why}.")
+            raise NotAllowed(
+                BLOCKED[bool(block.get("until")), bool(block.get("reason"))],
+                until=int(block.get("until") or 0),
+                reason=block.get("reason"),
+            )
         if not config.channel_allowed(requester.channel_id):
             raise NotAllowed("Atelier is not enabled in this channel. Ask a moderator where.")
         banned = find_banned(request.prompt, config.banned_words)
@@ -201,7 +226,7 @@ class JobService:
         )
         if not (config.model_allowed(prepared.model.id) or config.model_allowed(request.model)):
             allowed = ", ".join(sorted(config.allowed_models))
-            raise NotAllowed(f"This server allows only these models: {allowed}.")
+            raise NotAllowed("This server allows only these models: {models}.", models=allowed)
         return prepared
 
     def _job_values(
@@ -382,10 +407,7 @@ class JobService:
                 S.EXPIRED,
                 "too old",
                 failure_reason="MAX_AGE",
-                failure_message=(
-                    f"Max API did not finish this job within {_duration(now - started)}. "
-                    "Atelier stopped waiting for it."
-                ),
+                failure_message=TOO_OLD_MESSAGE.format(duration=_duration(now - started)),
             )
         next_at = now + self.schedule.next_delay(model, fresh.polls)
         # A stale answer (PENDING after PROCESSING) must not move the job backwards.
@@ -417,7 +439,7 @@ class JobService:
     async def cancel(self, job_id: int, reason: str = "cancelled by member") -> CancelOutcome:
         job = await self.store.get(job_id)
         if job is None:
-            raise ValidationError(f"There is no job {job_id}.")
+            raise ValidationError("There is no job {job_id}.", job_id=job_id)
         if job.state == S.ACCEPTED:
             done = await self._end(
                 job, S.ACCEPTED, S.CANCELLED, reason, failure_message="Cancelled before it started."
@@ -430,7 +452,9 @@ class JobService:
                 job, False, "It is being sent to Max API right now; try again in a few seconds."
             )
         if job.state.is_terminal or job.state not in UPSTREAM or job.task_id is None:
-            return CancelOutcome(job, False, f"Job {job.id} has already {job.state.value}.")
+            return CancelOutcome(
+                job, False, ALREADY_ENDED.format(job_id=job.id, state=job.state.value)
+            )
         try:
             await self.api.cancel(job.task_id)
         except maxapi.MaxApiError as exc:
@@ -451,7 +475,9 @@ class JobService:
         )
         if done is None or done.state != S.CANCELLED:
             current = await self.store.get(job_id) or job
-            return CancelOutcome(current, False, f"Job {job.id} had already {current.state}.")
+            return CancelOutcome(
+                current, False, HAD_ENDED.format(job_id=job.id, state=current.state)
+            )
         return CancelOutcome(done, True, "Cancelled. You were not charged.")
 
     # -- start-up ----------------------------------------------------------------------
@@ -558,10 +584,7 @@ def _rejection(exc: maxapi.MaxApiError) -> tuple[str, str]:
     """A reason code and the member-facing sentence for a refused submit."""
     if isinstance(exc, maxapi.ContentRejected):
         cats = ", ".join(c.replace("/", " / ") for c in exc.categories) or "unspecified"
-        return "CONTENT_REJECTED", (
-            f"Max API's moderation refused the prompt ({cats}). Change it and try again. "
-            "You were not charged."
-        )
+        return "CONTENT_REJECTED", REJECTED_MESSAGES["CONTENT_REJECTED"].format(categories=cats)
     if isinstance(exc, maxapi.InsufficientCredits):
         return "INSUFFICIENT_CREDITS", (
             "The server's Max API account is out of credits. Ask a moderator to top it up. "
@@ -572,12 +595,14 @@ def _rejection(exc: maxapi.MaxApiError) -> tuple[str, str]:
             "Max API refused the bot's API key. Ask the bot's operator to check MAXAPI_KEY."
         )
     if isinstance(exc, maxapi.InvalidParameters):
-        return "INVALID_PARAMETERS", (
-            f"Max API refused the request: {exc.message}. You were not charged."
+        return "INVALID_PARAMETERS", REJECTED_MESSAGES["INVALID_PARAMETERS"].format(
+            message=exc.message
         )
     if isinstance(exc, maxapi.RateLimited):
-        wait = f" in {int(exc.retry_after) + 1} s" if exc.retry_after else " in a minute"
-        return "RATE_LIMITED", f"Max API is busy. Try again{wait}. You were not charged."
+        if exc.retry_after:
+            wait = int(exc.retry_after) + 1
+            return "RATE_LIMITED", REJECTED_MESSAGES["RATE_LIMITED"].format(seconds=wait)
+        return "RATE_LIMITED", REJECTED_MESSAGES["RATE_LIMITED_LATER"]
     return "UNAVAILABLE", (
         "Max API could not be reached. Try again in a few minutes. You were not charged."
     )

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.catalog import Catalog, Model, describe_options
+from bot.i18n import t
 
 MODELS_PER_PAGE = 6
+PRICE_UNITS = {"image": "per image", "second": "per second", "job": "per job"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,38 +25,44 @@ def format_seconds(seconds: int) -> str:
     return f"~{seconds / 3600:.1f} h"
 
 
-def format_price(model: Model) -> str:
+def format_price(model: Model, locale: str | None = None) -> str:
     price = model.price
     if price.by is not None:
         unit = " · ".join(f"{k} ${v:g}" for k, v in price.table.items())
     else:
         unit = f"${price.usd:g}"
-    per = {"image": "per image", "second": "per second", "job": "per job"}[price.per]
-    suffix = "" if price.documented else " (estimate)"
+    per = t(locale, PRICE_UNITS[price.per])
+    suffix = "" if price.documented else t(locale, " (estimate)")
     return f"{unit} {per}{suffix}"
 
 
-def describe(model: Model) -> ModelLine:
-    inputs = "text"
+def describe(model: Model, locale: str | None = None) -> ModelLine:
+    inputs = t(locale, "text")
     if model.images is not None:
-        most = model.images.max if model.images.max is not None else "several"
+        most = model.images.max if model.images.max is not None else t(locale, "several")
         inputs = (
-            f"images only (1–{most})" if model.needs_images else f"text, or up to {most} images"
+            t(locale, "images only (1–{most})", most=most)
+            if model.needs_images
+            else t(locale, "text, or up to {most} images", most=most)
         )
-    options = "; ".join(f"{name}: {allowed}" for name, allowed in describe_options(model))
+    options = "; ".join(
+        f"{t(locale, name)}: {allowed}" for name, allowed in describe_options(model)
+    )
     lines = [
-        f"{model.media} · {inputs} · {format_seconds(model.typical_seconds)} · "
-        f"{format_price(model)}",
+        f"{t(locale, model.media)} · {inputs} · {format_seconds(model.typical_seconds)} · "
+        f"{format_price(model, locale)}",
     ]
     if options:
         lines.append(options)
     if model.uncertain:
-        lines.append("some details are not confirmed by the docs")
+        lines.append(t(locale, "some details are not confirmed by the docs"))
     return ModelLine(f"{model.label} — `{model.id}`", "\n".join(lines))
 
 
-def pages(catalog: Catalog, per_page: int = MODELS_PER_PAGE) -> list[list[ModelLine]]:
+def pages(
+    catalog: Catalog, per_page: int = MODELS_PER_PAGE, locale: str | None = None
+) -> list[list[ModelLine]]:
     """Enabled models grouped into pages, images first, in catalogue order."""
     models = catalog.enabled("image") + catalog.enabled("video")
-    lines = [describe(m) for m in models]
+    lines = [describe(m, locale) for m in models]
     return [lines[i : i + per_page] for i in range(0, len(lines), per_page)] or [[]]

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from bot.catalog import Model
 from bot.delivery_plan import escape_markdown
-from bot.i18n import t
+from bot.i18n import t, t_stored
 from bot.job_states import JobState
 from bot.store import Job
 
@@ -84,7 +84,9 @@ def cost_text(job: Job, locale: str | None) -> str:
 
 def options_text(options: Mapping[str, Any], images: int, locale: str | None) -> str:
     """``ratio 16:9 · count 2 · 1 image``, or the model's defaults."""
-    parts = [f"{key} {value}" for key, value in options.items() if value not in (None, "")]
+    parts = [
+        f"{t(locale, key)} {value}" for key, value in options.items() if value not in (None, "")
+    ]
     if images:
         parts.append(t(locale, "{count} image(s)", count=images))
     return " · ".join(parts) if parts else t(locale, "the model's defaults")
@@ -116,7 +118,13 @@ def state_text(job: Job, locale: str | None) -> str:
         charge = ""
         if job.state in NOT_CHARGED and "not charged" not in reason:
             charge = " " + t(locale, "You were not charged.")
-        return f"{text}. {t(locale, reason)}{charge}"
+        return t(
+            locale,
+            "{state}. {reason}{charge}",
+            state=text,
+            reason=t_stored(locale, reason),
+            charge=charge,
+        )
     return text
 
 

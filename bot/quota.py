@@ -167,22 +167,26 @@ def check(
         usage.guild_spend_month_usd + charge.usd > policy.monthly_budget_usd + 1e-9
     ):
         raise LimitReached(
-            f"The server's monthly budget (${policy.monthly_budget_usd:.2f}) is used up. "
-            "A moderator can raise it with /settings."
+            "The server's monthly budget ({budget}) is used up. "
+            "A moderator can raise it with /settings.",
+            budget=f"${policy.monthly_budget_usd:.2f}",
         )
     if policy.daily_budget_usd is not None and (
         usage.guild_spend_today_usd + charge.usd > policy.daily_budget_usd + 1e-9
     ):
         raise LimitReached(
-            f"The server's budget for today (${policy.daily_budget_usd:.2f}) is used up. "
-            f"It resets {resets}."
+            "The server's budget for today ({budget}) is used up. It resets {resets}.",
+            budget=f"${policy.daily_budget_usd:.2f}",
+            resets=resets,
         )
     if exempt:
         return
     if limits.jobs_at_once is not None and usage.active_jobs >= limits.jobs_at_once:
         raise LimitReached(
-            f"You already have {usage.active_jobs} job(s) running (the limit is "
-            f"{limits.jobs_at_once}). Wait for one to finish, or cancel one with /cancel."
+            "You already have {active} job(s) running (the limit is {limit}). "
+            "Wait for one to finish, or cancel one with /cancel.",
+            active=usage.active_jobs,
+            limit=limits.jobs_at_once,
         )
     if (
         limits.cooldown_seconds
@@ -190,7 +194,7 @@ def check(
         and now - usage.last_job_at < limits.cooldown_seconds
     ):
         wait = math.ceil(limits.cooldown_seconds - (now - usage.last_job_at))
-        raise LimitReached(f"Slow down: you can start another job in {wait} s.")
+        raise LimitReached("Slow down: you can start another job in {wait} s.", wait=wait)
     if (
         charge.images
         and limits.images_per_day is not None
@@ -198,8 +202,12 @@ def check(
     ):
         left = max(0, limits.images_per_day - usage.images_today)
         raise LimitReached(
-            f"This needs {charge.images} image(s) and you have {left} of "
-            f"{limits.images_per_day} left today. It resets {resets}."
+            "This needs {needed} image(s) and you have {left} of {limit} left today. "
+            "It resets {resets}.",
+            needed=charge.images,
+            left=left,
+            limit=limits.images_per_day,
+            resets=resets,
         )
     if (
         charge.videos
@@ -207,7 +215,9 @@ def check(
         and usage.videos_today + charge.videos > limits.videos_per_day
     ):
         raise LimitReached(
-            f"You have used all {limits.videos_per_day} video(s) for today. It resets {resets}."
+            "You have used all {limit} video(s) for today. It resets {resets}.",
+            limit=limits.videos_per_day,
+            resets=resets,
         )
     if (
         limits.spend_per_day_usd is not None
@@ -215,8 +225,12 @@ def check(
     ):
         money_left = max(0.0, limits.spend_per_day_usd - usage.spend_today_usd)
         raise LimitReached(
-            f"This costs about ${charge.usd:.3f} and you have ${money_left:.3f} of "
-            f"${limits.spend_per_day_usd:.2f} left today. It resets {resets}."
+            "This costs about {cost} and you have {left} of {limit} left today. "
+            "It resets {resets}.",
+            cost=f"${charge.usd:.3f}",
+            left=f"${money_left:.3f}",
+            limit=f"${limits.spend_per_day_usd:.2f}",
+            resets=resets,
         )
 
 

@@ -585,22 +585,23 @@ class Store:
         self, guild_id: int | None, user_id: int, *, active: bool | None = None, limit: int = 10
     ) -> list[Job]:
         """A member's jobs, newest first; ``active`` filters to unfinished or finished."""
-        sql = "SELECT * FROM jobs WHERE guild_id IS ? AND user_id = ?"
-        params: list[Any] = [guild_id, user_id]
-        if active is not None:
-            marks = ", ".join("?" * len(TERMINAL))
-            sql += f" AND state {'NOT IN' if active else 'IN'} ({marks})"
-            params += [s.value for s in TERMINAL]
-        sql += " ORDER BY id DESC LIMIT ?"
-        return self._many(sql, [*params, limit])
+        return self._jobs_where(guild_id, user_id, active, limit)
 
     @on_db_thread
     def for_guild(
         self, guild_id: int | None, *, active: bool | None = None, limit: int = 25
     ) -> list[Job]:
         """Every member's jobs in one guild, newest first (moderators' ``/cancel``)."""
+        return self._jobs_where(guild_id, None, active, limit)
+
+    def _jobs_where(
+        self, guild_id: int | None, user_id: int | None, active: bool | None, limit: int
+    ) -> list[Job]:
         sql = "SELECT * FROM jobs WHERE guild_id IS ?"
         params: list[Any] = [guild_id]
+        if user_id is not None:
+            sql += " AND user_id = ?"
+            params.append(user_id)
         if active is not None:
             marks = ", ".join("?" * len(TERMINAL))
             sql += f" AND state {'NOT IN' if active else 'IN'} ({marks})"
@@ -648,6 +649,16 @@ class Store:
     def count_by_state(self) -> dict[str, int]:
         rows = self.db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
         return {state: int(n) for state, n in rows}
+
+    @on_db_thread
+    def oldest_unfinished_created_at(self) -> float | None:
+        """When the oldest job not yet in a final state was accepted (for /status, /metrics)."""
+        marks = ", ".join("?" * len(TERMINAL))
+        row = self.db.execute(
+            f"SELECT MIN(created_at) FROM jobs WHERE state NOT IN ({marks})",
+            [s.value for s in TERMINAL],
+        ).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
 
     # -- limits, usage and guild settings -----------------------------------------------
 

@@ -21,6 +21,7 @@ from discord import app_commands
 
 from bot.catalog import ValidationError
 from bot.errors import UserFacingError
+from bot.i18n import t, t_fields, t_stored
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,20 @@ def custom_id(action: str, job_id: int) -> str:
     if action not in ACTIONS:
         raise ValueError(f"unknown job action {action!r}")
     return f"atelier:{action}:{job_id}"
+
+
+def is_moderator(interaction: discord.Interaction) -> bool:
+    """Moderator rights over configuration and cost (/limits, /block, /settings, other
+    members' usage): Manage Server, checked at run time (``default_permissions`` is only
+    a default that server admins can override)."""
+    return bool(interaction.permissions.manage_guild)
+
+
+def can_manage_jobs(interaction: discord.Interaction) -> bool:
+    """Content moderation over other members' jobs (cancel, delete a result, re-show):
+    Manage Server or Manage Messages where the interaction happens."""
+    perms = interaction.permissions
+    return bool(perms.manage_guild or perms.manage_messages)
 
 
 def error_embed(title: str, message: str) -> discord.Embed:
@@ -71,18 +86,27 @@ async def reply(
         await interaction.response.send_message(**kwargs)
 
 
-def describe_error(error: BaseException) -> tuple[str, str] | None:
-    """(title, message) for errors a member should see; ``None`` for bugs."""
+def describe_error(error: BaseException, locale: str | None = None) -> tuple[str, str] | None:
+    """(title, message) for errors a member should see, in ``locale``; ``None`` for bugs.
+
+    A message raised as a template with fields is translated before the fields go in;
+    one raised as a finished English sentence is looked up whole (``t_stored``); one
+    already translated where it was raised passes through unchanged."""
     if isinstance(error, app_commands.CommandInvokeError | app_commands.TransformerError):
         error = error.__cause__ or error
-    if isinstance(error, UserFacingError):
-        return error.title, error.message
-    if isinstance(error, ValidationError):
-        return "Can't do that", str(error)
+    if isinstance(error, UserFacingError | ValidationError):
+        title = error.title if isinstance(error, UserFacingError) else "Can't do that"
+        if error.fields:
+            message = t(locale, error.template, **t_fields(locale, error.fields))
+        else:
+            message = t_stored(locale, str(error))
+        return t(locale, title), message
     if isinstance(error, app_commands.MissingPermissions | app_commands.CheckFailure):
-        return "Not allowed", "You don't have the rights for this command."
+        return t(locale, "Not allowed"), t(locale, "You don't have the rights for this command.")
     if isinstance(error, app_commands.CommandOnCooldown):
-        return "Slow down", f"Try again in {error.retry_after:.0f} s."
+        return t(locale, "Slow down"), t(
+            locale, "Try again in {seconds} s.", seconds=f"{error.retry_after:.0f}"
+        )
     return None
 
 
@@ -96,18 +120,27 @@ async def handle_error(
         # nobody to tell, and every further call would fail the same way.
         log.warning("interaction expired before it could be answered: %s", cause)
         return
-    known = describe_error(error)
+    locale = str(interaction.locale)
+    known = describe_error(error, locale)
     if known is not None:
         title, message = known
     else:
         where = interaction.command.qualified_name if interaction.command else "component"
         log.error("unexpected error in %s (job %s)", where, job_id, exc_info=error)
-        ref = f" (job #{job_id})" if job_id is not None else ""
-        title = "Something went wrong"
-        message = (
-            f"Sorry — that failed on our side{ref}. Nothing was charged. "
-            "Try again; if it keeps happening, tell a moderator."
-        )
+        title = t(locale, "Something went wrong")
+        if job_id is not None:
+            message = t(
+                locale,
+                "Sorry — that failed on our side (job #{job_id}). Nothing was charged. "
+                "Try again; if it keeps happening, tell a moderator.",
+                job_id=job_id,
+            )
+        else:
+            message = t(
+                locale,
+                "Sorry — that failed on our side. Nothing was charged. "
+                "Try again; if it keeps happening, tell a moderator.",
+            )
     try:
         await reply(interaction, embed=error_embed(title, message))
     except discord.HTTPException:

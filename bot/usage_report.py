@@ -258,7 +258,7 @@ def recent_lines(
             prompt = prompt[: PROMPT_PREVIEW - 1] + "…"
         prompt = prompt.replace("`", "'")
         lines.append(
-            f"#{row['job_id']} · {row['model']} · {what} · {cost} · {row['job_state']}"
+            f"#{row['job_id']} · {row['model']} · {what} · {cost} · {t(locale, row['job_state'])}"
             + (f" · `{prompt}`" if prompt else "")
         )
     return lines

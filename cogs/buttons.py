@@ -34,7 +34,7 @@ from bot.job_views import can_manage, cancel_text, not_yours
 from bot.jobs import JobService
 from bot.progress import cost_text, options_text, state_text
 from bot.store import Job
-from bot.ui import CUSTOM_ID, INFO_COLOUR, GuardedView, guarded, reply
+from bot.ui import CUSTOM_ID, INFO_COLOUR, GuardedView, can_manage_jobs, guarded, reply
 from cogs.generate import is_nsfw, launch, locale_of, service
 
 log = logging.getLogger(__name__)
@@ -43,12 +43,6 @@ PICKER_TIMEOUT = 300.0
 MAX_OPTIONS = 25
 
 Start = Callable[[discord.Interaction, str | None, int], Awaitable[Job]]
-
-
-def is_moderator(interaction: discord.Interaction) -> bool:
-    """Manage Server or Manage Messages where the button was clicked."""
-    perms = interaction.permissions
-    return bool(perms.manage_guild or perms.manage_messages)
 
 
 class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CUSTOM_ID.pattern):
@@ -202,7 +196,10 @@ class JobButtons(commands.Cog):
         locale = locale_of(interaction)
         user_id = interaction.user.id
         if not can_manage(
-            job, user_id=user_id, guild_id=interaction.guild_id, moderator=is_moderator(interaction)
+            job,
+            user_id=user_id,
+            guild_id=interaction.guild_id,
+            moderator=can_manage_jobs(interaction),
         ):
             raise NotAllowed(not_yours(job.id, "cancel", locale))
         # Cancelling may ask Max API: answer first, so Discord's 3 seconds never run out.
@@ -374,7 +371,7 @@ class JobButtons(commands.Cog):
             job,
             user_id=interaction.user.id,
             guild_id=interaction.guild_id,
-            moderator=is_moderator(interaction),
+            moderator=can_manage_jobs(interaction),
         ):
             raise NotAllowed(
                 t(

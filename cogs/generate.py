@@ -79,16 +79,19 @@ def check_bot_permissions(interaction: discord.Interaction) -> None:
     """Refuse before accepting a paid job the bot could not deliver here: an
     interaction answer can succeed where a later channel message is refused."""
     have = interaction.app_permissions
+    locale = locale_of(interaction)
     missing = [
-        PERMISSION_NAMES[name] for name, wanted in NEEDED if wanted and not getattr(have, name)
+        t(locale, PERMISSION_NAMES[name])
+        for name, wanted in NEEDED
+        if wanted and not getattr(have, name)
     ]
     if missing:
         raise MissingBotPermissions(
             t(
-                locale_of(interaction),
+                locale,
                 "I need {permissions} in this channel to post results. Ask a moderator to "
                 "grant them, or use another channel. Nothing was charged.",
-                permissions=", ".join(missing),
+                permissions=t(locale, ", ").join(missing),
             )
         )
 

@@ -7,27 +7,37 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import AtelierBot
+from bot.i18n import t
 from bot.model_pages import ModelLine, pages
 
 EMBED_COLOUR = discord.Colour.blurple()
 
 
-def page_embed(lines: list[ModelLine], index: int, total: int) -> discord.Embed:
-    embed = discord.Embed(title="Models", colour=EMBED_COLOUR)
+def page_embed(
+    lines: list[ModelLine], index: int, total: int, locale: str | None = None
+) -> discord.Embed:
+    embed = discord.Embed(title=t(locale, "Models"), colour=EMBED_COLOUR)
     for line in lines:
         embed.add_field(name=line.title[:256], value=line.body[:1024], inline=False)
-    embed.set_footer(text=f"Page {index + 1}/{total} · prices in USD")
+    embed.set_footer(
+        text=t(locale, "Page {page}/{total} · prices in USD", page=index + 1, total=total)
+    )
     return embed
 
 
 class ModelPager(discord.ui.View):
     """Prev/Next over the model pages; only the member who asked can turn them."""
 
-    def __init__(self, all_pages: list[list[ModelLine]], owner_id: int) -> None:
+    def __init__(
+        self, all_pages: list[list[ModelLine]], owner_id: int, locale: str | None = None
+    ) -> None:
         super().__init__(timeout=300)
         self.pages = all_pages
         self.index = 0
         self.owner_id = owner_id
+        self.locale = locale
+        self.previous.label = t(locale, "Previous")
+        self.next.label = t(locale, "Next")
         self._sync_buttons()
 
     def _sync_buttons(self) -> None:
@@ -39,7 +49,7 @@ class ModelPager(discord.ui.View):
 
     async def _show(self, interaction: discord.Interaction) -> None:
         self._sync_buttons()
-        embed = page_embed(self.pages[self.index], self.index, len(self.pages))
+        embed = page_embed(self.pages[self.index], self.index, len(self.pages), self.locale)
         await interaction.response.edit_message(embed=embed, view=self)
 
     @discord.ui.button(label="Previous", style=discord.ButtonStyle.secondary)
@@ -59,10 +69,11 @@ class Info(commands.Cog):
 
     @app_commands.command(name="models", description="The models, what each can do, time and price")
     async def models(self, interaction: discord.Interaction) -> None:
-        all_pages = pages(self.bot.services.catalog)
-        view = ModelPager(all_pages, interaction.user.id)
+        locale = str(interaction.locale)
+        all_pages = pages(self.bot.services.catalog, locale=locale)
+        view = ModelPager(all_pages, interaction.user.id, locale)
         await interaction.response.send_message(
-            embed=page_embed(all_pages[0], 0, len(all_pages)), view=view, ephemeral=True
+            embed=page_embed(all_pages[0], 0, len(all_pages), locale), view=view, ephemeral=True
         )
 
 

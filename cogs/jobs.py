@@ -29,7 +29,7 @@ from discord.ext import commands
 
 from bot import download as dl
 from bot.app import AtelierBot
-from bot.delivery import DeliveryConfig, build_result_message, is_too_large
+from bot.delivery import DeliveryConfig, build_result_message, fetch_result, is_too_large
 from bot.delivery_plan import MAX_CONTENT, MessagePlan, Outcome, ResultFile, plan_messages
 from bot.errors import MissingBotPermissions, NotAllowed, UserFacingError
 from bot.i18n import t
@@ -50,7 +50,7 @@ from bot.job_views import (
 )
 from bot.jobs import JobService
 from bot.store import Job
-from bot.ui import INFO_COLOUR, custom_id, reply
+from bot.ui import INFO_COLOUR, can_manage_jobs, custom_id, reply
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +61,6 @@ CANDIDATES = 100  # jobs read for one autocomplete answer, before filtering
 MAX_CHOICES = 25
 SHOW_CONCURRENCY = 2  # re-posts downloading at once (disk and bandwidth)
 POSTABLE = discord.Permissions(view_channel=True, send_messages=True, attach_files=True)
-
-
-def is_moderator(interaction: discord.Interaction) -> bool:
-    """Manage Server or Manage Messages where the command runs (checked at run time)."""
-    perms = interaction.permissions
-    return bool(perms.manage_guild or perms.manage_messages)
 
 
 def cancel_buttons(job_ids: tuple[int, ...], locale: str | None) -> discord.ui.View | None:
@@ -225,7 +219,7 @@ class Jobs(commands.Cog):
             job,
             user_id=interaction.user.id,
             guild_id=interaction.guild_id,
-            moderator=is_moderator(interaction),
+            moderator=can_manage_jobs(interaction),
         )
         if not allowed:
             raise NotAllowed(not_yours(job_id, action, locale))
@@ -250,7 +244,7 @@ class Jobs(commands.Cog):
         if service is None or interaction.guild_id is None:
             return []
         store, guild_id, user_id = service.store, interaction.guild_id, interaction.user.id
-        moderator = is_moderator(interaction)
+        moderator = can_manage_jobs(interaction)
         if moderator:
             found = await store.for_guild(guild_id, active=active, limit=CANDIDATES)
         else:
@@ -338,26 +332,10 @@ class Jobs(commands.Cog):
     async def fetch(self, index: int, url: str, workdir: Path, cap: int) -> ResultFile:
         """One result file, or what became of it (the same outcomes as delivery's)."""
         try:
-            got = await dl.download(
-                self.downloads(),
-                url,
-                workdir,
-                f"result-{index + 1}",
-                max_bytes=cap,
-                time_limit=self.config.download_time_limit,
-                allowed_hosts=self.config.allowed_hosts,
-            )
-        except dl.TooBig as exc:
-            return ResultFile(index, url, Outcome.TOO_BIG, size=exc.size)
-        except dl.LinkDead:
-            return ResultFile(index, url, Outcome.GONE)
-        except (dl.NotMedia, dl.Refused) as exc:
-            log.info("show: result %d not attachable: %s", index + 1, exc)
-            return ResultFile(index, url, Outcome.NOT_MEDIA)
+            return await fetch_result(self.downloads(), self.config, index, url, workdir, cap)
         except dl.NetworkError as exc:
             log.info("show: result %d could not be fetched: %s", index + 1, exc)
             return ResultFile(index, url, Outcome.UNREACHABLE)
-        return ResultFile.downloaded(index, got)
 
     async def post(
         self,

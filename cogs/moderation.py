@@ -52,7 +52,7 @@ from bot.quota import (
     with_override,
 )
 from bot.store import Store
-from bot.ui import INFO_COLOUR, OK_COLOUR, reply
+from bot.ui import INFO_COLOUR, OK_COLOUR, is_moderator, reply
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +79,9 @@ def parse_duration(text: str | None) -> int | None:
     compact = re.sub(r"\s+", "", text.lower())
     if not DURATIONS.fullmatch(compact):
         raise UserFacingError(
-            f"I can't read the duration {text!r}. Use a number and a unit, like 30m, 2h, "
-            "1d or 1w (combinations like 1d12h work too)."
+            "I can't read the duration {duration}. Use a number and a unit, like 30m, 2h, "
+            "1d or 1w (combinations like 1d12h work too).",
+            duration=repr(text),
         )
     seconds = sum(int(n) * DURATION_UNITS[unit] for n, unit in DURATION.findall(compact))
     if seconds <= 0:
@@ -109,27 +110,24 @@ def role_ids_of(user: discord.abc.User) -> tuple[int, ...]:
     return tuple(r.id for r in user.roles if not r.is_default())
 
 
-def is_moderator(interaction: discord.Interaction) -> bool:
-    return bool(interaction.permissions.manage_guild)
-
-
 def locale_of(interaction: discord.Interaction) -> str:
     return str(interaction.locale)
 
 
-def changes_summary(before: Limits, after: Limits) -> str:
+def changes_summary(before: Limits, after: Limits, locale: str | None = None) -> str:
+    """What changed, in English for the audit log (``locale=None``) or for the reader."""
     parts = []
     for name in DIMENSIONS:
         old, new = getattr(before, name), getattr(after, name)
         if old == new:
             continue
-        label = report.DIMENSION_LABELS[name]
+        label = t(locale, report.DIMENSION_LABELS[name])
         if new is None:
-            parts.append(f"{label} cleared")
+            parts.append(t(locale, "{label} cleared", label=label))
         else:
-            old_text = "—" if old is None else report.limit_value(name, old)
-            parts.append(f"{label} {old_text} → {report.limit_value(name, new)}")
-    return "; ".join(parts) or "no change"
+            old_text = "—" if old is None else report.limit_value(name, old, locale)
+            parts.append(f"{label} {old_text} → {report.limit_value(name, new, locale)}")
+    return "; ".join(parts) or t(locale, "no change")
 
 
 def period_choices() -> list[app_commands.Choice[str]]:
@@ -357,7 +355,12 @@ class Moderation(commands.Cog):
         )
         embed = discord.Embed(
             title=t(locale, "Limits set"),
-            description=t(locale, "For {target}: {summary}", target=name, summary=summary),
+            description=t(
+                locale,
+                "For {target}: {summary}",
+                target=name,
+                summary=changes_summary(before, after, locale),
+            ),
             colour=OK_COLOUR,
         )
         embed.add_field(

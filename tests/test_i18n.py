@@ -1,0 +1,460 @@
+"""The zh-CN table against the code: no stale entry, no missing one, the same ``{fields}``
+on both sides; and how stored English (failure messages, /cancel answers, errors raised
+deep in the job service) comes out in the reader's language."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import unicodedata
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import discord
+import pytest
+from discord import app_commands
+
+from bot.i18n import Translator, t, t_stored, table, template_fields, template_pattern
+
+ZH = "zh-CN"
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = [
+    path
+    for folder in ("bot", "cogs")
+    for path in sorted((ROOT / folder).rglob("*.py"))
+    if "simulator" not in path.parts  # the fake Max API never speaks to members
+]
+#: Calls whose first text argument is an English message a member reads.
+MESSAGE_CALLS = frozenset(
+    {
+        "UserFacingError",
+        "NotAllowed",
+        "LimitReached",
+        "MissingBotPermissions",
+        "AttachmentError",
+        "ValidationError",
+        "_Refused",
+    }
+)
+#: Han characters and CJK / full-width punctuation.
+CJK = re.compile(r"[\u4e00-\u9fff\u3000-\u303f\uff00-\uffef]")
+
+
+# -- reading the code -------------------------------------------------------------------
+
+
+def syntax_trees() -> Iterator[tuple[Path, ast.AST]]:
+    for path in SOURCES:
+        yield path, ast.parse(path.read_text("utf-8"), filename=str(path))
+
+
+def call_name(node: ast.Call) -> str | None:
+    func = node.func
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return None
+
+
+def text(node: ast.AST | None) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    return None
+
+
+def literal_messages() -> dict[str, str]:
+    """Every English literal handed to the members' side, with where it is.
+
+    ``t(locale, "...")``; the message of a user-facing error; a literal stored as a
+    job's ``failure_message``; a ``CancelOutcome`` answer; a literal choice name."""
+    found: dict[str, str] = {}
+    for path, tree in syntax_trees():
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            name = call_name(node)
+            where = f"{path.relative_to(ROOT)}:{node.lineno}"
+            candidates: list[str | None] = []
+            if name in ("t", "t_stored") and len(node.args) >= 2:
+                candidates.append(text(node.args[1]))
+            if name in MESSAGE_CALLS and node.args:
+                candidates.append(text(node.args[-1] if name == "_Refused" else node.args[0]))
+            if name == "CancelOutcome":
+                candidates += [text(a) for a in node.args]
+            if name == "Choice":
+                candidates += [text(k.value) for k in node.keywords if k.arg == "name"]
+            candidates += [text(k.value) for k in node.keywords if k.arg == "failure_message"]
+            for value in candidates:
+                if value:
+                    found.setdefault(value, where)
+    return found
+
+
+def string_constants() -> set[str]:
+    """Every text literal in the bot's code (implicit concatenations already joined)."""
+    return {
+        node.value
+        for _, tree in syntax_trees()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    }
+
+
+def catalogue_strings() -> set[str]:
+    """Every text in ``catalog.json``: rule messages, refusal templates, option values."""
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str):
+            found.add(value)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(json.loads((ROOT / "bot" / "data" / "catalog.json").read_text("utf-8")))
+    return found
+
+
+async def synced_payloads(make_bot: Any) -> list[dict[str, Any]]:
+    """What the bot would sync: every command with its translations, built offline."""
+    from bot.app import EXTENSIONS
+
+    bot = make_bot()
+    try:
+        for name in EXTENSIONS:
+            await bot.load_extension(name)
+        translator = Translator()
+        return [
+            await c.get_translated_payload(bot.tree, translator) for c in bot.tree.get_commands()
+        ]
+    finally:
+        await bot.close()
+
+
+def metadata_strings(payloads: list[dict[str, Any]]) -> set[str]:
+    found: set[str] = set()
+
+    def walk(entry: dict[str, Any]) -> None:
+        found.add(entry["name"])
+        found.add(entry.get("description", ""))
+        for choice in entry.get("choices", []):
+            found.add(choice["name"])
+        for option in entry.get("options", []):
+            walk(option)
+
+    for payload in payloads:
+        walk(payload)
+    return found
+
+
+@pytest.fixture(scope="module")
+def zh() -> dict[str, str]:
+    return table(ZH)
+
+
+# -- the table against the code ---------------------------------------------------------
+
+
+def test_the_table_is_a_flat_map_of_text(zh: dict[str, str]) -> None:
+    assert len(zh) > 300
+    assert all(isinstance(k, str) and isinstance(v, str) and k and v for k, v in zh.items())
+
+
+def test_every_translation_keeps_exactly_the_fields_of_its_key(zh: dict[str, str]) -> None:
+    wrong = {
+        key: value
+        for key, value in zh.items()
+        if set(template_fields(key)) != set(template_fields(value))
+    }
+    assert not wrong, f"fields differ: {wrong}"
+
+
+def test_every_translation_is_chinese(zh: dict[str, str]) -> None:
+    english = [key for key, value in zh.items() if value == key or not CJK.search(value)]
+    assert not english, f"not translated: {english}"
+
+
+async def test_no_entry_is_stale(zh: dict[str, str], make_bot: Any) -> None:
+    """Every key is still said somewhere: a literal in the code, a text of the
+    catalogue, or a string the commands sync (family descriptions are templates the
+    translator reads back, so they count through their template)."""
+    used = (
+        string_constants() | catalogue_strings() | metadata_strings(await synced_payloads(make_bot))
+    )
+    stale = sorted(key for key in zh if key not in used)
+    assert not stale, f"entries nothing uses any more: {stale}"
+
+
+def test_every_literal_message_has_an_entry(zh: dict[str, str]) -> None:
+    found = literal_messages()
+    assert len(found) > 250  # the scan itself still finds the messages
+    missing = {value: where for value, where in found.items() if value not in zh}
+    assert not missing, f"no zh-CN entry for: {missing}"
+
+
+def test_every_message_table_has_entries(zh: dict[str, str]) -> None:
+    """Texts chosen from a table at run time (states, labels, stored failure messages)."""
+    from bot import (
+        announcer,
+        command_specs,
+        delivery,
+        delivery_plan,
+        job_views,
+        jobs,
+        model_pages,
+        progress,
+        usage_report,
+    )
+    from bot.errors import UserFacingError
+    from bot.job_states import JobState
+    from cogs.generate import PERMISSION_NAMES
+
+    def titles(cls: type[UserFacingError]) -> Iterator[str]:
+        yield cls.title
+        for sub in cls.__subclasses__():
+            yield from titles(sub)
+
+    wanted = [
+        *progress.STATE_TEXT.values(),
+        *job_views.STATE_LABELS.values(),
+        *job_views.NOT_YOURS.values(),
+        *usage_report.DIMENSION_LABELS.values(),
+        *usage_report.PERIODS.values(),
+        *command_specs.MODE_LABELS.values(),
+        command_specs.FAMILY_DESCRIPTION,
+        command_specs.FAMILY_MODEL,
+        *delivery_plan.LINK_REASONS.values(),
+        *(label for _, label, _ in delivery.RESULT_BUTTONS),
+        *(message for _, message in delivery.REFUSALS.values()),
+        delivery.REFUSED_TEXT,
+        delivery.NOT_FOUND_TEXT,
+        *jobs.FAILURE_MESSAGES.values(),
+        jobs.TIMEOUT_MESSAGE,
+        jobs.TOO_OLD_MESSAGE,
+        *jobs.REJECTED_MESSAGES.values(),
+        jobs.ALREADY_ENDED,
+        jobs.HAD_ENDED,
+        *jobs.BLOCKED.values(),
+        *announcer.TITLES.values(),
+        *model_pages.PRICE_UNITS.values(),
+        *PERMISSION_NAMES.values(),
+        *titles(UserFacingError),
+        *(state.value for state in JobState),  # read back out of /cancel answers
+        "image",
+        "video",
+    ]
+    assert not [text for text in wanted if text not in zh]
+
+
+def test_every_refused_submit_is_told_in_chinese() -> None:
+    from bot import maxapi
+    from bot.jobs import _rejection
+
+    errors = [
+        maxapi.ContentRejected("no", categories=["sexual/minors", "violence"]),
+        maxapi.InsufficientCredits("no"),
+        maxapi.Unauthorized("no"),
+        maxapi.InvalidParameters("ratio must be one of 16:9, 9:16"),
+        maxapi.RateLimited("slow", retry_after=11.2),
+        maxapi.RateLimited("slow"),
+        maxapi.MaxApiError("down"),
+    ]
+    for error in errors:
+        _, message = _rejection(error)
+        shown = t_stored(ZH, message)
+        assert CJK.search(shown), f"{type(error).__name__}: {shown}"
+    _, busy = _rejection(maxapi.RateLimited("slow", retry_after=11.2))
+    assert t_stored(ZH, busy) == "Max API 正忙。请在 12 秒后重试。你没有被扣费。"
+    _, content = _rejection(errors[0])
+    assert "sexual / minors, violence" in t_stored(ZH, content)
+
+
+# -- t, t_stored, t_fields ----------------------------------------------------------------
+
+
+def test_t_fills_fields_after_translating_and_english_is_the_fallback() -> None:
+    assert t(ZH, "Cancel #{job_id}", job_id=7) == "取消 #7"
+    assert t("zh-TW", "Cancel #{job_id}", job_id=7) == "取消 #7"
+    assert t("en-US", "Cancel #{job_id}", job_id=7) == "Cancel #7"
+    assert t(None, "Cancel #{job_id}", job_id=7) == "Cancel #7"
+    assert t(discord.Locale.chinese, "Cancel") == "取消"
+    assert t(ZH, "A sentence nobody translated {x}.", x=1) == "A sentence nobody translated 1."
+
+
+def test_a_bad_translation_falls_back_to_english(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(table(ZH), "Broken {a}", "坏的 {b}")
+    assert t(ZH, "Broken {a}", a=1) == "Broken 1"
+
+
+def test_stored_sentences_are_found_exactly_or_by_their_template() -> None:
+    from bot.jobs import ALREADY_ENDED, TOO_OLD_MESSAGE
+
+    assert t_stored(ZH, "Cancelled. You were not charged.") == "已取消。你没有被扣费。"
+    too_old = TOO_OLD_MESSAGE.format(duration="2.5 h")
+    assert t_stored(ZH, too_old) == "Max API 未在 2.5 h 内完成此任务。Atelier 已停止等待。"
+    # A field that is an entry itself is translated too (the state of /cancel's answer).
+    ended = ALREADY_ENDED.format(job_id=5, state="delivered")
+    assert t_stored(ZH, ended) == "任务 5 的状态已是：已发布。"
+    assert t_stored("en-US", ended) == ended
+    assert t_stored(ZH, "Something only a moderator wrote.") == "Something only a moderator wrote."
+    assert t_stored(ZH, "已取消。") == "已取消。"
+
+
+def test_templates_that_cannot_be_read_back_have_no_pattern() -> None:
+    assert template_pattern("no fields here") is None
+    assert template_pattern("{n} s") is None  # too little literal text to tell apart
+    assert template_pattern("days start at {hour:02d}:00") is None  # a format spec
+    pattern = template_pattern("until <t:{at}:f> (<t:{at}:R>)")
+    assert pattern is not None
+    assert pattern.fullmatch("until <t:5:f> (<t:5:R>)")
+    assert not pattern.fullmatch("until <t:5:f> (<t:6:R>)")
+
+
+def test_the_most_specific_template_wins() -> None:
+    message = "A moderator blocked you from using Atelier here until <t:99:f> (spam)."
+    assert t_stored(ZH, message) == "管理员已禁止你在这里使用 Atelier，直到 <t:99:f>（spam）。"
+
+
+# -- errors -------------------------------------------------------------------------------
+
+
+def test_limit_messages_are_templates_with_fields() -> None:
+    from bot.errors import LimitReached
+    from bot.quota import Charge, GuildPolicy, Limits, Usage, check
+    from bot.ui import describe_error
+
+    with pytest.raises(LimitReached) as caught:
+        check(Limits(jobs_at_once=2), Usage(active_jobs=2), Charge(1, 0, 0.1), GuildPolicy(), 0.0)
+    english = "You already have 2 job(s) running (the limit is 2)."
+    assert str(caught.value).startswith(english)
+    assert describe_error(caught.value, "en-US") == ("Limit reached", str(caught.value))
+    title, message = describe_error(caught.value, ZH) or ("", "")
+    assert title == "已达限额"
+    assert message.startswith("你已有 2 个任务在运行（上限为 2）")
+
+
+def test_validation_errors_translate_their_fields_that_are_entries() -> None:
+    from bot.catalog import Catalog, GenerationRequest, ValidationError
+    from bot.ui import describe_error
+
+    catalog = Catalog.load()
+    with pytest.raises(ValidationError) as caught:
+        catalog.prepare(GenerationRequest("veo3_lite", "x", {"resolution": "4k"}))
+    assert str(caught.value) == "veo3_lite has no 4k: it is 720p only."
+    assert describe_error(caught.value, ZH) == ("无法执行", "veo3_lite 不支持 4k：只有 720p。")
+    with pytest.raises(ValidationError) as caught:
+        catalog.prepare(GenerationRequest("nano-banana", "x", {"ratio": "1:1"}))
+    _, message = describe_error(caught.value, ZH) or ("", "")
+    assert message == "nano-banana 的比例只能是 16:9, 9:16；'1:1' 不在其中。"
+
+
+def test_an_error_already_translated_where_it_was_raised_passes_through() -> None:
+    from bot.errors import NotAllowed
+    from bot.ui import describe_error
+
+    error = NotAllowed(t(ZH, "Only moderators can export usage."))
+    assert describe_error(error, ZH) == ("没有权限", "只有管理员可以导出用量。")
+    static = NotAllowed("Atelier is not enabled in this channel. Ask a moderator where.")
+    assert describe_error(static, ZH) == (
+        "没有权限",
+        "此频道未启用 Atelier。请询问管理员可以在哪里使用。",
+    )
+
+
+def test_describe_error_keeps_english_for_english_readers() -> None:
+    from bot.errors import UserFacingError
+    from bot.ui import describe_error
+
+    error = UserFacingError("I can't read the duration {duration}.", duration="'5x'")
+    assert error.message == str(error) == "I can't read the duration '5x'."
+    assert describe_error(error) == ("Can't do that", "I can't read the duration '5x'.")
+
+
+# -- the translator -------------------------------------------------------------------------
+
+
+def context(location: app_commands.TranslationContextLocation) -> Any:
+    return app_commands.TranslationContext(location=location, data=None)
+
+
+async def test_translator_keeps_command_names_and_translates_the_rest() -> None:
+    loc = app_commands.TranslationContextLocation
+    translator = Translator()
+    chinese = discord.Locale.chinese
+
+    async def say(message: str, where: app_commands.TranslationContextLocation) -> str | None:
+        return await translator.translate(app_commands.locale_str(message), chinese, context(where))
+
+    assert await say("video", loc.command_name) is None
+    assert await say("words", loc.group_name) is None
+    assert await say("words", loc.parameter_name) == "词语"
+    assert await say("Make images with Seedream", loc.command_description) == "用 Seedream 生成图片"
+    assert await say("Make images and videos with Grok Imagine", loc.command_description) == (
+        "用 Grok Imagine 生成图片和视频"
+    )
+    assert await say("The Veo 3 model", loc.parameter_description) == "Veo 3 模型"
+    assert await say("Last 7 days", loc.choice_name) == "最近 7 天"
+    assert await say("8 s", loc.choice_name) is None
+    english = await translator.translate(
+        app_commands.locale_str("Last 7 days"), discord.Locale.american_english, context(loc.other)
+    )
+    assert english is None
+
+
+async def test_synced_options_have_valid_chinese_names_and_commands_keep_theirs(
+    make_bot: Any,
+) -> None:
+    """Offline twin of the e2e check: the payloads discord.py builds for the sync."""
+    payloads = await synced_payloads(make_bot)
+    named = 0
+
+    def walk(entry: dict[str, Any], *, command: bool) -> None:
+        nonlocal named
+        localised = entry.get("name_localizations", {}).get(ZH)
+        if command:
+            assert localised is None, f"{entry['name']} renamed to {localised}"
+        else:
+            assert localised is not None and valid_name(localised), (entry["name"], localised)
+            named += 1
+        siblings = [o.get("name_localizations", {}).get(ZH) for o in entry.get("options", [])]
+        siblings = [n for n in siblings if n]
+        assert len(siblings) == len(set(siblings)), f"two options of {entry['name']} clash"
+        for option in entry.get("options", []):
+            walk(option, command=option.get("type") in (1, 2))
+
+    for payload in payloads:
+        walk(payload, command=True)
+    assert named > 50
+
+
+def valid_name(name: str) -> bool:
+    """Discord: ``^[-_\\p{L}\\p{N}\\p{sc=Deva}\\p{sc=Thai}]{1,32}$``, lowercase."""
+    return (
+        1 <= len(name) <= 32
+        and name == name.lower()
+        and all(c in "-_" or unicodedata.category(c)[0] in "LN" for c in name)
+    )
+
+
+def test_valid_name() -> None:
+    assert valid_name("每日图片数") and valid_name("图片2") and valid_name("jobs_at_once")
+    assert not valid_name("每日 图片") and not valid_name("Prompt") and not valid_name("x" * 33)
+    assert not valid_name("") and not valid_name("比例（宽高）")
+
+
+def test_a_changed_translation_changes_the_command_sync_digest(
+    make_bot: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """discord.py's ``to_dict`` leaves translations out, so without this a new
+    translation would never reach Discord on a bot that syncs only on change."""
+    bot = make_bot(extensions=[])
+    before = bot.command_digest()
+    assert bot.command_digest() == before
+    monkeypatch.setitem(table(ZH), "Cancel", "撤销")
+    assert bot.command_digest() != before
