@@ -36,6 +36,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.generate",
     "cogs.buttons",
     "cogs.moderation",
+    "cogs.status",
 )
 
 

@@ -25,8 +25,10 @@ from bot.announcer import Announcer
 from bot.catalog import Catalog
 from bot.delivery import Deliverer, DeliveryConfig, notify_listeners
 from bot.download import download_session
+from bot.healthcheck import HEARTBEAT_EVERY, heartbeat_path, write_heartbeat
 from bot.jobs import JobService
 from bot.maxapi import MaxApiClient
+from bot.metrics import JobGauges, Sample, read_job_gauges
 from bot.poll_schedule import PollSchedule
 from bot.poller import Poller
 from bot.settings import Settings
@@ -67,6 +69,8 @@ class Runtime:
         self.deliverer: Deliverer | None = None
         self.downloads: aiohttp.ClientSession | None = None
         self._ready_task: asyncio.Task[None] | None = None
+        self._heartbeat_task: asyncio.Task[None] | None = None
+        self.started_at = clock()
 
     async def __aenter__(self) -> Runtime:
         await self.open()
@@ -104,6 +108,8 @@ class Runtime:
         self.receiver = CallbackReceiver.from_settings(
             settings, self.jobs, limiter=self.poller.limiter
         )
+        if self.receiver is not None:
+            self.receiver.metrics_source = self.metric_samples
 
     def services(self, **extra: Any) -> Services:
         """The services a bot built on this runtime hands to its cogs."""
@@ -140,6 +146,7 @@ class Runtime:
         self.poller.start()
         if self.receiver is not None:
             await self.receiver.start()
+        self._heartbeat_task = asyncio.create_task(self._heartbeat(), name="heartbeat")
         self._ready_task = asyncio.create_task(self._deliver_when_ready(bot), name="ready")
 
     async def _deliver_when_ready(self, bot: AtelierBot) -> None:
@@ -147,8 +154,43 @@ class Runtime:
         if self.deliverer is not None:
             self.deliverer.start()
 
+    async def _heartbeat(self) -> None:
+        """Touch the heartbeat file next to the database while the event loop runs, so
+        ``python -m bot.healthcheck`` (the container's healthcheck) can tell a live bot
+        from a hung one whether or not the callback listener is on."""
+        path = heartbeat_path(self.settings.database_path)
+        while True:
+            try:
+                await asyncio.to_thread(write_heartbeat, path, time.time())
+            except OSError as exc:
+                log.warning("could not write the heartbeat file %s: %s", path, exc)
+            await asyncio.sleep(HEARTBEAT_EVERY)
+
+    async def job_gauges(self) -> JobGauges:
+        """Jobs by state and the oldest unfinished job's age, read from the store."""
+        assert self.store is not None
+        return await read_job_gauges(self.store, self.clock())
+
+    async def metric_samples(self) -> list[Sample]:
+        """What ``GET /metrics`` shows besides the listener's own counters."""
+        gauges = await self.job_gauges()
+        return [
+            Sample("atelier_up", 1.0, help="1 while the bot runs."),
+            Sample(
+                "atelier_uptime_seconds",
+                max(0.0, self.clock() - self.started_at),
+                help="Seconds since this process opened its runtime.",
+            ),
+            *gauges.samples(),
+        ]
+
     async def stop_loops(self) -> None:
         """Stop taking new work and let in-flight work finish (idempotent)."""
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat_task
+            self._heartbeat_task = None
         if self._ready_task is not None:
             self._ready_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -27,6 +27,7 @@ import contextlib
 import hmac
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,6 +36,7 @@ from aiohttp import web
 from bot import maxapi
 from bot.job_states import UPSTREAM
 from bot.jobs import JobService
+from bot.metrics import CONTENT_TYPE, Metrics, Sample, render
 from bot.poller import TokenBucket
 from bot.settings import Settings
 
@@ -96,6 +98,12 @@ class CallbackReceiver:
         self._pending: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
         self._bound_port: int | None = None
+        self.metrics = Metrics()
+        self.metrics.describe(
+            "atelier_callbacks_total", "counter", "Callback requests received, by outcome."
+        )
+        self.metrics_source: Callable[[], Awaitable[list[Sample]]] | None = None
+        """Extra samples for ``GET /metrics`` (the runtime's job gauges)."""
         self.app = self._build_app()
 
     @classmethod
@@ -116,6 +124,7 @@ class CallbackReceiver:
     def _build_app(self) -> web.Application:
         app = web.Application(client_max_size=self.max_body)
         app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/metrics", self.metrics_page)
         app.router.add_post(self.path, self.callback)
         return app
 
@@ -170,17 +179,27 @@ class CallbackReceiver:
     async def healthz(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
+    async def metrics_page(self, request: web.Request) -> web.Response:
+        """Prometheus text format: the runtime's gauges, then the listener's counters."""
+        samples = list(await self.metrics_source()) if self.metrics_source is not None else []
+        samples += self.metrics.samples()
+        return web.Response(body=render(samples).encode(), headers={"Content-Type": CONTENT_TYPE})
+
     async def callback(self, request: web.Request) -> web.Response:
         if request.content_length is not None and request.content_length > self.max_body:
+            self.metrics.inc("atelier_callbacks_total", outcome="too_large")
             return web.Response(status=413, text="too large")
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
+            self.metrics.inc("atelier_callbacks_total", outcome="too_large")
             return web.Response(status=413, text="too large")
         token = request.match_info["token"]
         if len(self._pending) >= MAX_PENDING:
+            self.metrics.inc("atelier_callbacks_total", outcome="dropped")
             log.warning("callback dropped: %d already pending", len(self._pending))
         else:
+            self.metrics.inc("atelier_callbacks_total", outcome="accepted")
             self._spawn(self._handle(token, body))
         return web.Response(text="ok")
 

@@ -1,0 +1,149 @@
+"""``/status`` for moderators and ``/metrics`` + ``/healthz`` on the callback listener,
+against the running system (Runtime, simulator, local Discord)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import socket
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.app import AtelierBot
+from bot.catalog import Catalog, GenerationRequest
+from bot.healthcheck import check
+from bot.jobs import Requester
+from bot.maxapi import MaxApiClient
+from bot.runtime import Runtime
+from bot.settings import Secret, Settings
+from bot.simulator import Simulator, SimulatorConfig
+from cogs.status import probe_api
+from tests.discord_world import InjectedInteraction, Message, World
+from tests.test_metrics import parse
+
+SCALE = 0.01
+MODEL = "nano-banana-2"
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Simulator]:
+    async with Simulator(SimulatorConfig(speed=SCALE, allow_loopback_callbacks=True)) as running:
+        yield running
+
+
+@pytest.fixture
+def runtime_settings(settings: Settings, sim: Simulator) -> Settings:
+    return dataclasses.replace(
+        settings,
+        maxapi_base_url=sim.base_url,
+        poll_scale=SCALE,
+        webhook_public_url="http://127.0.0.1:9/cb",  # listener on; nothing calls back here
+        webhook_host="127.0.0.1",
+        webhook_port=0,
+    )
+
+
+@pytest.fixture
+async def runtime(
+    run_bot: Callable[..., Any], make_bot: Callable[..., AtelierBot], runtime_settings: Settings
+) -> AsyncIterator[Runtime]:
+    async with Runtime(runtime_settings, Catalog.load()) as started:
+        bot = make_bot(services=started.services())
+        async with run_bot(bot):
+            yield started
+
+
+async def answer(ix: InjectedInteraction) -> Message:
+    callback = await ix.wait_response()
+    if callback.type == 5:
+        return await ix.wait_original(lambda m: not m.loading)
+    assert ix.original is not None
+    return ix.original
+
+
+async def hold_a_job(runtime: Runtime, world: World) -> int:
+    assert runtime.jobs is not None and runtime.store is not None
+    who = Requester(guild_id=world.guild.id, channel_id=world.channel.id, user_id=world.member.id)
+    job = await runtime.jobs.accept(GenerationRequest(MODEL, "an owl [sim:hold]", {}), who)
+    runtime.jobs.submit_soon(job)
+    async with asyncio.timeout(10):
+        while True:
+            got = await runtime.store.get(job.id)
+            if got is not None and got.state.value in ("queued", "running"):
+                return job.id
+            await asyncio.sleep(0.02)
+
+
+def fields(message: Message) -> dict[str, str]:
+    embed = message.embeds[0]
+    return {f["name"]: f["value"] for f in embed.get("fields", [])}
+
+
+async def test_a_moderator_sees_jobs_api_gateway_and_budget(world: World, runtime: Runtime) -> None:
+    await hold_a_job(runtime, world)
+    message = await answer(await world.slash("status", {}, user=world.moderator))
+    assert message.ephemeral
+    shown = fields(message)
+    assert "running: 1" in shown["Jobs by state"] or "queued: 1" in shown["Jobs by state"]
+    assert shown["Oldest unfinished job"].endswith(" s")
+    assert shown["Max API"].startswith("ok · ") and shown["Max API"].endswith(" ms")
+    assert shown["Gateway latency"].endswith("ms") or shown["Gateway latency"] == "—"
+    spent, budget = shown["Budget used today"].split(" / ")
+    assert float(spent.lstrip("$")) > 0  # the held job's reservation counts
+    assert budget == "$20.00"
+
+
+async def test_a_member_without_manage_server_is_refused(world: World, runtime: Runtime) -> None:
+    message = await answer(await world.slash("status", {}, user=world.member))
+    assert message.ephemeral
+    assert "moderators" in message.embed_text()
+    assert "Jobs by state" not in message.embed_text()
+
+
+async def test_metrics_and_healthz_on_the_callback_listener(world: World, runtime: Runtime) -> None:
+    job_id = await hold_a_job(runtime, world)
+    assert runtime.receiver is not None
+    base = f"http://127.0.0.1:{runtime.receiver.bound_port}"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{base}/healthz") as response:
+            assert response.status == 200
+        async with http.post(f"{base}/cb/nope", data=b"{}") as response:
+            assert response.status == 200
+        async with http.get(f"{base}/metrics") as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+            values = parse(await response.text())
+    unfinished = values['atelier_jobs{state="running"}'] + values['atelier_jobs{state="queued"}']
+    assert unfinished == 1, job_id
+    assert values['atelier_jobs{state="delivered"}'] == 0
+    assert values["atelier_oldest_unfinished_job_age_seconds"] >= 0
+    assert values["atelier_up"] == 1
+    assert values['atelier_callbacks_total{outcome="accepted"}'] == 1
+    # The container's healthcheck, pointed at this bot: heartbeat fresh, /healthz answers.
+    env = {
+        "DATABASE_PATH": str(runtime.settings.database_path),
+        "WEBHOOK_PUBLIC_URL": "http://127.0.0.1:9/cb",
+        "WEBHOOK_LISTEN": f"127.0.0.1:{runtime.receiver.bound_port}",
+    }
+    healthy, why = await asyncio.to_thread(check, env)
+    assert healthy, why
+
+
+async def test_an_unreachable_api_is_reported_as_such() -> None:
+    with socket.socket() as probe_socket:  # a port nothing listens on
+        probe_socket.bind(("127.0.0.1", 0))
+        port = probe_socket.getsockname()[1]
+    async with aiohttp.ClientSession() as http:
+        api = MaxApiClient(http, f"http://127.0.0.1:{port}", Secret("k"), retries=0)
+        probe = await probe_api(api)
+    assert not probe.reachable and "unreachable" in probe.detail
+
+
+async def test_a_refused_key_is_reported(sim: Simulator) -> None:
+    async with aiohttp.ClientSession() as http:
+        api = MaxApiClient(http, sim.base_url, Secret("wrong-key"), retries=0)
+        probe = await probe_api(api)
+    assert probe.reachable and probe.detail == "API key refused"
