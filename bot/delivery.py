@@ -288,6 +288,7 @@ _DISCORD_ERRORS = (
 async def fetch_result(
     session: aiohttp.ClientSession,
     config: DeliveryConfig,
+    job_id: int,
     index: int,
     url: str,
     workdir: Path,
@@ -311,7 +312,7 @@ async def fetch_result(
     except dl.LinkDead:
         return ResultFile(index, url, Outcome.GONE)
     except (dl.NotMedia, dl.Refused) as exc:
-        log.warning("result %d not attachable: %s", index + 1, exc)
+        log.warning("job %s: result %d not attachable: %s", job_id, index + 1, exc)
         return ResultFile(index, url, Outcome.NOT_MEDIA)
     return ResultFile.downloaded(index, got)
 
@@ -535,7 +536,7 @@ class Deliverer:
 
     async def _fetch(self, job: Job, index: int, url: str, workdir: Path, cap: int) -> ResultFile:
         try:
-            return await fetch_result(self.session, self.config, index, url, workdir, cap)
+            return await fetch_result(self.session, self.config, job.id, index, url, workdir, cap)
         except dl.NetworkError as exc:
             if job.delivery_attempts < self.config.download_retries:
                 raise _Retry(f"download failed: {exc}") from exc

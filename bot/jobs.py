@@ -260,7 +260,7 @@ class JobService:
 
     def submit_soon(self, job: Job) -> None:
         """Submit in the background (after the interaction was answered)."""
-        self._spawn(self.submit(job.id), f"submit-{job.id}")
+        self._spawn(self.submit(job.id), job.id, "submit")
 
     async def submit(self, job_id: int) -> Job | None:
         """Send an ``accepted`` job to Max API, at most once."""
@@ -567,15 +567,15 @@ class JobService:
             except Exception:
                 log.exception("job %s: listener %r failed", job.id, listener)
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, Any], job_id: int, what: str) -> None:
         """Run in the background, keeping a reference and logging a failure."""
-        task = asyncio.create_task(coro, name=name)
+        task = asyncio.create_task(coro, name=f"{what}-{job_id}")
         self._tasks.add(task)
 
         def done(t: asyncio.Task[Any]) -> None:
             self._tasks.discard(t)
             if not t.cancelled() and t.exception() is not None:
-                log.error("task %s failed", name, exc_info=t.exception())
+                log.error("job %s: %s failed", job_id, what, exc_info=t.exception())
 
         task.add_done_callback(done)
 

@@ -310,7 +310,10 @@ class Jobs(commands.Cog):
             )
             try:
                 results = await asyncio.gather(
-                    *(self.fetch(i, url, workdir, cap) for i, url in enumerate(job.result_urls))
+                    *(
+                        self.fetch(job.id, i, url, workdir, cap)
+                        for i, url in enumerate(job.result_urls)
+                    )
                 )
                 if all(r.outcome == Outcome.GONE for r in results):
                     raise UserFacingError(
@@ -329,12 +332,14 @@ class Jobs(commands.Cog):
             finally:
                 await asyncio.to_thread(shutil.rmtree, workdir, True)
 
-    async def fetch(self, index: int, url: str, workdir: Path, cap: int) -> ResultFile:
+    async def fetch(self, job_id: int, index: int, url: str, workdir: Path, cap: int) -> ResultFile:
         """One result file, or what became of it (the same outcomes as delivery's)."""
         try:
-            return await fetch_result(self.downloads(), self.config, index, url, workdir, cap)
+            return await fetch_result(
+                self.downloads(), self.config, job_id, index, url, workdir, cap
+            )
         except dl.NetworkError as exc:
-            log.info("show: result %d could not be fetched: %s", index + 1, exc)
+            log.info("job %s: /show could not fetch result %d: %s", job_id, index + 1, exc)
             return ResultFile(index, url, Outcome.UNREACHABLE)
 
     async def post(
