@@ -21,7 +21,7 @@ from bot.job_states import JobState
 from bot.quota import Limits
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.simulator import Simulator, SimulatorConfig
+from bot.simulator import Simulator
 from bot.store import Job, Store
 from tests.discord_world import InjectedInteraction, Member, Message, World
 from tests.jobs_support import lift_limits
@@ -30,12 +30,6 @@ S = JobState
 SCALE = 0.01
 ZH = "zh-CN"
 HAN = re.compile(r"[\u4e00-\u9fff]")
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with Simulator(SimulatorConfig(speed=SCALE, allow_loopback_callbacks=True)) as running:
-        yield running
 
 
 @pytest.fixture

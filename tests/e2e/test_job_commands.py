@@ -5,7 +5,6 @@ moderators see, what each may do, and that every answer comes inside Discord's w
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -20,7 +19,7 @@ from bot.job_states import JobState
 from bot.jobs import Requester
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.simulator import Simulator, SimulatorConfig
+from bot.simulator import Simulator
 from bot.store import Job, Store
 from tests.discord_world import InjectedInteraction, Member, Message, World
 from tests.jobs_support import lift_limits
@@ -28,18 +27,6 @@ from tests.jobs_support import lift_limits
 S = JobState
 SCALE = 0.01
 MODEL = "nano-banana-2"
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    config = SimulatorConfig(speed=SCALE, allow_loopback_callbacks=True)
-    async with Simulator(config) as running:
-        yield running
-
-
-@pytest.fixture
-def runtime_settings(settings: Settings, sim: Simulator) -> Settings:
-    return dataclasses.replace(settings, maxapi_base_url=sim.base_url, poll_scale=SCALE)
 
 
 @pytest.fixture

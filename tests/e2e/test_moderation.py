@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import dataclasses
 import io
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -29,7 +28,6 @@ from bot.jobs import Requester
 from bot.quota import Limits
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.simulator import Simulator, SimulatorConfig
 from bot.store import Job, Store
 from cogs.moderation import parse_duration
 from tests.discord_world import InjectedInteraction, Member, Message, World
@@ -38,17 +36,6 @@ S = JobState
 SCALE = 0.01
 MODEL = "nano-banana-2"
 MANAGE_GUILD = str(discord.Permissions(manage_guild=True).value)
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with Simulator(SimulatorConfig(speed=SCALE, allow_loopback_callbacks=True)) as running:
-        yield running
-
-
-@pytest.fixture
-def runtime_settings(settings: Settings, sim: Simulator) -> Settings:
-    return dataclasses.replace(settings, maxapi_base_url=sim.base_url, poll_scale=SCALE)
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
-import pytest
 
 from bot.app import AtelierBot
 from bot.catalog import Catalog, GenerationRequest
@@ -22,25 +21,13 @@ from bot.job_states import JobState
 from bot.jobs import Requester
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.simulator import Simulator, SimulatorConfig
+from bot.simulator import Simulator
 from bot.store import Job
 from tests.discord_world import World
 
 S = JobState
 SCALE = 0.01
 MODEL = "nano-banana-2"
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    config = SimulatorConfig(speed=SCALE, allow_loopback_callbacks=True)
-    async with Simulator(config) as running:
-        yield running
-
-
-@pytest.fixture
-def runtime_settings(settings: Settings, sim: Simulator) -> Settings:
-    return dataclasses.replace(settings, maxapi_base_url=sim.base_url, poll_scale=SCALE)
 
 
 @asynccontextmanager

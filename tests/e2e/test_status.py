@@ -19,7 +19,7 @@ from bot.jobs import Requester
 from bot.maxapi import MaxApiClient
 from bot.runtime import Runtime
 from bot.settings import Secret, Settings
-from bot.simulator import Simulator, SimulatorConfig
+from bot.simulator import Simulator
 from cogs.status import probe_api
 from tests.discord_world import InjectedInteraction, Message, World
 from tests.test_metrics import parse
@@ -29,18 +29,13 @@ MODEL = "nano-banana-2"
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with Simulator(SimulatorConfig(speed=SCALE, allow_loopback_callbacks=True)) as running:
-        yield running
-
-
-@pytest.fixture
 def runtime_settings(settings: Settings, sim: Simulator) -> Settings:
+    """The callback listener on (for /healthz and /metrics); nothing calls back here."""
     return dataclasses.replace(
         settings,
         maxapi_base_url=sim.base_url,
         poll_scale=SCALE,
-        webhook_public_url="http://127.0.0.1:9/cb",  # listener on; nothing calls back here
+        webhook_public_url="http://127.0.0.1:9/cb",
         webhook_host="127.0.0.1",
         webhook_port=0,
     )
