@@ -336,11 +336,16 @@ class JobService:
                 failure_reason="TASK_NOT_FOUND",
                 failure_message="Max API no longer knows this job. Start it again.",
             )
-        await self.store.increment(job.id, "polls")
-        return await self.apply_task(job, task)
+        return await self.apply_task(job, task, looked=True)
 
-    async def apply_task(self, job: Job, task: maxapi.Task) -> Job | None:
-        """Move a job to match its task's status (from a poll or a callback)."""
+    async def apply_task(self, job: Job, task: maxapi.Task, *, looked: bool = False) -> Job | None:
+        """Move a job to match its task's status (from a poll or a callback).
+
+        ``looked``: this answer came from a query of ours, so it counts in ``polls``. A
+        task still running costs one conditional write and no re-read of the row (the
+        poller's hot path at thousands of jobs in flight).
+        """
+        polls = job.polls + (1 if looked else 0)
         target = state_for_upstream(task.status.value)
         now = self.clock()
         if target == S.SUCCEEDED:
@@ -360,6 +365,7 @@ class JobService:
                 UPSTREAM,
                 S.SUCCEEDED,
                 "upstream success",
+                polls=polls,
                 upstream_status=task.status.value,
                 result_kind=task.result.kind if task.result else job.media,
                 result_urls=urls,
@@ -379,6 +385,7 @@ class JobService:
                 UPSTREAM,
                 S.FAILED,
                 f"upstream {task.status.value}",
+                polls=polls,
                 upstream_status=task.status.value,
                 failure_reason="TIMEOUT" if timed_out else task.failure_reason,
                 failure_message=TIMEOUT_MESSAGE
@@ -391,42 +398,40 @@ class JobService:
                 UPSTREAM,
                 S.CANCELLED,
                 "upstream cancelled",
+                polls=polls,
                 upstream_status=task.status.value,
                 failure_message="The job was cancelled.",
             )
         # Still running: schedule the next look (or give up when it is too old).
         model = self._model(job)
-        fresh = await self.store.get(job.id)
-        if fresh is None or fresh.state not in UPSTREAM:
-            return fresh
-        started = fresh.submitted_at or fresh.created_at
+        started = job.submitted_at or job.created_at
         if now - started > self.schedule.max_age(model):
             return await self._end(
-                fresh,
+                job,
                 UPSTREAM,
                 S.EXPIRED,
                 "too old",
                 failure_reason="MAX_AGE",
                 failure_message=TOO_OLD_MESSAGE.format(duration=_duration(now - started)),
             )
-        next_at = now + self.schedule.next_delay(model, fresh.polls)
+        next_at = now + self.schedule.next_delay(model, polls)
+        look: dict[str, Any] = {
+            "upstream_status": task.status.value,
+            "next_poll_at": next_at,
+            "poll_errors": 0,
+            "polls": polls,
+        }
         # A stale answer (PENDING after PROCESSING) must not move the job backwards.
-        if target != fresh.state and can_move(fresh.state, target):
+        if target != job.state and can_move(job.state, target):
             moved = await self.store.transition(
-                fresh.id,
-                fresh.state,
-                target,
-                f"upstream {task.status.value}",
-                upstream_status=task.status.value,
-                next_poll_at=next_at,
-                poll_errors=0,
+                job.id, job.state, target, f"upstream {task.status.value}", **look
             )
             if moved is not None:
                 await self._notify(moved)
-            return moved
-        return await self.store.update(
-            fresh.id, upstream_status=task.status.value, next_poll_at=next_at, poll_errors=0
-        )
+                return moved
+        elif await self.store.update_if(job.id, UPSTREAM, **look):
+            return dataclasses.replace(job, **look)
+        return await self.store.get(job.id)  # moved on meanwhile (a callback, a cancel)
 
     async def poll_failed(self, job: Job, error: maxapi.MaxApiError) -> Job:
         """A query failed for a transient reason: back off, keep the job."""

@@ -481,6 +481,22 @@ class Store:
         return self._get(job_id)
 
     @on_db_thread
+    def update_if(self, job_id: int, states: Collection[JobState], **values: Any) -> bool:
+        """Change bookkeeping columns only while the job is in ``states``; no re-read.
+        ``False`` when the job had moved on (the caller lost a race)."""
+        if "state" in values:
+            raise ValueError("use transition() to change a job's state")
+        row = _encode({**values, "updated_at": self.clock()})
+        sets = ", ".join(f"{k} = ?" for k in row)
+        marks = ", ".join("?" * len(states))
+        with self.db.atomic():
+            cursor = self.db.execute(
+                f"UPDATE jobs SET {sets} WHERE id = ? AND state IN ({marks})",
+                [*row.values(), job_id, *[s.value for s in states]],
+            )
+        return cursor.rowcount > 0
+
+    @on_db_thread
     def increment(self, job_id: int, column: str, by: int = 1, **values: Any) -> Job:
         """Add to a counter column (polls, poll_errors, …) and set other columns."""
         if column not in {"submit_attempts", "polls", "poll_errors", "delivery_attempts"}:

@@ -260,3 +260,12 @@ async def test_guild_caches_follow_every_write(store: Store) -> None:
     other = await Store.open(store.path)
     assert (await other.guild_config(8)).banned_words == ("x",)
     await other.close()
+
+
+async def test_update_if_writes_only_in_the_expected_states(store: Store) -> None:
+    job = await store.create_job(job_values())
+    assert await store.update_if(job.id, [S.QUEUED], polls=3) is False
+    assert await store.update_if(job.id, [S.ACCEPTED], polls=3) is True
+    assert (await store.get(job.id)).polls == 3  # type: ignore[union-attr]
+    with pytest.raises(ValueError):
+        await store.update_if(job.id, [S.ACCEPTED], state=S.QUEUED)
