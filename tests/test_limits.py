@@ -167,3 +167,16 @@ async def test_guild_defaults_apply_where_the_model_takes_them(tmp_path: Path) -
         assert job.input == {"prompt": "x", "ratio": "1:1", "resolution": "2k"}
         nano = await h.jobs.accept(GenerationRequest("nano-banana", "x"), REQUESTER)
         assert nano.input == {"prompt": "x"}  # 21:9 and 2k are not nano-banana's
+
+
+async def test_a_refund_gives_the_guild_budget_back(h: Harness) -> None:
+    await h.store.update_guild_config(GUILD, daily_budget_usd=0.1)
+    first = await h.jobs.accept(GenerationRequest(IMAGE, "x", {"count": 2}), REQUESTER)
+    with pytest.raises(LimitReached, match="budget for today"):
+        await h.jobs.accept(GenerationRequest(IMAGE, "x", {"count": 1}), REQUESTER)
+    await h.jobs.cancel(first.id)
+    await h.jobs.accept(GenerationRequest(IMAGE, "x", {"count": 2}), REQUESTER)
+    day, month = period_keys(h.jobs.clock())
+    u = await h.store.usage(GUILD, REQUESTER.user_id, day, month)
+    assert u.guild_spend_today_usd == pytest.approx(0.08)
+    assert u.guild_spend_month_usd == pytest.approx(0.08)

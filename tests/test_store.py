@@ -16,7 +16,12 @@ from bot.store import Store, migrations
 S = JobState
 
 # Migrations are append-only: a released name is never renamed, removed or reordered.
-RELEASED_MIGRATIONS = ["m001_jobs", "m002_limits_and_moderation", "m003_ending_told"]
+RELEASED_MIGRATIONS = [
+    "m001_jobs",
+    "m002_limits_and_moderation",
+    "m003_ending_told",
+    "m004_spend_totals",
+]
 
 
 def job_values(**extra: Any) -> dict[str, Any]:
@@ -269,3 +274,32 @@ async def test_update_if_writes_only_in_the_expected_states(store: Store) -> Non
     assert (await store.get(job.id)).polls == 3  # type: ignore[union-attr]
     with pytest.raises(ValueError):
         await store.update_if(job.id, [S.ACCEPTED], state=S.QUEUED)
+
+
+async def test_spend_totals_are_backfilled_from_earlier_charges(tmp_path: Path) -> None:
+    from sqlite_utils import Database
+
+    path = tmp_path / "old.db"
+    old = Database(path)
+    migrations.apply(old, stop_before="m004_spend_totals")
+    for job_id, usd, state in ((1, 0.5, "settled"), (2, 0.25, "reserved"), (3, 9.0, "refunded")):
+        old.execute(
+            "INSERT INTO jobs (id, guild_id, channel_id, user_id, media, model, prompt, input, "
+            "price_usd, state, created_at, updated_at) VALUES "
+            "(?, 7, 2, 3, 'image', 'm', 'p', '{}', ?, 'running', 1.0, 1.0)",
+            [job_id, usd],
+        )
+        old.execute(
+            "INSERT INTO charges (job_id, guild_id, user_id, images, videos, usd, day, month, "
+            "state, created_at, updated_at) "
+            "VALUES (?, 7, 3, 1, 0, ?, '2026-11-23', '2026-11', ?, 1.0, 1.0)",
+            [job_id, usd, state],
+        )
+    old.conn.commit()
+    old.close()
+    store = await Store.open(path)
+    usage = await store.usage(7, 3, "2026-11-23", "2026-11")
+    await store.close()
+    assert usage.guild_spend_today_usd == pytest.approx(0.75)
+    assert usage.guild_spend_month_usd == pytest.approx(0.75)
+    assert usage.spend_today_usd == pytest.approx(0.75) and usage.images_today == 2
