@@ -840,13 +840,28 @@ class Store:
     @on_db_thread
     def update_guild_config(self, guild_id: int, **values: Any) -> GuildConfig:
         """Change some settings (names are :class:`GuildConfig` fields)."""
+        return self._edit_guild_config(guild_id, lambda _: values)
+
+    @on_db_thread
+    def edit_guild_config(
+        self, guild_id: int, edit: Callable[[GuildConfig], Mapping[str, Any]]
+    ) -> GuildConfig:
+        """Read-modify-write in one transaction: ``edit`` (pure, no awaits) gets the
+        current settings and returns the changes, so two moderators editing a list at
+        the same moment cannot lose each other's change."""
+        return self._edit_guild_config(guild_id, edit)
+
+    def _edit_guild_config(
+        self, guild_id: int, edit: Callable[[GuildConfig], Mapping[str, Any]]
+    ) -> GuildConfig:
         allowed = {f.name for f in fields(GuildConfig)} - {"guild_id"}
-        unknown = set(values) - allowed
-        if unknown:
-            raise KeyError(f"unknown guild settings {sorted(unknown)}")
         with self.db.atomic():
             row = self._one("SELECT settings FROM guild_settings WHERE guild_id = ?", [guild_id])
             current = json.loads(row["settings"]) if row else {}
+            values = edit(_config_from(guild_id, current))
+            unknown = set(values) - allowed
+            if unknown:
+                raise KeyError(f"unknown guild settings {sorted(unknown)}")
             for key, value in values.items():
                 if isinstance(value, frozenset | set | tuple):
                     value = sorted(value) if isinstance(value, frozenset | set) else list(value)

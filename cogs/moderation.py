@@ -1059,21 +1059,28 @@ class Moderation(commands.Cog):
                     n=MAX_WORD_CHARS,
                 )
             )
-        store = self.store()
-        config = await store.guild_config(guild_id)
-        current = list(config.banned_words)
-        known = {w.casefold() for w in current}
-        added = []
-        for entry in entries:
-            if entry.casefold() not in known:
-                known.add(entry.casefold())
-                added.append(entry)
-        if len(current) + len(added) > MAX_WORDS:
+        added: list[str] = []
+        too_many = False
+
+        def add(config: GuildConfig) -> dict[str, Any]:
+            nonlocal too_many
+            added.clear()
+            known = {w.casefold() for w in config.banned_words}
+            for entry in entries:
+                if entry.casefold() not in known:
+                    known.add(entry.casefold())
+                    added.append(entry)
+            too_many = len(config.banned_words) + len(added) > MAX_WORDS
+            if too_many or not added:
+                return {}
+            return {"banned_words": (*config.banned_words, *added)}
+
+        updated = await self.store().edit_guild_config(guild_id, add)
+        if too_many:
             raise UserFacingError(t(locale, "The list holds at most {n} entries.", n=MAX_WORDS))
         if not added:
             await reply(interaction, t(locale, "All of these are on the list already."))
             return
-        updated = await store.update_guild_config(guild_id, banned_words=(*current, *added))
         summary = t(
             locale,
             "added {entries} ({n} on the list)",
@@ -1091,13 +1098,19 @@ class Moderation(commands.Cog):
         locale = locale_of(interaction)
         guild_id = self.guild_id(interaction)
         wanted = {e.casefold() for e in split_entries(words)}
-        store = self.store()
-        config = await store.guild_config(guild_id)
-        kept = tuple(w for w in config.banned_words if w.casefold() not in wanted)
-        removed = [w for w in config.banned_words if w.casefold() in wanted]
+        removed: list[str] = []
+
+        def remove(config: GuildConfig) -> dict[str, Any]:
+            removed[:] = [w for w in config.banned_words if w.casefold() in wanted]
+            if not removed:
+                return {}
+            kept = tuple(w for w in config.banned_words if w.casefold() not in wanted)
+            return {"banned_words": kept}
+
+        updated = await self.store().edit_guild_config(guild_id, remove)
         if not removed:
             raise UserFacingError(t(locale, "None of these is on the list."))
-        updated = await store.update_guild_config(guild_id, banned_words=kept)
+        kept = updated.banned_words
         summary = t(
             locale,
             "removed {entries} ({n} on the list)",

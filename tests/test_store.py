@@ -303,3 +303,11 @@ async def test_spend_totals_are_backfilled_from_earlier_charges(tmp_path: Path) 
     assert usage.guild_spend_today_usd == pytest.approx(0.75)
     assert usage.guild_spend_month_usd == pytest.approx(0.75)
     assert usage.spend_today_usd == pytest.approx(0.75) and usage.images_today == 2
+
+
+async def test_concurrent_list_edits_lose_nothing(store: Store) -> None:
+    def adding(word: str):  # type: ignore[no-untyped-def]
+        return lambda config: {"banned_words": (*config.banned_words, word)}
+
+    await asyncio.gather(*[store.edit_guild_config(3, adding(f"w{i}")) for i in range(20)])
+    assert sorted((await store.guild_config(3)).banned_words) == sorted(f"w{i}" for i in range(20))
