@@ -20,8 +20,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.catalog import Catalog
-from bot.i18n import Translator, translations
+from bot.i18n import translations
 from bot.settings import Settings
+from bot.translator import Translator
 from bot.ui import AtelierTree
 
 if TYPE_CHECKING:

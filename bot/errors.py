@@ -7,6 +7,17 @@ member gets an apology with the job id, and the traceback goes to the log.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+E = TypeVar("E", bound=BaseException)
+
+
+def mark_audited(error: E) -> E:
+    """Note that a refusal was already stored where it was raised, so the shared error
+    path (``bot/ui.py``) does not store it a second time."""
+    error.__dict__["audited"] = True
+    return error
+
 
 class UserFacingError(Exception):
     """A refusal with a message that says what to do. Nothing was charged.

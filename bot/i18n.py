@@ -4,7 +4,8 @@ The English text is the key: code writes ``t(locale, "Cancelled. You were not
 charged.")`` and the table in ``bot/locales/zh-CN.json`` maps that sentence to its
 translation, so a missing entry degrades to English instead of failing. Format fields
 (``{job_id}``) are filled after translation. :class:`Translator` hands the same table
-to discord.py for command descriptions, option names and choices.
+to discord.py (``bot/translator.py``) for command descriptions, option names and
+choices. No discord import here, so domain modules can localise their text.
 
 Some English is written before anybody knows who will read it: a job's
 ``failure_message`` is stored when the job ends and shown later on the card, and
@@ -26,21 +27,9 @@ from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
-import discord
-from discord import app_commands
-
 log = logging.getLogger(__name__)
 
 SUPPORTED = ("zh-CN",)
-#: Command and group names stay English in every locale: messages, the README and
-#: moderators cite them ("use /cancel", "/limits set"), and a shared server would
-#: otherwise see one command under several names.
-ENGLISH_NAMES = frozenset(
-    {
-        app_commands.TranslationContextLocation.command_name,
-        app_commands.TranslationContextLocation.group_name,
-    }
-)
 #: A template needs this much literal text to be matched against a finished sentence.
 MIN_LITERAL = 4
 
@@ -60,12 +49,13 @@ def translations() -> dict[str, dict[str, str]]:
     return {locale: table(locale) for locale in SUPPORTED}
 
 
-def normalise(locale: str | discord.Locale | None) -> str:
-    value = str(locale.value if isinstance(locale, discord.Locale) else locale or "en-US")
+def normalise(locale: Any) -> str:
+    # A discord.Locale is an enum whose value is the tag; plain strings pass through.
+    value = str(getattr(locale, "value", locale) or "en-US")
     return "zh-CN" if value.lower().startswith("zh") else value
 
 
-def t(locale: str | discord.Locale | None, text: str, **fields: Any) -> str:
+def t(locale: Any, text: str, **fields: Any) -> str:
     """``text`` in ``locale``, with ``fields`` formatted in."""
     translated = table(normalise(locale)).get(text, text)
     try:
@@ -75,14 +65,14 @@ def t(locale: str | discord.Locale | None, text: str, **fields: Any) -> str:
         return text.format(**fields) if fields else text
 
 
-def t_fields(locale: str | discord.Locale | None, fields: Mapping[str, Any]) -> dict[str, Any]:
+def t_fields(locale: Any, fields: Mapping[str, Any]) -> dict[str, Any]:
     """``fields`` with every text value that is itself an entry translated (an option
     name, ``image``/``video``, a state); numbers, ids and anything else unchanged."""
     entries = table(normalise(locale))
     return {k: entries.get(v, v) if isinstance(v, str) else v for k, v in fields.items()}
 
 
-def t_stored(locale: str | discord.Locale | None, text: str) -> str:
+def t_stored(locale: Any, text: str) -> str:
     """A finished English sentence in ``locale``: its own entry, else the entry of the
     template it was formatted from, with the fields read back out of it (and
     translated when they are entries themselves). Anything else comes back unchanged,
@@ -140,21 +130,3 @@ def _patterns(locale: str) -> list[tuple[str, re.Pattern[str]]]:
             found.append((key, pattern))
     found.sort(key=lambda item: -len(re.sub(r"\{[^}]*\}", "", item[0])))
     return found
-
-
-class Translator(app_commands.Translator):
-    """Descriptions, option names and choices for discord.py's command sync (and its
-    autocomplete answers). Command and group names stay English (:data:`ENGLISH_NAMES`)."""
-
-    async def translate(
-        self,
-        string: app_commands.locale_str,
-        locale: discord.Locale,
-        context: app_commands.TranslationContextTypes,
-    ) -> str | None:
-        if context.location in ENGLISH_NAMES:
-            return None
-        if context.location == app_commands.TranslationContextLocation.parameter_name:
-            return table(normalise(locale)).get(string.message)
-        translated = t_stored(locale, string.message)
-        return translated if translated != string.message else None

@@ -31,7 +31,7 @@ from bot import maxapi
 from bot.audit import AuditEntry, AuditHook
 from bot.audit import notify as notify_audit
 from bot.catalog import Catalog, GenerationRequest, Model, PreparedJob, ValidationError
-from bot.errors import NotAllowed, UserFacingError
+from bot.errors import NotAllowed, UserFacingError, mark_audited
 from bot.guild_config import GuildConfig
 from bot.job_states import UPSTREAM, JobState, can_move, state_for_upstream
 from bot.moderation import find_banned
@@ -196,6 +196,7 @@ class JobService:
                 self.clock(),
             )
             await notify_audit(self.on_audit, entry)
+            mark_audited(exc)
             raise
 
     async def _admit(

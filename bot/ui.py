@@ -145,6 +145,32 @@ async def handle_error(
         await reply(interaction, embed=error_embed(title, message))
     except discord.HTTPException:
         log.warning("could not tell the member about an error", exc_info=True)
+    if known is not None:
+        await audit_refusal(interaction, error)
+
+
+async def audit_refusal(interaction: discord.Interaction, error: BaseException) -> None:
+    """Store a refusal that was not stored where it was raised (bad attachments, missing
+    bot permissions, invalid options …): every refusal is audited. After the answer,
+    so the member never waits on it; a failure here is only logged."""
+    cause = error.__cause__ if isinstance(error, app_commands.CommandInvokeError) else error
+    if cause is None or getattr(cause, "audited", False):
+        return
+    services = getattr(interaction.client, "services", None)
+    audit = services.extra.get("audit") if services is not None else None
+    if audit is None:
+        return
+    command = interaction.command.qualified_name if interaction.command else "component"
+    try:
+        await audit.record(
+            interaction.guild_id,
+            interaction.user.id,
+            "refused",
+            target=f"/{command}",
+            detail={"reason": str(cause), "kind": type(cause).__name__},
+        )
+    except Exception:
+        log.exception("could not store a refusal in the audit log")
 
 
 class AtelierTree(app_commands.CommandTree[Any]):

@@ -36,9 +36,10 @@ from discord.ext import commands
 
 from bot import usage_report as report
 from bot.app import AtelierBot
-from bot.audit import AuditLog, DiscordAuditSink, target_for
+from bot.audit import AuditLog, target_for
+from bot.audit_sink import DiscordAuditSink
 from bot.catalog import Media
-from bot.errors import NotAllowed, UserFacingError
+from bot.errors import NotAllowed, UserFacingError, mark_audited
 from bot.guild_config import ChannelMode, GuildConfig
 from bot.i18n import t
 from bot.moderation import compile_entry
@@ -224,7 +225,7 @@ class Moderation(commands.Cog):
                 target=f"/{command}",
                 detail={"reason": why, "kind": "NotAllowed"},
             )
-        raise NotAllowed(message)
+        raise mark_audited(NotAllowed(message))
 
     async def require_moderator(self, interaction: discord.Interaction) -> None:
         """The run-time check behind ``default_permissions`` (which admins can override)."""

@@ -16,7 +16,8 @@ import discord
 import pytest
 from discord import app_commands
 
-from bot.i18n import Translator, t, t_stored, table, template_fields, template_pattern
+from bot.i18n import t, t_stored, table, template_fields, template_pattern
+from bot.translator import Translator
 
 ZH = "zh-CN"
 ROOT = Path(__file__).resolve().parent.parent

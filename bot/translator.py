@@ -1,0 +1,36 @@
+"""The bridge from the translation table (``bot/i18n.py``) to discord.py's command sync."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+
+from bot.i18n import normalise, t_stored, table
+
+#: Command and group names stay English in every locale: messages, the README and
+#: moderators cite them ("use /cancel", "/limits set"), and a shared server would
+#: otherwise see one command under several names.
+ENGLISH_NAMES = frozenset(
+    {
+        app_commands.TranslationContextLocation.command_name,
+        app_commands.TranslationContextLocation.group_name,
+    }
+)
+
+
+class Translator(app_commands.Translator):
+    """Descriptions, option names and choices for discord.py's command sync (and its
+    autocomplete answers). Command and group names stay English (:data:`ENGLISH_NAMES`)."""
+
+    async def translate(
+        self,
+        string: app_commands.locale_str,
+        locale: discord.Locale,
+        context: app_commands.TranslationContextTypes,
+    ) -> str | None:
+        if context.location in ENGLISH_NAMES:
+            return None
+        if context.location == app_commands.TranslationContextLocation.parameter_name:
+            return table(normalise(locale)).get(string.message)
+        translated = t_stored(locale, string.message)
+        return translated if translated != string.message else None
