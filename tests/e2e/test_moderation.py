@@ -582,3 +582,30 @@ async def test_a_hundred_simultaneous_imagines_against_a_limit_of_five(
         e for e in await store.audit_entries(world.guild.id, limit=500) if e["action"] == "refused"
     ]
     assert len(refusals) == 95
+
+
+async def refusals(store: Store, guild_id: int, count: int) -> list[dict[str, Any]]:
+    """The guild's stored refusals once there are ``count`` (the audit write follows the
+    answer, so it may land a moment later)."""
+    async with asyncio.timeout(10):
+        while True:
+            entries = await store.audit_entries(guild_id)
+            found = [e for e in entries if e["action"] == "refused"]
+            if len(found) >= count:
+                return found
+            await asyncio.sleep(0.02)
+
+
+async def test_refusals_outside_the_job_service_are_audited_once(
+    world: World, runtime: Runtime, store: Store
+) -> None:
+    bad = world.attachment("notes.txt", b"hi", content_type="text/plain")
+    message = await answer(await world.slash("imagine", {"prompt": "a fox", "image": bad}))
+    assert message.ephemeral
+    found = await refusals(store, world.guild.id, 1)
+    assert found[0]["target"] == "/imagine" and found[0]["actor_id"] == world.member.user.id
+    # A refusal from the job service is stored there, and not a second time here.
+    await store.set_limits(world.guild.id, "guild", 0, Limits(images_per_day=0))
+    await imagine(world, "a fox")
+    await asyncio.sleep(0.2)
+    assert len(await refusals(store, world.guild.id, 2)) == 2
