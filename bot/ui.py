@@ -101,6 +101,13 @@ def describe_error(error: BaseException, locale: str | None = None) -> tuple[str
         else:
             message = t_stored(locale, str(error))
         return t(locale, title), message
+    if isinstance(error, app_commands.TransformerError):
+        # An option value a real client would not send (too long, out of range).
+        return t(locale, "Can't do that"), t(
+            locale,
+            "One of the options has a value this command does not accept "
+            "(too long, or out of range). Check it and try again.",
+        )
     if isinstance(error, app_commands.MissingPermissions | app_commands.CheckFailure):
         return t(locale, "Not allowed"), t(locale, "You don't have the rights for this command.")
     if isinstance(error, app_commands.CommandOnCooldown):

@@ -44,3 +44,9 @@ def test_custom_ids_round_trip_and_stay_short() -> None:
     assert len(custom_id("animate", 10**18)) <= 100
     with pytest.raises(ValueError):
         custom_id("explode", 1)
+
+
+def test_an_option_value_a_client_would_not_send_gets_a_clear_answer() -> None:
+    error = app_commands.TransformerError.__new__(app_commands.TransformerError)
+    described = describe_error(error)
+    assert described is not None and "does not accept" in described[1]
