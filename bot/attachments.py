@@ -16,6 +16,7 @@ from pathlib import PurePosixPath
 from bot.catalog import Model
 from bot.errors import UserFacingError
 from bot.i18n import t
+from bot.units import human_bytes
 
 #: Image types Max API takes on every model that takes images, with their extensions.
 IMAGE_TYPES: dict[str, tuple[str, ...]] = {
@@ -54,14 +55,6 @@ class AttachmentInfo:
         if not self.content_type:
             return None
         return self.content_type.split(";", 1)[0].strip().lower() or None
-
-
-def human_bytes(size: int) -> str:
-    if size >= 1024 * 1024:
-        return f"{size / (1024 * 1024):.1f} MB"
-    if size >= 1024:
-        return f"{size / 1024:.0f} KB"
-    return f"{size} bytes"
 
 
 def check_image(

@@ -19,6 +19,7 @@ from enum import StrEnum
 
 from bot.download import Downloaded
 from bot.i18n import t
+from bot.units import human_bytes
 
 MAX_FILES_PER_MESSAGE = 10
 MAX_CONTENT = 2000
@@ -138,17 +139,9 @@ def escape_markdown(text: str) -> str:
     return _MARKDOWN.sub(r"\\\1", text)
 
 
-def human_size(size: int) -> str:
-    if size >= 1024 * 1024:
-        return f"{size / (1024 * 1024):.1f} MB"
-    if size >= 1024:
-        return f"{size / 1024:.0f} KB"
-    return f"{size} bytes"
-
-
 def link_line(result: ResultFile, expires_at: float | None, locale: str | None = None) -> str:
     reason = t(locale, LINK_REASONS.get(result.outcome, "not attached"))
-    size = f", {human_size(result.size)}" if result.size else ""
+    size = f", {human_bytes(result.size)}" if result.size else ""
     expiry = t(locale, " (link expires <t:{at}:R>)", at=int(expires_at)) if expires_at else ""
     return t(
         locale,

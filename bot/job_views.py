@@ -14,6 +14,7 @@ from bot.delivery_plan import escape_markdown
 from bot.i18n import t, t_stored
 from bot.job_states import JobState
 from bot.store import Job
+from bot.units import human_duration as duration
 
 S = JobState
 
@@ -46,18 +47,6 @@ STATE_LABELS: dict[JobState, str] = {
 
 def state_label(state: JobState, locale: str | None) -> str:
     return t(locale, STATE_LABELS[state])
-
-
-def duration(seconds: float) -> str:
-    """A coarse, short duration: ``42 s``, ``3 min``, ``5 h``, ``2 d``."""
-    seconds = max(0.0, seconds)
-    if seconds < 90:
-        return f"{int(seconds)} s"
-    if seconds < 90 * 60:
-        return f"{round(seconds / 60)} min"
-    if seconds < 36 * 3600:
-        return f"{round(seconds / 3600)} h"
-    return f"{round(seconds / 86400)} d"
 
 
 def short_prompt(prompt: str, limit: int = PROMPT_CHARS) -> str:

@@ -38,6 +38,7 @@ from bot.moderation import find_banned
 from bot.poll_schedule import PollSchedule
 from bot.quota import Charge, Usage, check, effective_limits, period_keys
 from bot.store import Job, Store
+from bot.units import human_duration
 
 log = logging.getLogger(__name__)
 
@@ -413,7 +414,7 @@ class JobService:
                 S.EXPIRED,
                 "too old",
                 failure_reason="MAX_AGE",
-                failure_message=TOO_OLD_MESSAGE.format(duration=_duration(now - started)),
+                failure_message=TOO_OLD_MESSAGE.format(duration=human_duration(now - started)),
             )
         next_at = now + self.schedule.next_delay(model, polls)
         look: dict[str, Any] = {
@@ -612,11 +613,3 @@ def _rejection(exc: maxapi.MaxApiError) -> tuple[str, str]:
     return "UNAVAILABLE", (
         "Max API could not be reached. Try again in a few minutes. You were not charged."
     )
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{int(seconds)} s"
-    if seconds < 7200:
-        return f"{int(seconds // 60)} min"
-    return f"{seconds / 3600:.1f} h"

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from bot.catalog import Catalog, Model, describe_options
 from bot.i18n import t
+from bot.units import human_duration
 
 MODELS_PER_PAGE = 6
 PRICE_UNITS = {"image": "per image", "second": "per second", "job": "per job"}
@@ -18,11 +19,8 @@ class ModelLine:
 
 
 def format_seconds(seconds: int) -> str:
-    if seconds < 90:
-        return f"~{seconds} s"
-    if seconds < 5400:
-        return f"~{round(seconds / 60)} min"
-    return f"~{seconds / 3600:.1f} h"
+    """A model's typical time, as an estimate: ``~15 s``, ``~3 min``."""
+    return f"~{human_duration(seconds)}"
 
 
 def format_price(model: Model, locale: str | None = None) -> str:
