@@ -150,30 +150,31 @@ def _parse_listen(raw: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def _parse_poll_scale(env: Mapping[str, str]) -> float:
-    raw = _optional(env, "POLL_SCALE")
+def _parse_number(
+    env: Mapping[str, str], name: str, default: float, low: float, high: float, what: str
+) -> float:
+    raw = _optional(env, name)
     if raw is None:
-        return 1.0
+        return default
     try:
         value = float(raw)
     except ValueError:
-        value = -1.0
-    if not 0.001 <= value <= 100:
-        raise SettingsError("POLL_SCALE", "must be a number from 0.001 to 100 (1.0 is normal)")
+        value = low - 1
+    if not low <= value <= high:
+        raise SettingsError(name, what)
     return value
+
+
+def _parse_poll_scale(env: Mapping[str, str]) -> float:
+    return _parse_number(
+        env, "POLL_SCALE", 1.0, 0.001, 100, "must be a number from 0.001 to 100 (1.0 is normal)"
+    )
 
 
 def _parse_poll_rate(env: Mapping[str, str]) -> float:
-    raw = _optional(env, "POLL_RATE")
-    if raw is None:
-        return 20.0
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 1 <= value <= 10_000:
-        raise SettingsError("POLL_RATE", "must be a number of queries per second, 1 to 10000")
-    return value
+    return _parse_number(
+        env, "POLL_RATE", 20.0, 1, 10_000, "must be a number of queries per second, 1 to 10000"
+    )
 
 
 def _parse_log_level(env: Mapping[str, str]) -> str:
