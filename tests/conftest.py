@@ -100,3 +100,22 @@ async def bot(world: World, make_bot: Callable[..., AtelierBot]) -> AsyncIterato
     """The application with its default extensions, running against ``world``."""
     async with running_bot(world, make_bot()) as started:
         yield started
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Any]:
+    """An open store on a fresh database in ``tmp_path``."""
+    from bot.store import Store
+
+    opened = await Store.open(tmp_path / "atelier.db")
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def files() -> AsyncIterator[Any]:
+    """A result-file server on 127.0.0.1 (``tests/delivery_support.py``)."""
+    from tests.delivery_support import result_server
+
+    async with result_server() as server:
+        yield server

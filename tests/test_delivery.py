@@ -23,7 +23,6 @@ from tests.delivery_support import (
     PNG_MAGIC,
     ResultServer,
     media_bytes,
-    result_server,
     succeeded_job,
 )
 
@@ -92,19 +91,6 @@ class FakeClient:
 
     async def fetch_channel(self, channel_id: int) -> FakeChannel:
         raise http_error(404, 10003)
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(tmp_path / "atelier.db")
-    yield s
-    await s.close()
-
-
-@pytest.fixture
-async def files() -> AsyncIterator[ResultServer]:
-    async with result_server() as server:
-        yield server
 
 
 @pytest.fixture

@@ -23,25 +23,11 @@ from tests.delivery_support import (
     PNG_MAGIC,
     ResultServer,
     media_bytes,
-    result_server,
     succeeded_job,
 )
 from tests.discord_world import Channel, Message, World
 
 SEND = "POST /channels/{channel_id}/messages"
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(tmp_path / "delivery.db")
-    yield s
-    await s.close()
-
-
-@pytest.fixture
-async def files() -> AsyncIterator[ResultServer]:
-    async with result_server() as server:
-        yield server
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from bot.settings import Settings
 from bot.simulator import Simulator
 from bot.store import Job, Store
 from tests.discord_world import InjectedInteraction, Member, Message, World
+from tests.e2e.support import answer
 from tests.jobs_support import lift_limits
 
 S = JobState
@@ -75,15 +76,6 @@ async def refusal(ix: InjectedInteraction) -> tuple[str, str]:
     assert ix.original is not None
     (embed,) = ix.original.embeds
     return embed["title"], embed["description"]
-
-
-async def answer(ix: InjectedInteraction) -> Message:
-    """The message the member finally sees: the response, or the deferral's filling."""
-    callback = await ix.wait_response()
-    if callback.type == 5:
-        return await ix.wait_original(lambda m: not m.loading)
-    assert ix.original is not None
-    return ix.original
 
 
 async def card(ix: InjectedInteraction) -> tuple[Message, int]:

@@ -21,7 +21,8 @@ from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.simulator import Simulator
 from bot.store import Job, Store
-from tests.discord_world import InjectedInteraction, Member, Message, World
+from tests.discord_world import Member, Message, World
+from tests.e2e.support import answer
 from tests.jobs_support import lift_limits
 
 S = JobState
@@ -81,15 +82,6 @@ async def held(runtime: Runtime, world: World, prompt: str, user: Member | None 
 async def delivered(runtime: Runtime, world: World, prompt: str, user: Member | None = None) -> Job:
     job = await accept(runtime, world, prompt, user=user)
     return await until(runtime, job.id, lambda j: j.state.is_terminal)
-
-
-async def answer(ix: InjectedInteraction) -> Message:
-    """The message the member finally sees: the response, or the deferral's filling."""
-    callback = await ix.wait_response()
-    if callback.type == 5:
-        return await ix.wait_original(lambda m: not m.loading)
-    assert ix.original is not None
-    return ix.original
 
 
 async def fetch(url: str) -> bytes:

@@ -31,6 +31,7 @@ from bot.settings import Settings
 from bot.store import Job, Store
 from cogs.moderation import parse_duration
 from tests.discord_world import InjectedInteraction, Member, Message, World
+from tests.e2e.support import answer
 
 S = JobState
 SCALE = 0.01
@@ -55,15 +56,6 @@ async def runtime(
 def store(runtime: Runtime) -> Store:
     assert runtime.store is not None
     return runtime.store
-
-
-async def answer(ix: InjectedInteraction) -> Message:
-    """The message the caller finally sees: the response, or the deferral's filling."""
-    callback = await ix.wait_response()
-    if callback.type == 5:
-        return await ix.wait_original(lambda m: not m.loading)
-    assert ix.original is not None
-    return ix.original
 
 
 async def as_moderator(world: World, name: str, options: dict[str, Any] | None = None) -> Message:

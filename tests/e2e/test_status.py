@@ -21,7 +21,8 @@ from bot.runtime import Runtime
 from bot.settings import Secret, Settings
 from bot.simulator import Simulator
 from cogs.status import probe_api
-from tests.discord_world import InjectedInteraction, Message, World
+from tests.discord_world import Message, World
+from tests.e2e.support import answer
 from tests.test_metrics import parse
 
 SCALE = 0.01
@@ -49,14 +50,6 @@ async def runtime(
         bot = make_bot(services=started.services())
         async with run_bot(bot):
             yield started
-
-
-async def answer(ix: InjectedInteraction) -> Message:
-    callback = await ix.wait_response()
-    if callback.type == 5:
-        return await ix.wait_original(lambda m: not m.loading)
-    assert ix.original is not None
-    return ix.original
 
 
 async def hold_a_job(runtime: Runtime, world: World) -> int:
