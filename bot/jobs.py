@@ -268,11 +268,16 @@ class JobService:
         """Send an ``accepted`` job to Max API, at most once."""
         token = secrets.token_urlsafe(24) if self.callback_base_url else None
         job = await self.store.transition(
-            job_id, S.ACCEPTED, S.SUBMITTING, "submit", callback_token=token
+            # A job leaves ``accepted`` once, so this is always its first and only attempt.
+            job_id,
+            S.ACCEPTED,
+            S.SUBMITTING,
+            "submit",
+            callback_token=token,
+            submit_attempts=1,
         )
         if job is None:
             return await self.store.get(job_id)  # cancelled meanwhile, or already sent
-        await self.store.increment(job.id, "submit_attempts")
         callback = f"{self.callback_base_url}/{token}" if token else None
         try:
             task_id = await self.api.submit(
