@@ -134,7 +134,8 @@ class JobService:
         self.listeners: list[JobListener] = []
         #: Told about every refusal after it is stored (the audit channel posts them).
         self.on_audit: list[AuditHook] = []
-        self.wake_poller: Callable[[], None] = lambda: None
+        #: Told the time of a poll appointment just set (``None``: maybe one due now).
+        self.wake_poller: Callable[[float | None], None] = lambda at: None
         self.wake_delivery: Callable[[], None] = lambda: None
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -322,7 +323,7 @@ class JobService:
         )
         log.info("job %s: submitted as task %s", job.id, task_id)
         if moved is not None:
-            self.wake_poller()
+            self.wake_poller(moved.next_poll_at)
             await self._notify(moved)
         return moved
 
@@ -421,7 +422,7 @@ class JobService:
                 failure_reason="MAX_AGE",
                 failure_message=TOO_OLD_MESSAGE.format(duration=human_duration(now - started)),
             )
-        next_at = now + self.schedule.next_delay(model, polls)
+        next_at = now + self.schedule.next_delay(model, now - started)
         look: dict[str, Any] = {
             "upstream_status": task.status.value,
             "next_poll_at": next_at,
@@ -530,7 +531,7 @@ class JobService:
                 continue  # told just above
             await self._notify(job)  # the listeners tell it and stamp ending_told_at
             counts["told"] += 1
-        self.wake_poller()
+        self.wake_poller(None)
         self.wake_delivery()
         log.info("recovered jobs: %s", counts)
         return counts

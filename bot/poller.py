@@ -3,7 +3,9 @@
 One loop in the shape of RoboDanny's timer dispatcher: sleep until the earliest
 ``next_poll_at`` in the store, or until :meth:`Poller.wake` says an earlier one was
 just set (``JobService.wake_poller`` is pointed at it); then refresh the due jobs
-concurrently. When to look is :class:`~bot.poll_schedule.PollSchedule`'s business,
+concurrently. Due jobs are read in batches (``batch`` rows per query, skipping the
+ones already in hand) and kept in memory until a slot frees: at thousands of jobs in
+flight, re-reading the earliest rows after every look cost more than the look itself. When to look is :class:`~bot.poll_schedule.PollSchedule`'s business,
 recorded per job by :class:`~bot.jobs.JobService`; the poller only keeps the appointments.
 
 Two limits keep 10,000 jobs in flight from flooding Max API: at most ``concurrency``
@@ -20,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,8 +33,10 @@ from bot.store import Job
 
 log = logging.getLogger(__name__)
 
-#: ``due_for_poll(FAR_FUTURE, n)`` lists the next ``n`` appointments, due or not.
-FAR_FUTURE = 1e18
+#: Due jobs read per store query. A job waits in memory at most as long as the looks
+#: ahead of it take, so its row is only slightly stale when looked at (every write of
+#: a look is conditional on the job's state, so a stale copy cannot undo a change).
+BATCH = 256
 
 
 class TokenBucket:
@@ -100,9 +105,10 @@ class Poller:
         max_sleep: float = 60.0,
         error_pause: float = 5.0,
         clock: Callable[[], float] | None = None,
+        batch: int = BATCH,
     ) -> None:
-        if concurrency < 1:
-            raise ValueError("concurrency must be >= 1")
+        if concurrency < 1 or batch < 1:
+            raise ValueError("concurrency and batch must be >= 1")
         self.jobs = jobs
         self.store = jobs.store
         self.concurrency = concurrency
@@ -111,8 +117,12 @@ class Poller:
         self.max_sleep = max_sleep
         self.error_pause = error_pause
         self.clock = clock or jobs.clock
+        self.batch = batch
         self.stats = PollerStats()
         self._wake = asyncio.Event()
+        self._asleep_until: float | None = None  # None while the loop is awake
+        self._due: deque[Job] = deque()  # read from the store, not started yet
+        self._due_ids: set[int] = set()
         self._in_flight: dict[int, asyncio.Task[None]] = {}
         self._runner: asyncio.Task[None] | None = None
         jobs.wake_poller = self.wake
@@ -143,9 +153,17 @@ class Poller:
                 await task
         self._runner = None
         self._in_flight.clear()
+        self._due.clear()
+        self._due_ids.clear()
 
-    def wake(self) -> None:
-        """An earlier appointment may exist now: re-read the store at once."""
+    def wake(self, at: float | None = None) -> None:
+        """An appointment at ``at`` was just set (``None``: maybe one due now).
+
+        The loop re-reads the store unless it was going to wake up before ``at``
+        anyway: 10,000 submits in a burst would otherwise cost 10,000 re-reads.
+        """
+        if at is not None and self._asleep_until is not None and at >= self._asleep_until:
+            return
         self._wake.set()
 
     # -- the loop -----------------------------------------------------------------------
@@ -168,21 +186,12 @@ class Poller:
 
     async def _tick(self) -> float:
         """Start the due looks there is room for; return how long to sleep."""
-        now = self.clock()
-        free = self.concurrency - len(self._in_flight)
-        started = 0
-        if free > 0:
-            # Looks in flight still carry their old (due) time, so ask for enough rows
-            # to see past them.
-            for job in await self.store.due_for_poll(now, free + len(self._in_flight)):
-                if started == free:
-                    break
-                if job.id not in self._in_flight:
-                    self._start(job)
-                    started += 1
-        if len(self._in_flight) >= self.concurrency:
+        if len(self._due) < self.concurrency:
+            await self._refill(self.clock())
+        started = self._start_due()
+        if self._due or len(self._in_flight) >= self.concurrency:
             return self.max_sleep  # a finishing look wakes the loop
-        next_at = await self._next_appointment(now)
+        next_at = await self.store.next_poll_time(skip=tuple(self._in_flight))
         if next_at is None:
             return self.max_sleep
         delay = min(self.max_sleep, next_at - self.clock())
@@ -190,26 +199,34 @@ class Poller:
             return 0.01  # due per the store but not startable: never spin
         return max(0.0, delay)
 
-    async def _next_appointment(self, now: float) -> float | None:
-        """The earliest ``next_poll_at`` of a job that is not being looked at."""
-        earliest = await self.store.next_poll_time()
-        if earliest is None or earliest > now:
-            return earliest
-        # The earliest rows are the looks in flight (or rows outside the upstream
-        # states): list the next few appointments and skip those.
-        upcoming = await self.store.due_for_poll(FAR_FUTURE, len(self._in_flight) + 1)
-        for job in upcoming:
-            if job.id not in self._in_flight and job.next_poll_at is not None:
-                return job.next_poll_at
-        return None
+    async def _refill(self, now: float) -> None:
+        """Read the next due jobs that are neither waiting here nor being looked at."""
+        skip = self._due_ids | self._in_flight.keys()
+        for job in await self.store.due_for_poll(now, self.batch, skip=skip):
+            if job.id not in self._due_ids and job.id not in self._in_flight:
+                self._due.append(job)
+                self._due_ids.add(job.id)
+
+    def _start_due(self) -> int:
+        started = 0
+        while self._due and len(self._in_flight) < self.concurrency:
+            job = self._due.popleft()
+            self._due_ids.discard(job.id)
+            self._start(job)
+            started += 1
+        return started
 
     async def _sleep(self, delay: float) -> None:
         if delay <= 0:
             await asyncio.sleep(0)
             return
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(delay):
-                await self._wake.wait()
+        self._asleep_until = self.clock() + delay
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
+        finally:
+            self._asleep_until = None
 
     # -- one look -----------------------------------------------------------------------
 

@@ -298,6 +298,11 @@ class JobEvent:
     reason: str | None
 
 
+def _not_in(ids: Collection[int]) -> str:
+    """``AND id NOT IN (?, …)`` for ``ids`` (their values go in the parameters), or ""."""
+    return f" AND +id NOT IN ({', '.join('?' * len(ids))})" if ids else ""
+
+
 def _encode(values: Mapping[str, Any]) -> dict[str, Any]:
     unknown = set(values) - _JOB_FIELDS
     if unknown:
@@ -595,8 +600,9 @@ class Store:
         return self._many(sql, [s.value for s in states])
 
     @on_db_thread
-    def due_for_poll(self, now: float, limit: int) -> list[Job]:
-        """Jobs with a task id whose next look is due, earliest first.
+    def due_for_poll(self, now: float, limit: int, skip: Collection[int] = ()) -> list[Job]:
+        """Jobs with a task id whose next look is due, earliest first, except ``skip``
+        (the ones the poller already holds: their rows still carry the due time).
 
         ``+state`` keeps SQLite on the ``next_poll_at`` index: left to choose, it takes
         the state index and sorts every job in flight on each call (4 ms at 10,000).
@@ -604,17 +610,18 @@ class Store:
         marks = ", ".join("?" * len(UPSTREAM))
         return self._many(
             f"SELECT * FROM jobs WHERE next_poll_at IS NOT NULL AND next_poll_at <= ? "
-            f"AND +state IN ({marks}) ORDER BY next_poll_at LIMIT ?",
-            [now, *[s.value for s in UPSTREAM], limit],
+            f"AND +state IN ({marks}){_not_in(skip)} ORDER BY next_poll_at LIMIT ?",
+            [now, *[s.value for s in UPSTREAM], *skip, limit],
         )
 
     @on_db_thread
-    def next_poll_time(self) -> float | None:
+    def next_poll_time(self, skip: Collection[int] = ()) -> float | None:
+        """The earliest poll appointment, except those of the jobs in ``skip``."""
         marks = ", ".join("?" * len(UPSTREAM))
         row = self.db.execute(
             f"SELECT MIN(next_poll_at) FROM jobs WHERE next_poll_at IS NOT NULL "
-            f"AND +state IN ({marks})",
-            [s.value for s in UPSTREAM],
+            f"AND +state IN ({marks}){_not_in(skip)}",
+            [*[s.value for s in UPSTREAM], *skip],
         ).fetchone()
         return float(row[0]) if row and row[0] is not None else None
 

@@ -247,7 +247,8 @@ class CallbackReceiver:
                 )
                 return
         if after is not None and after.state in UPSTREAM:
-            self.jobs.wake_poller()  # its next look may be earlier than the poller thinks
+            # Its next look may be earlier than the poller thinks.
+            self.jobs.wake_poller(after.next_poll_at)
         log.info(
             "job %s: callback for task %s; now %s",
             job.id,

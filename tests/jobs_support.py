@@ -135,14 +135,14 @@ async def harness(
     )
     wakes = {"poller": 0, "delivery": 0}
 
-    def woke(name: str) -> Callable[[], None]:
-        def hook() -> None:
-            wakes[name] += 1
+    def woke_poller(at: float | None) -> None:
+        wakes["poller"] += 1
 
-        return hook
+    def woke_delivery() -> None:
+        wakes["delivery"] += 1
 
-    jobs.wake_poller = woke("poller")
-    jobs.wake_delivery = woke("delivery")
+    jobs.wake_poller = woke_poller
+    jobs.wake_delivery = woke_delivery
     h = Harness(sim, store, catalog, api, jobs, http, offset, wakes)
     try:
         yield h

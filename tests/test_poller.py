@@ -110,9 +110,9 @@ async def test_wake_brings_an_earlier_job_forward(h: Harness) -> None:
     calls: Counter[str] = Counter()
     real_next = h.store.next_poll_time
 
-    async def counted() -> float | None:
+    async def counted(**kwargs: Any) -> float | None:
         calls["next_poll_time"] += 1
-        return await real_next()
+        return await real_next(**kwargs)
 
     h.store.next_poll_time = counted  # type: ignore[method-assign]
     async with polling(h, max_sleep=30) as poller:
@@ -124,6 +124,53 @@ async def test_wake_brings_an_earlier_job_forward(h: Harness) -> None:
         assert time.monotonic() - started < 5
         assert poller.running
     assert h.sim.queries_for(later.task_id or "") == []
+
+
+async def test_due_jobs_are_read_in_batches_not_after_every_look(h: Harness) -> None:
+    started = [await h.start_job(f"fox {i} [sim:seconds=1]") for i in range(40)]
+    reads: list[int] = []
+    real_due = h.store.due_for_poll
+
+    async def counted(now: float, limit: int, **kwargs: Any) -> list[Job]:
+        rows = await real_due(now, limit, **kwargs)
+        reads.append(len(rows))
+        return rows
+
+    h.store.due_for_poll = counted  # type: ignore[method-assign]
+    await asyncio.sleep(1.2)  # every first look is due
+    async with polling(h, concurrency=4, batch=16) as poller:
+        for job in started:
+            await h.wait_state(job.id, S.SUCCEEDED, within=10)
+        assert poller.stats.looks == 40
+    # 40 due jobs, 16 per read: three reads bring them all (no row read twice); the
+    # rest found nothing left. Reading after every look would have made 40 reads.
+    assert sum(reads) == 40
+    assert [n for n in reads if n] == [16, 16, 8]
+    assert len(reads) < 20
+
+
+async def test_a_wake_for_a_later_appointment_does_not_reread_the_store(h: Harness) -> None:
+    calls: Counter[str] = Counter()
+    real_next = h.store.next_poll_time
+
+    async def counted(**kwargs: Any) -> float | None:
+        calls["next_poll_time"] += 1
+        return await real_next(**kwargs)
+
+    h.store.next_poll_time = counted  # type: ignore[method-assign]
+    async with polling(h, max_sleep=30) as poller:
+        await asyncio.sleep(0.2)
+        before = calls["next_poll_time"]
+        for _ in range(50):
+            poller.wake(time.time() + 60)  # after the loop's own wake-up: nothing to do
+        await asyncio.sleep(0.2)
+        assert calls["next_poll_time"] == before
+        poller.wake(time.time() + 5)  # earlier than that: read again
+        await asyncio.sleep(0.2)
+        assert calls["next_poll_time"] == before + 1
+        poller.wake(None)  # unknown: read again
+        await asyncio.sleep(0.2)
+        assert calls["next_poll_time"] == before + 2
 
 
 async def test_concurrency_and_no_job_twice_at_once(h: Harness) -> None:
@@ -175,11 +222,11 @@ async def test_store_errors_do_not_kill_the_loop(h: Harness) -> None:
     real_due = h.store.due_for_poll
     failures = [2]
 
-    async def flaky(now: float, limit: int) -> list[Job]:
+    async def flaky(now: float, limit: int, **kwargs: Any) -> list[Job]:
         if failures[0]:
             failures[0] -= 1
             raise OSError("disk hiccup")
-        return await real_due(now, limit)
+        return await real_due(now, limit, **kwargs)
 
     h.store.due_for_poll = flaky  # type: ignore[method-assign]
     async with polling(h) as poller:
