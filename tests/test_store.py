@@ -194,8 +194,7 @@ async def test_all_database_work_runs_on_one_thread(store: Store) -> None:
 
     with pytest.raises(sqlite3.ProgrammingError):
         store.db.conn.execute("SELECT 1")  # the event loop's thread cannot touch the DB
-    loop = asyncio.get_running_loop()
-    await loop.run_in_executor(store._executor, store.db.conn.set_trace_callback, record)
+    await store._thread.run(lambda: store.db.conn.set_trace_callback(record), grouped=False)
     await asyncio.gather(*[store.create_job(job_values()) for _ in range(10)])
     await store.count_by_state()
     assert len(seen) == 1 and threading.get_ident() not in seen
