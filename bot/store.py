@@ -234,6 +234,13 @@ def m004_spend_totals(db: Database) -> None:
         )
 
 
+@migrations()
+def m005_guild_state_index(db: Database) -> None:
+    """A guild's waiting jobs by state, for the queue position on every progress card:
+    through ``jobs_user`` it walked all of the guild's jobs (1.6 ms at 3,000)."""
+    db.execute("CREATE INDEX jobs_guild_state ON jobs(guild_id, state)")
+
+
 @dataclass(frozen=True, slots=True)
 class Job:
     """One row of ``jobs``, JSON columns decoded."""

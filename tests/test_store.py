@@ -21,6 +21,7 @@ RELEASED_MIGRATIONS = [
     "m002_limits_and_moderation",
     "m003_ending_told",
     "m004_spend_totals",
+    "m005_guild_state_index",
 ]
 
 
