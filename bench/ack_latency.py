@@ -9,18 +9,22 @@ percentile. Discord gives a bot 3 s; the issue's target is p99 < 100 ms.
 
 How it is measured:
 
-- The Max API simulator runs in its own process (:class:`bench.sim_process.SimProcess`).
-  In this process: the local Discord (``tests.discord_world``), the real
-  :class:`~bot.runtime.Runtime` (store, Max API client, poller, delivery) and the real
-  bot with its default extensions, through real discord.py, on one event loop. The
-  fake Discord's own work (sending the events, parsing the callbacks) shares that loop
-  and the CPU, so the figure is pessimistic; so is a busy machine (2 cores shared with
-  whatever else runs: compare the "alone" row).
+- The Max API simulator runs in its own process (:class:`bench.sim_process.SimProcess`),
+  and so does the bot (by default): the real ``python -m bot`` started through
+  :mod:`tests.crash.bot_process` (no crash point set), pointed at the local Discord
+  (``tests.discord_world``) that runs in this process and does the timing. As in
+  production, the bot's process does only the bot's work. ``--in-process`` runs the
+  real :class:`~bot.runtime.Runtime` and bot in this process instead, on the same event
+  loop as the local Discord, whose own work (sending the events, parsing the callbacks)
+  then shares the loop: a pessimistic figure, kept for comparison. A busy machine (2
+  cores shared with whatever else runs) also shows: compare the "alone" row.
 - ``--jobs`` jobs are accepted through :class:`~bot.jobs.JobService` (quota checks run;
   the bench guild's limits and budgets are lifted), three per member as a new guild's
   ``jobs_at_once`` allows (1,000 jobs: 334 members), and submitted; the simulator holds
   them (``[sim:hold]``), so they stay in flight and the poller keeps querying them at
   its global rate cap the whole time (``--poll-scale`` brings their first look forward).
+  With the bot in its own process, this happens in this process before the bot starts,
+  on the same database: the bot resumes them at start-up, as after a restart.
 - Then ``--rounds`` bursts of ``--burst`` commands, each from a different member, are
   injected at once (after a warm-up burst that is not counted), then ten single ones:
   ``/jobs``, which defers before it reads the database (the database thread is shared
@@ -43,6 +47,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import sqlite3
 import tempfile
 import time
 from collections.abc import Sequence
@@ -57,6 +62,7 @@ from bot.jobs import Requester
 from bot.quota import Limits
 from bot.runtime import Runtime
 from bot.settings import Secret, Settings
+from tests.crash.supervisor import bot_process
 from tests.discord_world import (
     InjectedInteraction,
     Member,
@@ -157,7 +163,69 @@ async def poller_at_work(runtime: Runtime, world: World, looks: int = 40) -> Non
 
 
 async def measure(args: argparse.Namespace) -> list[Row]:
-    """Start everything, put the jobs in flight, measure each command, stop everything."""
+    return await (measure_in_process(args) if args.in_process else measure_bot_process(args))
+
+
+async def measure_bot_process(args: argparse.Namespace) -> list[Row]:
+    """The bot in its own process; jobs put in flight first, on the same database."""
+    with tempfile.TemporaryDirectory(prefix="atelier-ack-") as tmp:
+        workdir = Path(tmp)
+        async with (
+            SimProcess(speed=1.0, callbacks=False, log_path=workdir / "sim.log") as sim,
+            discord_world() as world,
+        ):
+            settings = Settings(
+                discord_token=Secret(world.token),
+                maxapi_key=Secret(SIM_KEY),
+                maxapi_base_url=sim.base_url,
+                database_path=workdir / "atelier.db",
+                poll_scale=args.poll_scale,
+            )
+            members = bench_members(world, args)
+            began = time.monotonic()
+            async with Runtime(settings, Catalog.load()) as runtime:
+                await lift_limits(runtime, world)
+                await put_in_flight(runtime, world, members, args.jobs)
+            print(f"{args.jobs} jobs in flight after {time.monotonic() - began:.1f} s")
+            env = {
+                "DISCORD_TOKEN": world.token,
+                "MAXAPI_KEY": SIM_KEY,
+                "MAXAPI_BASE_URL": sim.base_url,
+                "DATABASE_PATH": str(settings.database_path),
+                "POLL_SCALE": str(args.poll_scale),
+                "LOG_LEVEL": "WARNING",
+                "ATELIER_TEST_DISCORD": world.http_base,
+            }
+            async with bot_process(env, cwd=workdir, label="ack-bench") as run:
+                await run.wait_signal("ready", "delivery", timeout=120)
+                await world.wait_for(
+                    lambda: "imagine" in world.command_names(), timeout=30, what="commands"
+                )
+                if args.jobs:
+                    await first_looks_due(settings.database_path)
+                rows = await commands_rows(world, members, args)
+                await run.stop()
+            problems = world.server_errors + world.unhandled
+            if problems:
+                print("the local Discord saw problems:", *problems[:5], sep="\n  ")
+    return rows
+
+
+async def first_looks_due(db: Path) -> None:
+    """Sleep until the held jobs' first looks are due, plus a second, so the commands
+    meet the poller at work (read from the database: the bot is another process)."""
+    marks = ", ".join("?" * len(UPSTREAM))
+    with sqlite3.connect(db) as conn:
+        (first,) = conn.execute(
+            f"SELECT MIN(next_poll_at) FROM jobs WHERE state IN ({marks})",
+            [s.value for s in UPSTREAM],
+        ).fetchone()
+    if first is not None:
+        await asyncio.sleep(max(0.0, float(first) - time.time()) + 1.0)
+
+
+async def measure_in_process(args: argparse.Namespace) -> list[Row]:
+    """Start everything in this process, put the jobs in flight, measure, stop."""
     with tempfile.TemporaryDirectory(prefix="atelier-ack-") as tmp:
         workdir = Path(tmp)
         async with (
@@ -172,11 +240,7 @@ async def measure(args: argparse.Namespace) -> list[Row]:
                 poll_scale=args.poll_scale,
             )
             async with Runtime(settings, Catalog.load()) as runtime:
-                assert runtime.store is not None
-                await runtime.store.set_limits(world.guild.id, "guild", 0, UNLIMITED)
-                await runtime.store.update_guild_config(
-                    world.guild.id, daily_budget_usd=None, monthly_budget_usd=None
-                )
+                await lift_limits(runtime, world)
                 bot = AtelierBot(runtime.services(), sync_state_path=workdir / "commands.sha256")
                 async with running_bot(world, bot):
                     rows = await scenario(runtime, world, args)
@@ -187,16 +251,34 @@ async def measure(args: argparse.Namespace) -> list[Row]:
     return rows
 
 
-async def scenario(runtime: Runtime, world: World, args: argparse.Namespace) -> list[Row]:
-    # A new guild's members may run 3 jobs at once: 1,000 jobs in flight take 334
-    # members; the commands come from the first ``--burst`` of them.
+async def lift_limits(runtime: Runtime, world: World) -> None:
+    assert runtime.store is not None
+    await runtime.store.set_limits(world.guild.id, "guild", 0, UNLIMITED)
+    await runtime.store.update_guild_config(
+        world.guild.id, daily_budget_usd=None, monthly_budget_usd=None
+    )
+
+
+def bench_members(world: World, args: argparse.Namespace) -> list[Member]:
+    """A new guild's members may run 3 jobs at once: 1,000 jobs in flight take 334
+    members; the commands come from the first ``--burst`` of them."""
     count = max(args.burst, math.ceil(args.jobs / JOBS_PER_MEMBER))
-    members = [world.add_member(f"bench-{i}") for i in range(count)]
+    return [world.add_member(f"bench-{i}") for i in range(count)]
+
+
+async def scenario(runtime: Runtime, world: World, args: argparse.Namespace) -> list[Row]:
+    members = bench_members(world, args)
     began = time.monotonic()
     await put_in_flight(runtime, world, members, args.jobs)
     print(f"{args.jobs} jobs in flight after {time.monotonic() - began:.1f} s")
     if args.jobs:
         await poller_at_work(runtime, world)
+    return await commands_rows(world, members, args)
+
+
+async def commands_rows(
+    world: World, members: Sequence[Member], args: argparse.Namespace
+) -> list[Row]:
     commands: list[tuple[str, dict[str, Any]]] = [("jobs", {})]
     if "imagine" in world.command_names():
         commands.append(("imagine", {"prompt": "a bench heron [sim:hold]"}))
@@ -268,6 +350,11 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=1000, help="jobs held in flight")
     parser.add_argument("--burst", type=int, default=50, help="commands injected at once")
     parser.add_argument("--rounds", type=int, default=5, help="bursts measured per command")
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the bot in this process, on the local Discord's event loop",
+    )
     parser.add_argument(
         "--poll-scale",
         type=float,
