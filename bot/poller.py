@@ -5,8 +5,9 @@ One loop in the shape of RoboDanny's timer dispatcher: sleep until the earliest
 just set (``JobService.wake_poller`` is pointed at it); then refresh the due jobs
 concurrently. Due jobs are read in batches (``batch`` rows per query, skipping the
 ones already in hand) and kept in memory until a slot frees: at thousands of jobs in
-flight, re-reading the earliest rows after every look cost more than the look itself. When to look is :class:`~bot.poll_schedule.PollSchedule`'s business,
-recorded per job by :class:`~bot.jobs.JobService`; the poller only keeps the appointments.
+flight, re-reading the earliest rows after every look cost more than the look itself.
+When to look is :class:`~bot.poll_schedule.PollSchedule`'s business, recorded per job
+by :class:`~bot.jobs.JobService`; the poller only keeps the appointments.
 
 Two limits keep 10,000 jobs in flight from flooding Max API: at most ``concurrency``
 looks run at once (the loop never starts more, so no task piles up waiting), and a

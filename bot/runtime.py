@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
     from bot.app import AtelierBot, Services
 
 log = logging.getLogger(__name__)
+
+LOOK_ROUND_TRIP = 0.5  # seconds: a slow Max API answer, for sizing the poller's slots
 
 
 class Runtime:
@@ -104,7 +107,12 @@ class Runtime:
             callback_base_url=settings.webhook_public_url,
             clock=self.clock,
         )
-        self.poller = Poller(self.jobs, **{"rate": settings.poll_rate, **self._poller_options})
+        poller_options = {
+            "rate": settings.poll_rate,
+            "concurrency": looks_at_once(settings.poll_rate),
+            **self._poller_options,
+        }
+        self.poller = Poller(self.jobs, **poller_options)
         self.receiver = CallbackReceiver.from_settings(
             settings, self.jobs, limiter=self.poller.limiter
         )
@@ -214,3 +222,9 @@ class Runtime:
             await self.http.close()
         if self.store is not None:
             await self.store.close()
+
+
+def looks_at_once(rate: float) -> int:
+    """Enough looks in flight for ``POLL_RATE`` even when Max API takes half a second to
+    answer (16 at least): a raised rate must not be capped by the slots instead."""
+    return max(16, math.ceil(rate * LOOK_ROUND_TRIP))

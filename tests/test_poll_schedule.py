@@ -29,7 +29,9 @@ def looks_until(schedule: PollSchedule, model: Model, done_at: float) -> tuple[i
     return looks, at
 
 
-@pytest.mark.parametrize("model_id", ["seedream-4.5", "grok-imagine/text-to-image-lite", "veo3", "seedance-2.0"])
+@pytest.mark.parametrize(
+    "model_id", ["seedream-4.5", "grok-imagine/text-to-image-lite", "veo3", "seedance-2.0"]
+)
 def test_a_result_waits_at_most_a_step_of_its_generation_time(
     catalog: Catalog, model_id: str
 ) -> None:

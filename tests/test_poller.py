@@ -247,3 +247,10 @@ async def test_stop_cancels_looks_in_flight_and_leaves_no_task(h: Harness) -> No
     names = {t.get_name() for t in asyncio.all_tasks()}
     assert not {n for n in names if n == "poller" or n.startswith("poll-")}
     assert (await h.job(job.id)).state in {S.QUEUED, S.RUNNING}  # still owed a look
+
+
+def test_the_slots_follow_the_configured_rate() -> None:
+    from bot.runtime import looks_at_once
+
+    assert looks_at_once(20) == 16  # the default rate: the default slots
+    assert looks_at_once(1000) == 500  # 1,000 looks/s at a 0.5 s answer need 500 at once
