@@ -525,8 +525,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--scale",
         type=float,
-        default=0.1,
-        help="simulator speed and POLL_SCALE: 0.1 runs every model 10x faster (%(default)s)",
+        default=1.0,
+        help="simulator speed and POLL_SCALE: 0.1 runs every model 10x faster, a 10x denser "
+        "load (%(default)s: real speed, what the targets are about)",
     )
     parser.add_argument(
         "--rate",

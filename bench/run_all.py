@@ -19,7 +19,7 @@ from bench.figures import Row
 #: module → (quick argv, full argv). Add a benchmark here when one is written.
 BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "bench.ack_latency": (["--jobs", "200", "--rounds", "2", "--burst", "20"], []),
-    "bench.jobs_pipeline": (["--quick"], []),
+    "bench.jobs_pipeline": (["--quick", "--scale", "0.1"], []),
 }
 
 
