@@ -163,11 +163,7 @@ async def poller_at_work(runtime: Runtime, world: World, looks: int = 40) -> Non
 
 
 async def measure(args: argparse.Namespace) -> list[Row]:
-    return await (measure_in_process(args) if args.in_process else measure_bot_process(args))
-
-
-async def measure_bot_process(args: argparse.Namespace) -> list[Row]:
-    """The bot in its own process; jobs put in flight first, on the same database."""
+    """Start the simulator and the local Discord, measure, stop everything."""
     with tempfile.TemporaryDirectory(prefix="atelier-ack-") as tmp:
         workdir = Path(tmp)
         async with (
@@ -181,33 +177,44 @@ async def measure_bot_process(args: argparse.Namespace) -> list[Row]:
                 database_path=workdir / "atelier.db",
                 poll_scale=args.poll_scale,
             )
-            members = bench_members(world, args)
-            began = time.monotonic()
-            async with Runtime(settings, Catalog.load()) as runtime:
-                await lift_limits(runtime, world)
-                await put_in_flight(runtime, world, members, args.jobs)
-            print(f"{args.jobs} jobs in flight after {time.monotonic() - began:.1f} s")
-            env = {
-                "DISCORD_TOKEN": world.token,
-                "MAXAPI_KEY": SIM_KEY,
-                "MAXAPI_BASE_URL": sim.base_url,
-                "DATABASE_PATH": str(settings.database_path),
-                "POLL_SCALE": str(args.poll_scale),
-                "LOG_LEVEL": "WARNING",
-                "ATELIER_TEST_DISCORD": world.http_base,
-            }
-            async with bot_process(env, cwd=workdir, label="ack-bench") as run:
-                await run.wait_signal("ready", "delivery", timeout=120)
-                await world.wait_for(
-                    lambda: "imagine" in world.command_names(), timeout=30, what="commands"
-                )
-                if args.jobs:
-                    await first_looks_due(settings.database_path)
-                rows = await commands_rows(world, members, args)
-                await run.stop()
+            if args.in_process:
+                rows = await measure_in_process(settings, world, workdir, args)
+            else:
+                rows = await measure_bot_process(settings, world, workdir, args)
             problems = world.server_errors + world.unhandled
             if problems:
                 print("the local Discord saw problems:", *problems[:5], sep="\n  ")
+    return rows
+
+
+async def measure_bot_process(
+    settings: Settings, world: World, workdir: Path, args: argparse.Namespace
+) -> list[Row]:
+    """The bot in its own process; jobs put in flight first, on the same database."""
+    members = bench_members(world, args)
+    began = time.monotonic()
+    async with Runtime(settings, Catalog.load()) as runtime:
+        await lift_limits(runtime, world)
+        await put_in_flight(runtime, world, members, args.jobs)
+    print(f"{args.jobs} jobs in flight after {time.monotonic() - began:.1f} s")
+    env = {
+        "DISCORD_TOKEN": world.token,
+        "MAXAPI_KEY": SIM_KEY,
+        "MAXAPI_BASE_URL": settings.maxapi_base_url,
+        "DATABASE_PATH": str(settings.database_path),
+        "POLL_SCALE": str(args.poll_scale),
+        "LOG_LEVEL": "WARNING",
+        "ATELIER_TEST_DISCORD": world.http_base,
+    }
+    async with bot_process(env, cwd=workdir, label="ack-bench") as run:
+        await run.wait_signal("ready", "delivery", timeout=120)
+        await world.wait_for(
+            lambda: "imagine" in world.command_names(), timeout=30, what="commands"
+        )
+        if args.jobs:
+            await first_looks_due(settings.database_path)
+        rows = await commands_rows(world, members, args)
+        await run.stop()
     return rows
 
 
@@ -224,30 +231,16 @@ async def first_looks_due(db: Path) -> None:
         await asyncio.sleep(max(0.0, float(first) - time.time()) + 1.0)
 
 
-async def measure_in_process(args: argparse.Namespace) -> list[Row]:
-    """Start everything in this process, put the jobs in flight, measure, stop."""
-    with tempfile.TemporaryDirectory(prefix="atelier-ack-") as tmp:
-        workdir = Path(tmp)
-        async with (
-            SimProcess(speed=1.0, callbacks=False, log_path=workdir / "sim.log") as sim,
-            discord_world() as world,
-        ):
-            settings = Settings(
-                discord_token=Secret(world.token),
-                maxapi_key=Secret(SIM_KEY),
-                maxapi_base_url=sim.base_url,
-                database_path=workdir / "atelier.db",
-                poll_scale=args.poll_scale,
-            )
-            async with Runtime(settings, Catalog.load()) as runtime:
-                await lift_limits(runtime, world)
-                bot = AtelierBot(runtime.services(), sync_state_path=workdir / "commands.sha256")
-                async with running_bot(world, bot):
-                    rows = await scenario(runtime, world, args)
-                    await submits_done(runtime)
-            problems = world.server_errors + world.unhandled
-            if problems:
-                print("the local Discord saw problems:", *problems[:5], sep="\n  ")
+async def measure_in_process(
+    settings: Settings, world: World, workdir: Path, args: argparse.Namespace
+) -> list[Row]:
+    """The bot in this process, on the local Discord's event loop."""
+    async with Runtime(settings, Catalog.load()) as runtime:
+        await lift_limits(runtime, world)
+        bot = AtelierBot(runtime.services(), sync_state_path=workdir / "commands.sha256")
+        async with running_bot(world, bot):
+            rows = await scenario(runtime, world, args)
+            await submits_done(runtime)
     return rows
 
 
