@@ -332,32 +332,28 @@ def _encode(values: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def on_db_thread(
-    method: Callable[Concatenate[Store, P], R],
-) -> Callable[Concatenate[Store, P], Any]:
-    """Turn a synchronous method into a coroutine that runs it on the store's thread,
-    inside the current group transaction (see :class:`GroupCommitThread`)."""
+def _on_store_thread(
+    grouped: bool,
+) -> Callable[[Callable[Concatenate[Store, P], R]], Callable[Concatenate[Store, P], Any]]:
+    def decorate(
+        method: Callable[Concatenate[Store, P], R],
+    ) -> Callable[Concatenate[Store, P], Any]:
+        @functools.wraps(method)
+        async def wrapper(self: Store, *args: P.args, **kwargs: P.kwargs) -> R:
+            call = functools.partial(method, self, *args, **kwargs)
+            return await self._thread.run(call, grouped=grouped)
 
-    @functools.wraps(method)
-    async def wrapper(self: Store, *args: P.args, **kwargs: P.kwargs) -> R:
-        call = functools.partial(method, self, *args, **kwargs)
-        return await self._thread.run(call, grouped=True)
+        return wrapper
 
-    return wrapper
+    return decorate
 
 
-def outside_transaction(
-    method: Callable[Concatenate[Store, P], R],
-) -> Callable[Concatenate[Store, P], Any]:
-    """Like :func:`on_db_thread`, but alone and with no transaction around it (opening
-    and migrating, closing)."""
+#: Turn a synchronous method into a coroutine that runs it on the store's thread,
+#: inside the current group transaction (see :class:`GroupCommitThread`).
+on_db_thread = _on_store_thread(grouped=True)
 
-    @functools.wraps(method)
-    async def wrapper(self: Store, *args: P.args, **kwargs: P.kwargs) -> R:
-        call = functools.partial(method, self, *args, **kwargs)
-        return await self._thread.run(call, grouped=False)
-
-    return wrapper
+#: The same, but alone and with no transaction around it (opening and migrating, closing).
+outside_transaction = _on_store_thread(grouped=False)
 
 
 @dataclass
