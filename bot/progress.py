@@ -20,7 +20,7 @@ from bot.catalog import Model
 from bot.delivery_plan import escape_markdown
 from bot.i18n import t, t_stored
 from bot.job_states import JobState
-from bot.store import Job
+from bot.store import QUEUE_COUNT_CAP, Job
 
 S = JobState
 
@@ -160,11 +160,12 @@ def progress_card(
         Field(t(locale, "State"), state_text(job, locale)[:1024], inline=False),
     ]
     if job.state in WAITING and position is not None:
-        queue = (
-            t(locale, "next in this server's queue")
-            if position == 0
-            else t(locale, "{count} job(s) ahead in this server's queue", count=position)
-        )
+        if position == 0:
+            queue = t(locale, "next in this server's queue")
+        elif position >= QUEUE_COUNT_CAP:  # counted no further (``Store.queue_position``)
+            queue = t(locale, "{count} or more jobs ahead in this server's queue", count=position)
+        else:
+            queue = t(locale, "{count} job(s) ahead in this server's queue", count=position)
         fields.append(Field(t(locale, "Queue"), queue))
     fields.append(Field(t(locale, "Time"), _time_text(job, model, now, locale)))
     fields.append(Field(t(locale, "Cost"), cost_text(job, locale)))

@@ -52,6 +52,8 @@ R = TypeVar("R")
 
 migrations = Migrations("atelier")
 
+#: A queue position is counted up to this many jobs ahead ("100 or more").
+QUEUE_COUNT_CAP = 100
 JSON_COLUMNS = frozenset({"options", "input", "image_urls", "result_urls", "result_message_ids"})
 
 
@@ -594,44 +596,51 @@ class Store:
         charge: Charge,
         periods: tuple[str, str],
         gate: Callable[[Usage], None],
-    ) -> Job:
+    ) -> tuple[Job, int]:
         """Reserve and record a job atomically, so simultaneous commands cannot both
         take the last slot: under the write lock read the usage, let ``gate`` (pure
         quota logic) raise if the job does not fit, then insert the job, its first
-        event and its charge."""
+        event and its charge. Returns the job and its :meth:`queue_position`, read in
+        the same visit to the database thread (the progress card shows it, and the
+        command's answer waits for both)."""
         now = self.clock()
         day, month = periods
+        guild_id = values.get("guild_id")
         row = _encode({**values, "state": JobState.ACCEPTED, "created_at": now, "updated_at": now})
         conn = self.db.conn
         # The group transaction is BEGIN IMMEDIATE: the write lock is held from the
-        # read of the usage to the commit, even against another process.
-        with self.db.atomic():
-            gate(self._usage(values.get("guild_id"), int(values["user_id"]), day, month))
-            cursor = conn.execute(
-                f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-                list(row.values()),
-            )
-            job_id = int(cursor.lastrowid or 0)
-            self._event(job_id, None, JobState.ACCEPTED, "accepted", now)
-            conn.execute(
-                "INSERT INTO charges (job_id, guild_id, user_id, images, videos, usd, day, "
-                "month, state, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?)",
-                [
-                    job_id,
-                    values.get("guild_id"),
-                    values["user_id"],
-                    charge.images,
-                    charge.videos,
-                    charge.usd,
-                    day,
-                    month,
-                    now,
-                    now,
-                ],
-            )
-            self._add_spend(values.get("guild_id"), day, month, charge.usd)
-        return self._get(job_id)
+        # read of the usage to the commit, even against another process; the call's
+        # savepoint in the group makes these statements all-or-nothing. Few statements
+        # on purpose: each one hands the GIL back and forth with the event loop, which
+        # is busy parsing the other commands of a burst.
+        gate(self._usage(guild_id, int(values["user_id"]), day, month))
+        cursor = conn.execute(
+            f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))}) RETURNING *",
+            list(row.values()),
+        )
+        names = [d[0] for d in cursor.description]
+        job = Job.from_row(dict(zip(names, cursor.fetchone(), strict=True)))
+        cursor.close()
+        self._event(job.id, None, JobState.ACCEPTED, "accepted", now)
+        conn.execute(
+            "INSERT INTO charges (job_id, guild_id, user_id, images, videos, usd, day, "
+            "month, state, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?)",
+            [
+                job.id,
+                guild_id,
+                values["user_id"],
+                charge.images,
+                charge.videos,
+                charge.usd,
+                day,
+                month,
+                now,
+                now,
+            ],
+        )
+        self._add_spend(guild_id, day, month, charge.usd)
+        return job, self._queue_position(guild_id, job.id)
 
     @on_db_thread
     def transition(
@@ -692,12 +701,11 @@ class Store:
             self._add_spend(guild_id, day, month, -usd)
 
     def _add_spend(self, guild_id: int | None, day: str, month: str, usd: float) -> None:
-        for period in (f"d:{day}", f"m:{month}"):
-            self.db.execute(
-                "INSERT INTO spend_totals (guild_id, period, usd) VALUES (?, ?, ?) "
-                "ON CONFLICT (guild_id, period) DO UPDATE SET usd = usd + excluded.usd",
-                [guild_id or 0, period, usd],
-            )
+        self.db.execute(
+            "INSERT INTO spend_totals (guild_id, period, usd) VALUES (?, ?, ?), (?, ?, ?) "
+            "ON CONFLICT (guild_id, period) DO UPDATE SET usd = usd + excluded.usd",
+            [guild_id or 0, f"d:{day}", usd, guild_id or 0, f"m:{month}", usd],
+        )
 
     @on_db_thread
     def update(self, job_id: int, **values: Any) -> Job:
@@ -859,15 +867,23 @@ class Store:
 
     @on_db_thread
     def queue_position(self, job: Job) -> int:
-        """How many of the guild's unfinished, not-yet-running jobs were accepted first."""
+        """How many of the guild's unfinished, not-yet-running jobs were accepted first
+        (counted up to :data:`QUEUE_COUNT_CAP`: the card then says "at least")."""
+        return self._queue_position(job.guild_id, job.id)
+
+    def _queue_position(self, guild_id: int | None, job_id: int) -> int:
+        # Capped: a guild with thousands of jobs waiting would otherwise cost a walk over
+        # all of them on every card render, in the database thread every command waits on.
         row = self.db.execute(
-            "SELECT COUNT(*) FROM jobs WHERE guild_id IS ? AND id < ? AND state IN (?, ?, ?)",
+            "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE guild_id IS ? AND id < ? "
+            "AND state IN (?, ?, ?) LIMIT ?)",
             [
-                job.guild_id,
-                job.id,
+                guild_id,
+                job_id,
                 JobState.ACCEPTED.value,
                 JobState.SUBMITTING.value,
                 JobState.QUEUED.value,
+                QUEUE_COUNT_CAP,
             ],
         ).fetchone()
         return int(row[0])
@@ -913,25 +929,32 @@ class Store:
     def _usage(self, guild_id: int | None, user_id: int, day: str, month: str) -> Usage:
         """Today's and this month's reservations (refunded ones excluded): the member's
         from their charges, the guild's from the running totals."""
-        images, videos, spend = self.db.execute(
-            "SELECT COALESCE(SUM(images), 0), COALESCE(SUM(videos), 0), COALESCE(SUM(usd), 0) "
+        marks = ", ".join("?" * len(TERMINAL))
+        # One statement (see create_job_with_charge): the member's charges today, the
+        # guild's running totals, the member's unfinished jobs and last start.
+        images, videos, spend, guild_day, guild_month, active, last = self.db.execute(
+            "SELECT COALESCE(SUM(images), 0), COALESCE(SUM(videos), 0), COALESCE(SUM(usd), 0), "
+            "(SELECT usd FROM spend_totals WHERE guild_id = ? AND period = ?), "
+            "(SELECT usd FROM spend_totals WHERE guild_id = ? AND period = ?), "
+            f"(SELECT COUNT(CASE WHEN state NOT IN ({marks}) THEN 1 END) FROM jobs "
+            "WHERE guild_id IS ? AND user_id = ?), "
+            "(SELECT MAX(created_at) FROM jobs WHERE guild_id IS ? AND user_id = ?) "
             "FROM charges WHERE guild_id IS ? AND user_id = ? AND day = ? "
             "AND state != 'refunded'",
-            [guild_id, user_id, day],
-        ).fetchone()
-        totals = dict(
-            self.db.execute(
-                "SELECT period, usd FROM spend_totals WHERE guild_id = ? AND period IN (?, ?)",
-                [guild_id or 0, f"d:{day}", f"m:{month}"],
-            ).fetchall()
-        )
-        guild_day = totals.get(f"d:{day}", 0.0)
-        guild_month = totals.get(f"m:{month}", 0.0)
-        marks = ", ".join("?" * len(TERMINAL))
-        active, last = self.db.execute(
-            f"SELECT COUNT(CASE WHEN state NOT IN ({marks}) THEN 1 END), MAX(created_at) "
-            f"FROM jobs WHERE guild_id IS ? AND user_id = ?",
-            [*[s.value for s in TERMINAL], guild_id, user_id],
+            [
+                guild_id or 0,
+                f"d:{day}",
+                guild_id or 0,
+                f"m:{month}",
+                *[s.value for s in TERMINAL],
+                guild_id,
+                user_id,
+                guild_id,
+                user_id,
+                guild_id,
+                user_id,
+                day,
+            ],
         ).fetchone()
         return Usage(
             images_today=int(images),
@@ -939,8 +962,8 @@ class Store:
             spend_today_usd=float(spend),
             active_jobs=int(active),
             last_job_at=float(last) if last is not None else None,
-            guild_spend_today_usd=float(guild_day),
-            guild_spend_month_usd=float(guild_month),
+            guild_spend_today_usd=float(guild_day or 0.0),
+            guild_spend_month_usd=float(guild_month or 0.0),
         )
 
     @on_db_thread

@@ -19,7 +19,7 @@ from bot.progress import (
     tone_of,
     usd,
 )
-from bot.store import Job
+from bot.store import QUEUE_COUNT_CAP, Job
 
 S = JobState
 NOW = 1_800_000_000.0
@@ -76,6 +76,14 @@ def test_a_waiting_card_says_everything_a_member_asks(catalog: Catalog) -> None:
     assert field(card, "Cost") == "about $0.10 (estimate)"
     assert card.tone == "active" and card.cancellable
     assert "Cancel" in card.footer and "#12" in card.footer
+
+
+def test_a_long_queue_is_counted_only_so_far(catalog: Catalog) -> None:
+    job = make_job(state=S.QUEUED, submitted_at=NOW - 10)
+    card = progress_card(job, model=catalog.get(job.model), position=QUEUE_COUNT_CAP, now=NOW)
+    assert field(card, "Queue") == f"{QUEUE_COUNT_CAP} or more jobs ahead in this server's queue"
+    card = progress_card(job, model=catalog.get(job.model), position=0, now=NOW)
+    assert field(card, "Queue") == "next in this server's queue"
 
 
 def test_the_queue_line_only_while_waiting(catalog: Catalog) -> None:

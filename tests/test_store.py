@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bot.job_states import JobState
-from bot.store import Store, migrations
+from bot.store import QUEUE_COUNT_CAP, Store, migrations
 
 S = JobState
 
@@ -185,6 +185,12 @@ async def test_counters_user_queries_and_queue_position(store: Store) -> None:
     assert [j.id for j in await store.for_user(1, 3, active=False)] == [a.id]
     assert await store.queue_position(c) == 1  # b is waiting ahead of c; a is cancelled
     assert await store.count_by_state() == {"cancelled": 1, "accepted": 2}
+
+
+async def test_queue_position_counts_no_further_than_the_cap(store: Store) -> None:
+    jobs = [await store.create_job(job_values()) for _ in range(QUEUE_COUNT_CAP + 5)]
+    assert await store.queue_position(jobs[3]) == 3
+    assert await store.queue_position(jobs[-1]) == QUEUE_COUNT_CAP
 
 
 async def test_all_database_work_runs_on_one_thread(store: Store) -> None:
