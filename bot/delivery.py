@@ -41,6 +41,7 @@ import aiohttp
 import discord
 
 from bot import download as dl
+from bot.answers_first import AnswersFirst
 from bot.delivery_plan import (
     MessagePlan,
     Outcome,
@@ -331,6 +332,7 @@ class Deliverer:
         build: MessageBuilder = build_result_message,
         clock: Callable[[], float] = time.time,
         rng: Callable[[], float] = random.random,
+        answers: AnswersFirst | None = None,
     ) -> None:
         self.client = client
         self.store = store
@@ -340,6 +342,7 @@ class Deliverer:
         self.build = build
         self.clock = clock
         self.rng = rng
+        self.answers = answers or AnswersFirst()
         self._wake = asyncio.Event()
         self._semaphore = asyncio.Semaphore(self.config.concurrency)
         self._in_flight: set[int] = set()
@@ -440,6 +443,7 @@ class Deliverer:
 
     async def _deliver(self, job_id: int) -> Job | None:
         async with self._semaphore:
+            await self.answers.wait()
             job = await self.store.get(job_id)
             if job is None or job.state not in (S.SUCCEEDED, S.DELIVERING):
                 return job

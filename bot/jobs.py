@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot import maxapi
+from bot.answers_first import AnswersFirst
 from bot.audit import AuditEntry, AuditHook
 from bot.audit import notify as notify_audit
 from bot.catalog import Catalog, GenerationRequest, Model, PreparedJob, ValidationError
@@ -124,6 +125,7 @@ class JobService:
         schedule: PollSchedule | None = None,
         callback_base_url: str | None = None,
         clock: Callable[[], float] = time.time,
+        answers: AnswersFirst | None = None,
     ) -> None:
         self.store = store
         self.catalog = catalog
@@ -131,6 +133,9 @@ class JobService:
         self.schedule = schedule or PollSchedule()
         self.callback_base_url = callback_base_url
         self.clock = clock
+        #: Commands being answered; background work (submits, looks, card edits,
+        #: deliveries) waits on it before starting so answers go out first.
+        self.answers = answers or AnswersFirst()
         self.listeners: list[JobListener] = []
         #: Told about every refusal after it is stored (the audit channel posts them).
         self.on_audit: list[AuditHook] = []
@@ -157,6 +162,21 @@ class JobService:
         ``accepted`` — all before any network call, so the caller can answer the
         interaction right after. Refusals raise :class:`UserFacingError` (or
         :class:`ValidationError`), are audited, and cost nothing."""
+        job, _ = await self.accept_with_position(
+            request, requester, parent_job_id=parent_job_id, action=action
+        )
+        return job
+
+    async def accept_with_position(
+        self,
+        request: GenerationRequest,
+        requester: Requester,
+        *,
+        parent_job_id: int | None = None,
+        action: str | None = None,
+    ) -> tuple[Job, int]:
+        """:meth:`accept`, and the job's place in the guild's queue (for its card), in
+        one visit to the database thread."""
         guild_id = requester.guild_id or 0
         config = await self.store.guild_config(guild_id)
         try:
@@ -267,6 +287,7 @@ class JobService:
 
     async def submit(self, job_id: int) -> Job | None:
         """Send an ``accepted`` job to Max API, at most once."""
+        await self.answers.wait()
         token = secrets.token_urlsafe(24) if self.callback_base_url else None
         job = await self.store.transition(
             # A job leaves ``accepted`` once, so this is always its first and only attempt.

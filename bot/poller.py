@@ -188,6 +188,7 @@ class Poller:
     async def _tick(self) -> float:
         """Start the due looks there is room for; return how long to sleep."""
         if len(self._due) < self.concurrency:
+            await self.jobs.answers.wait()  # a batch read holds the database thread
             await self._refill(self.clock())
         started = self._start_due()
         if self._due or len(self._in_flight) >= self.concurrency:
@@ -246,6 +247,7 @@ class Poller:
 
     async def _look(self, job: Job) -> None:
         try:
+            await self.jobs.answers.wait()
             if self.limiter is not None:
                 await self.limiter.acquire()
             async with asyncio.timeout(self.job_timeout):

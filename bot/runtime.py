@@ -146,6 +146,7 @@ class Runtime:
             config,
             notify=notify_listeners(self.jobs.listeners),
             clock=self.clock,
+            answers=self.jobs.answers,
         )
         self.jobs.wake_delivery = self.deliverer.wake
         self.jobs.listeners.append(Announcer(bot, self.store))

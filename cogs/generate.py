@@ -126,25 +126,26 @@ async def launch(
     the answer leaves the machine; a refusal raises before anything is recorded."""
     jobs = service(interaction.client)
     check_bot_permissions(interaction)
-    job = await jobs.accept(
-        request, requester_of(interaction), parent_job_id=parent_job_id, action=action
-    )
-    embed, view = await render(jobs, job, now=jobs.clock())
-    try:
-        kwargs: dict[str, Any] = {
-            "embed": embed,
-            "allowed_mentions": discord.AllowedMentions.none(),
-        }
-        if view is not None:
-            kwargs["view"] = view
-        answer = await interaction.response.send_message(**kwargs)
-    except Exception:
-        # Nobody will see this job: drop it before it reaches Max API (no charge).
+    with jobs.answers.answering():
+        job, position = await jobs.accept_with_position(
+            request, requester_of(interaction), parent_job_id=parent_job_id, action=action
+        )
+        embed, view = await render(jobs, job, now=jobs.clock(), position=position)
         try:
-            await jobs.cancel(job.id, "the answer to the interaction failed")
+            kwargs: dict[str, Any] = {
+                "embed": embed,
+                "allowed_mentions": discord.AllowedMentions.none(),
+            }
+            if view is not None:
+                kwargs["view"] = view
+            answer = await interaction.response.send_message(**kwargs)
         except Exception:
-            log.exception("job %s: could not drop it after a failed answer", job.id)
-        raise
+            # Nobody will see this job: drop it before it reaches Max API (no charge).
+            try:
+                await jobs.cancel(job.id, "the answer to the interaction failed")
+            except Exception:
+                log.exception("job %s: could not drop it after a failed answer", job.id)
+            raise
     message_id = answer.message_id if answer is not None else None
     if message_id is None:
         try:
@@ -153,6 +154,7 @@ async def launch(
             # The member saw the card: run the job anyway; only its card stays still.
             log.warning("job %s: no id for its card (%s); it will not be edited", job.id, exc)
     if message_id is not None:
+        await jobs.answers.wait()  # the other commands of a burst first
         job = await jobs.store.update(
             job.id, progress_message_id=message_id, progress_edited_at=jobs.clock()
         )

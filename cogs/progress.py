@@ -89,10 +89,12 @@ def model_of(catalog: Catalog, model_id: str) -> Model | None:
 
 
 async def render(
-    jobs: JobService, job: Job, *, now: float
+    jobs: JobService, job: Job, *, now: float, position: int | None = None
 ) -> tuple[discord.Embed, discord.ui.View | None]:
-    """The card's embed and buttons for ``job`` as it stands."""
-    position = await jobs.store.queue_position(job) if job.state in WAITING else None
+    """The card's embed and buttons for ``job`` as it stands (``position``: its place
+    in the queue when the caller has it already)."""
+    if position is None and job.state in WAITING:
+        position = await jobs.store.queue_position(job)
     card = progress_card(job, model=model_of(jobs.catalog, job.model), position=position, now=now)
     view = cancel_view(job.id, job.locale) if card.cancellable else None
     return card_embed(card), view
@@ -148,6 +150,7 @@ class ProgressUpdater:
         try:
             await self.bot.wait_until_ready()
             while job_id in self._dirty:
+                await self.jobs.answers.wait()
                 job = await self.jobs.store.get(job_id)
                 if job is None or job.progress_message_id is None:
                     self._dirty.discard(job_id)

@@ -277,3 +277,27 @@ async def test_a_stale_answer_never_moves_a_job_backwards(h: Harness) -> None:
     after = await h.jobs.apply_task(running, stale)
     assert after is not None and after.state == S.RUNNING
     assert after.next_poll_at is not None
+
+
+# ------------------------------------------------------------------ answers go out first
+
+
+async def test_submit_waits_while_a_command_is_being_answered(h: Harness) -> None:
+    accepted = await h.jobs.accept(GenerationRequest(model=IMAGE, prompt="a heron"), REQUESTER)
+    with h.jobs.answers.answering():
+        submit = asyncio.create_task(h.jobs.submit(accepted.id))
+        await asyncio.sleep(0.05)
+        assert not h.sim.submissions, "nothing goes to Max API while an answer is pending"
+        assert (await h.store.get(accepted.id)).state == S.ACCEPTED  # type: ignore[union-attr]
+    submitted = await asyncio.wait_for(submit, 5)
+    assert submitted is not None and submitted.state == S.QUEUED
+    assert len(h.sim.submissions) == 1
+
+
+async def test_accept_reports_the_place_in_the_guild_queue(h: Harness) -> None:
+    request = GenerationRequest(model=IMAGE, prompt="a heron")
+    _, ahead_of_first = await h.jobs.accept_with_position(request, REQUESTER)
+    second, ahead_of_second = await h.jobs.accept_with_position(request, REQUESTER)
+    assert (ahead_of_first, ahead_of_second) == (0, 1)
+    assert await h.store.queue_position(second) == 1
+    assert second == await h.store.get(second.id), "the job as stored, defaults included"
