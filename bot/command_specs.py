@@ -469,17 +469,17 @@ def resolve_model(
         if model.id not in spec.models:
             raise ValidationError(wrong_command(catalog, spec, model, locale))
         return model
-    candidates: list[Model] = []
+    candidates: dict[str, Model] = {}  # by id, in order (comparing models is slow)
     for model_id in [*preferred, *spec.listed]:
-        if model_id and model_id in spec.models and model_id in catalog:
-            model = catalog.get(model_id)
-            if model.enabled and model not in candidates:
-                candidates.append(model)
+        if not model_id or model_id in candidates or model_id not in spec.models:
+            continue
+        if model_id in catalog and (model := catalog.get(model_id)).enabled:
+            if not spec.is_family:
+                return model
+            candidates[model_id] = model
     if not candidates:
         raise ValidationError(t(locale, "No model is enabled for /{command}.", command=spec.name))
-    if not spec.is_family:
-        return candidates[0]
-    for model in candidates:
+    for model in candidates.values():
         if accepts(catalog, model, options, image_count):
             return model
-    return candidates[0]
+    return next(iter(candidates.values()))

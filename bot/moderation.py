@@ -58,6 +58,9 @@ def compile_entry(entry: str) -> re.Pattern[str] | None:
 
 def find_banned(prompt: str, entries: Iterable[str]) -> str | None:
     """The first entry the prompt hits, or ``None``."""
+    entries = tuple(entries)
+    if not entries:
+        return None  # most servers ban nothing: skip normalising the prompt
     text = normalise(prompt)
     for entry in entries:
         pattern = compile_entry(entry)
