@@ -79,6 +79,9 @@ DISCORD_WINDOW_S = 3.0
 MODEL = "nano-banana-2"
 JOBS_PER_MEMBER = 3  # NEW_GUILD_LIMITS.jobs_at_once
 ALONE = 10  # single commands measured after the bursts, for comparison
+#: Between bursts: the last burst's submits and first card edits (3 s after the answer)
+#: are done, so each burst meets the steady load of the jobs in flight, not its tail.
+BURST_GAP_S = 4.0
 UNLIMITED = Limits(
     images_per_day=10**9,
     videos_per_day=10**9,
@@ -294,6 +297,7 @@ async def command_rows(
     misses = 0
     for _ in range(args.rounds):
         await world.settle(timeout=60)
+        await asyncio.sleep(args.gap)
         got, late = await latencies(world, await fire(world, name, options, members))
         samples += got
         misses += late
@@ -343,6 +347,12 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=1000, help="jobs held in flight")
     parser.add_argument("--burst", type=int, default=50, help="commands injected at once")
     parser.add_argument("--rounds", type=int, default=5, help="bursts measured per command")
+    parser.add_argument(
+        "--gap",
+        type=float,
+        default=BURST_GAP_S,
+        help="seconds between bursts (0: back to back, a sustained flood)",
+    )
     parser.add_argument(
         "--in-process",
         action="store_true",
