@@ -178,7 +178,7 @@ class _Routes:
         self.sim.tasks[task.task_id] = task
         request[_RECORD].task_id = task.task_id
         log.info("task %s submitted (%s)", task.task_id, task.model)
-        self.sim.wake()
+        self.sim.task_changed(task)
         return self.ok({"taskId": task.task_id})
 
     async def query(self, request: web.Request) -> web.Response:
@@ -193,7 +193,7 @@ class _Routes:
             raise bad_request(refusal)
         task.end("CANCELLED", None, now)
         log.info("task %s cancelled", task.task_id)
-        self.sim.wake()
+        self.sim.task_changed(task)
         return self.ok(with_data=False)
 
     async def no_such_endpoint(self, request: web.Request) -> web.Response:

@@ -58,6 +58,30 @@ async def test_callback_waits_for_the_clock() -> None:
         assert hook.posts[0]["data"]["status"] == "SUCCESS"
 
 
+async def test_callbacks_fire_in_end_time_order_as_the_clock_moves() -> None:
+    clock = Clock(frozen=True)
+    async with Receiver() as hook, running(clock=clock, speed=1.0) as (sim, api):
+        by_seconds = {
+            seconds: await api.submit_ok(
+                "seedream-4", prompt=f"x [sim:seconds={seconds}]", callBackUrl=hook.url
+            )
+            for seconds in (30, 10, 20)
+        }
+        clock.advance(15)
+        await sim.wait_for(lambda: len(hook.posts) == 1)
+        clock.advance(10)
+        await sim.wait_for(lambda: len(hook.posts) == 2)
+        await asyncio.sleep(0.05)
+        assert len(hook.posts) == 2, "the 30 s task is not due yet"
+        clock.advance(10)
+        await sim.wait_for(lambda: len(hook.posts) == 3)
+        assert [p["data"]["taskId"] for p in hook.posts] == [
+            by_seconds[10],
+            by_seconds[20],
+            by_seconds[30],
+        ]
+
+
 async def test_finish_fires_the_callback_at_once() -> None:
     async with Receiver() as hook, running(speed=1.0) as (sim, api):
         task_id = await api.submit_ok("seedance-2.0", prompt="x", callBackUrl=hook.url)
