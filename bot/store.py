@@ -335,7 +335,7 @@ def _encode(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _on_store_thread(
-    grouped: bool,
+    grouped: bool, atomic: bool = False
 ) -> Callable[[Callable[Concatenate[Store, P], R]], Callable[Concatenate[Store, P], Any]]:
     def decorate(
         method: Callable[Concatenate[Store, P], R],
@@ -343,7 +343,7 @@ def _on_store_thread(
         @functools.wraps(method)
         async def wrapper(self: Store, *args: P.args, **kwargs: P.kwargs) -> R:
             call = functools.partial(method, self, *args, **kwargs)
-            return await self._thread.run(call, grouped=grouped)
+            return await self._thread.run(call, grouped=grouped, atomic=atomic)
 
         return wrapper
 
@@ -353,6 +353,9 @@ def _on_store_thread(
 #: Turn a synchronous method into a coroutine that runs it on the store's thread,
 #: inside the current group transaction (see :class:`GroupCommitThread`).
 on_db_thread = _on_store_thread(grouped=True)
+
+#: The same for a method that runs one statement or only reads: no savepoint around it.
+one_statement = _on_store_thread(grouped=True, atomic=True)
 
 #: The same, but alone and with no transaction around it (opening and migrating, closing).
 outside_transaction = _on_store_thread(grouped=False)
@@ -364,6 +367,7 @@ class _Call:
     grouped: bool
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
+    atomic: bool = False  # one statement, or reads only: needs no savepoint
     ok: bool = False
     outcome: Any = None
 
@@ -379,7 +383,11 @@ class GroupCommitThread:
     more that are already waiting, runs them in one ``BEGIN IMMEDIATE`` transaction,
     each in a savepoint, commits once, and answers all callers with one wake-up of
     their event loop. A call that raises rolls back to its savepoint and gets its
-    exception; the others commit. If the COMMIT (or a call) breaks the transaction,
+    exception; the others commit. So a call never opens a transaction or savepoint of
+    its own; one that runs a single statement (or only reads) is marked ``atomic`` and
+    runs without the savepoint, since SQLite makes each statement all-or-nothing: every
+    statement hands the GIL to and from the event loop, and the poller's hot path is one
+    UPDATE per look. If the COMMIT (or a call) breaks the transaction,
     every call whose writes were lost gets an error, and ``on_lost`` is told (the
     store drops its cache, which may hold values that never reached the disk).
     """
@@ -402,9 +410,9 @@ class GroupCommitThread:
         self.groups = 0  # transactions committed, for tests and benchmarks
         self.calls = 0
 
-    async def run(self, fn: Callable[[], R], *, grouped: bool) -> R:
+    async def run(self, fn: Callable[[], R], *, grouped: bool, atomic: bool = False) -> R:
         loop = asyncio.get_running_loop()
-        call = _Call(fn, grouped, loop, loop.create_future())
+        call = _Call(fn, grouped, loop, loop.create_future(), atomic)
         self._ensure_started()
         self._queue.put(call)
         return await call.future
@@ -461,7 +469,8 @@ class GroupCommitThread:
         done: list[_Call] = []  # ran and succeeded in the open transaction
         conn.execute("BEGIN IMMEDIATE")
         for call in batch:
-            conn.execute("SAVEPOINT atelier_call")
+            if not call.atomic:
+                conn.execute("SAVEPOINT atelier_call")
             try:
                 call.outcome, call.ok = call.fn(), True
             except BaseException as exc:  # handed to the caller
@@ -472,11 +481,12 @@ class GroupCommitThread:
                 conn.execute("BEGIN IMMEDIATE")
                 continue
             if call.ok:
-                conn.execute("RELEASE SAVEPOINT atelier_call")
                 done.append(call)
-            else:
+            if call.atomic:
+                continue
+            if not call.ok:
                 conn.execute("ROLLBACK TO SAVEPOINT atelier_call")
-                conn.execute("RELEASE SAVEPOINT atelier_call")
+            conn.execute("RELEASE SAVEPOINT atelier_call")
         try:
             conn.execute("COMMIT")
         except BaseException as exc:  # handed to the callers
@@ -580,13 +590,12 @@ class Store:
         """Insert a job in ``accepted`` with its first event, in one transaction."""
         now = self.clock()
         row = _encode({**values, "state": JobState.ACCEPTED, "created_at": now, "updated_at": now})
-        with self.db.atomic():
-            cursor = self.db.execute(
-                f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-                list(row.values()),
-            )
-            job_id = int(cursor.lastrowid or 0)
-            self._event(job_id, None, JobState.ACCEPTED, reason, now)
+        cursor = self.db.execute(
+            f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+            list(row.values()),
+        )
+        job_id = int(cursor.lastrowid or 0)
+        self._event(job_id, None, JobState.ACCEPTED, reason, now)
         return self._get(job_id)
 
     @on_db_thread
@@ -670,20 +679,19 @@ class Store:
         sets = ", ".join(f"{k} = ?" for k in extra)
         sets = f"state = ?, updated_at = ?{', ' + sets if sets else ''}"
         placeholders = ", ".join("?" * len(allowed))
-        with self.db.atomic():
-            before = self.db.execute("SELECT state FROM jobs WHERE id = ?", [job_id]).fetchone()
-            if before is None or before[0] not in {s.value for s in allowed}:
-                return None
-            self.db.execute(
-                f"UPDATE jobs SET {sets} WHERE id = ? AND state IN ({placeholders})",
-                [target.value, now, *extra.values(), job_id, *[s.value for s in allowed]],
-            )
-            previous = JobState(before[0])
-            self._event(job_id, previous, target, reason, now)
-            if refund_applies(previous, target):
-                self._set_charge(job_id, "refunded", now)
-            elif settle_applies(target):
-                self._set_charge(job_id, "settled", now)
+        before = self.db.execute("SELECT state FROM jobs WHERE id = ?", [job_id]).fetchone()
+        if before is None or before[0] not in {s.value for s in allowed}:
+            return None
+        self.db.execute(
+            f"UPDATE jobs SET {sets} WHERE id = ? AND state IN ({placeholders})",
+            [target.value, now, *extra.values(), job_id, *[s.value for s in allowed]],
+        )
+        previous = JobState(before[0])
+        self._event(job_id, previous, target, reason, now)
+        if refund_applies(previous, target):
+            self._set_charge(job_id, "refunded", now)
+        elif settle_applies(target):
+            self._set_charge(job_id, "settled", now)
         return self._get(job_id)
 
     def _set_charge(self, job_id: int, state: str, now: float) -> None:
@@ -714,11 +722,10 @@ class Store:
             raise ValueError("use transition() to change a job's state")
         row = _encode({**values, "updated_at": self.clock()})
         sets = ", ".join(f"{k} = ?" for k in row)
-        with self.db.atomic():
-            self.db.execute(f"UPDATE jobs SET {sets} WHERE id = ?", [*row.values(), job_id])
+        self.db.execute(f"UPDATE jobs SET {sets} WHERE id = ?", [*row.values(), job_id])
         return self._get(job_id)
 
-    @on_db_thread
+    @one_statement
     def update_if(self, job_id: int, states: Collection[JobState], **values: Any) -> bool:
         """Change bookkeeping columns only while the job is in ``states``; no re-read.
         ``False`` when the job had moved on (the caller lost a race)."""
@@ -727,11 +734,10 @@ class Store:
         row = _encode({**values, "updated_at": self.clock()})
         sets = ", ".join(f"{k} = ?" for k in row)
         marks = ", ".join("?" * len(states))
-        with self.db.atomic():
-            cursor = self.db.execute(
-                f"UPDATE jobs SET {sets} WHERE id = ? AND state IN ({marks})",
-                [*row.values(), job_id, *[s.value for s in states]],
-            )
+        cursor = self.db.execute(
+            f"UPDATE jobs SET {sets} WHERE id = ? AND state IN ({marks})",
+            [*row.values(), job_id, *[s.value for s in states]],
+        )
         return cursor.rowcount > 0
 
     @on_db_thread
@@ -741,8 +747,7 @@ class Store:
             raise KeyError(column)
         row = _encode({**values, "updated_at": self.clock()})
         sets = ", ".join([f"{column} = {column} + ?", *(f"{k} = ?" for k in row)])
-        with self.db.atomic():
-            self.db.execute(f"UPDATE jobs SET {sets} WHERE id = ?", [by, *row.values(), job_id])
+        self.db.execute(f"UPDATE jobs SET {sets} WHERE id = ?", [by, *row.values(), job_id])
         return self._get(job_id)
 
     def _event(
@@ -775,17 +780,17 @@ class Store:
         names = [d[0] for d in cursor.description]
         return [Job.from_row(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
 
-    @on_db_thread
+    @one_statement
     def get(self, job_id: int) -> Job | None:
         row = self._one("SELECT * FROM jobs WHERE id = ?", [job_id])
         return Job.from_row(row) if row else None
 
-    @on_db_thread
+    @one_statement
     def by_task_id(self, task_id: str) -> Job | None:
         row = self._one("SELECT * FROM jobs WHERE task_id = ?", [task_id])
         return Job.from_row(row) if row else None
 
-    @on_db_thread
+    @one_statement
     def in_states(self, states: Collection[JobState], limit: int | None = None) -> list[Job]:
         marks = ", ".join("?" * len(states))
         sql = f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY id"
@@ -793,7 +798,7 @@ class Store:
             sql += f" LIMIT {int(limit)}"
         return self._many(sql, [s.value for s in states])
 
-    @on_db_thread
+    @one_statement
     def due_for_poll(self, now: float, limit: int, skip: Collection[int] = ()) -> list[Job]:
         """Jobs with a task id whose next look is due, earliest first, except ``skip``
         (the ones the poller already holds: their rows still carry the due time).
@@ -808,7 +813,7 @@ class Store:
             [now, *[s.value for s in UPSTREAM], *skip, limit],
         )
 
-    @on_db_thread
+    @one_statement
     def next_poll_time(self, skip: Collection[int] = ()) -> float | None:
         """The earliest poll appointment, except those of the jobs in ``skip``."""
         marks = ", ".join("?" * len(UPSTREAM))
@@ -819,7 +824,7 @@ class Store:
         ).fetchone()
         return float(row[0]) if row and row[0] is not None else None
 
-    @on_db_thread
+    @one_statement
     def due_for_delivery(self, now: float, limit: int) -> list[Job]:
         return self._many(
             "SELECT * FROM jobs WHERE next_delivery_at IS NOT NULL AND next_delivery_at <= ? "
@@ -827,7 +832,7 @@ class Store:
             [now, JobState.SUCCEEDED.value, JobState.DELIVERING.value, limit],
         )
 
-    @on_db_thread
+    @one_statement
     def next_delivery_time(self) -> float | None:
         row = self.db.execute(
             "SELECT MIN(next_delivery_at) FROM jobs WHERE next_delivery_at IS NOT NULL "
@@ -836,14 +841,14 @@ class Store:
         ).fetchone()
         return float(row[0]) if row and row[0] is not None else None
 
-    @on_db_thread
+    @one_statement
     def for_user(
         self, guild_id: int | None, user_id: int, *, active: bool | None = None, limit: int = 10
     ) -> list[Job]:
         """A member's jobs, newest first; ``active`` filters to unfinished or finished."""
         return self._jobs_where(guild_id, user_id, active, limit)
 
-    @on_db_thread
+    @one_statement
     def for_guild(
         self, guild_id: int | None, *, active: bool | None = None, limit: int = 25
     ) -> list[Job]:
@@ -865,7 +870,7 @@ class Store:
         sql += " ORDER BY id DESC LIMIT ?"
         return self._many(sql, [*params, limit])
 
-    @on_db_thread
+    @one_statement
     def queue_position(self, job: Job) -> int:
         """How many of the guild's unfinished, not-yet-running jobs were accepted first
         (counted up to :data:`QUEUE_COUNT_CAP`: the card then says "at least")."""
@@ -888,7 +893,7 @@ class Store:
         ).fetchone()
         return int(row[0])
 
-    @on_db_thread
+    @one_statement
     def untold_endings(self, since: float) -> list[Job]:
         """Jobs that ended after ``since`` whose owner was not told how (a crash came in
         between); delivered jobs only when a progress card is left to update."""
@@ -900,7 +905,7 @@ class Store:
             [*[s.value for s in TERMINAL], since, JobState.DELIVERED.value],
         )
 
-    @on_db_thread
+    @one_statement
     def events(self, job_id: int) -> list[JobEvent]:
         rows = self.db.execute(
             "SELECT job_id, at, from_state, to_state, reason FROM job_events "
@@ -909,12 +914,12 @@ class Store:
         ).fetchall()
         return [JobEvent(*row) for row in rows]
 
-    @on_db_thread
+    @one_statement
     def count_by_state(self) -> dict[str, int]:
         rows = self.db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
         return {state: int(n) for state, n in rows}
 
-    @on_db_thread
+    @one_statement
     def oldest_unfinished_created_at(self) -> float | None:
         """When the oldest job not yet in a final state was accepted (for /status, /metrics)."""
         marks = ", ".join("?" * len(TERMINAL))
@@ -998,23 +1003,21 @@ class Store:
         values = limits.as_dict()
         cols = ", ".join(DIMENSIONS)
         updates = ", ".join(f"{k} = excluded.{k}" for k in DIMENSIONS)
-        with self.db.atomic():
-            self.db.execute(
-                f"INSERT INTO limits (guild_id, scope, target_id, {cols}, updated_at) "
-                f"VALUES (?, ?, ?, {', '.join('?' * len(DIMENSIONS))}, ?) "
-                f"ON CONFLICT (guild_id, scope, target_id) DO UPDATE SET {updates}, "
-                f"updated_at = excluded.updated_at",
-                [guild_id, scope, target_id, *values.values(), self.clock()],
-            )
+        self.db.execute(
+            f"INSERT INTO limits (guild_id, scope, target_id, {cols}, updated_at) "
+            f"VALUES (?, ?, ?, {', '.join('?' * len(DIMENSIONS))}, ?) "
+            f"ON CONFLICT (guild_id, scope, target_id) DO UPDATE SET {updates}, "
+            f"updated_at = excluded.updated_at",
+            [guild_id, scope, target_id, *values.values(), self.clock()],
+        )
         self._cache.pop(("limits", guild_id), None)
 
     @on_db_thread
     def reset_limits(self, guild_id: int, scope: str, target_id: int) -> bool:
-        with self.db.atomic():
-            cursor = self.db.execute(
-                "DELETE FROM limits WHERE guild_id = ? AND scope = ? AND target_id = ?",
-                [guild_id, scope, target_id],
-            )
+        cursor = self.db.execute(
+            "DELETE FROM limits WHERE guild_id = ? AND scope = ? AND target_id = ?",
+            [guild_id, scope, target_id],
+        )
         self._cache.pop(("limits", guild_id), None)
         return cursor.rowcount > 0
 
@@ -1071,23 +1074,22 @@ class Store:
         self, guild_id: int, edit: Callable[[GuildConfig], Mapping[str, Any]]
     ) -> GuildConfig:
         allowed = {f.name for f in fields(GuildConfig)} - {"guild_id"}
-        with self.db.atomic():
-            row = self._one("SELECT settings FROM guild_settings WHERE guild_id = ?", [guild_id])
-            current = json.loads(row["settings"]) if row else {}
-            values = edit(_config_from(guild_id, current))
-            unknown = set(values) - allowed
-            if unknown:
-                raise KeyError(f"unknown guild settings {sorted(unknown)}")
-            for key, value in values.items():
-                if isinstance(value, frozenset | set | tuple):
-                    value = sorted(value) if isinstance(value, frozenset | set) else list(value)
-                current[key] = value
-            self.db.execute(
-                "INSERT INTO guild_settings (guild_id, settings, updated_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (guild_id) DO UPDATE SET settings = excluded.settings, "
-                "updated_at = excluded.updated_at",
-                [guild_id, json.dumps(current, ensure_ascii=False), self.clock()],
-            )
+        row = self._one("SELECT settings FROM guild_settings WHERE guild_id = ?", [guild_id])
+        current = json.loads(row["settings"]) if row else {}
+        values = edit(_config_from(guild_id, current))
+        unknown = set(values) - allowed
+        if unknown:
+            raise KeyError(f"unknown guild settings {sorted(unknown)}")
+        for key, value in values.items():
+            if isinstance(value, frozenset | set | tuple):
+                value = sorted(value) if isinstance(value, frozenset | set) else list(value)
+            current[key] = value
+        self.db.execute(
+            "INSERT INTO guild_settings (guild_id, settings, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (guild_id) DO UPDATE SET settings = excluded.settings, "
+            "updated_at = excluded.updated_at",
+            [guild_id, json.dumps(current, ensure_ascii=False), self.clock()],
+        )
         config = _config_from(guild_id, current)
         self._cache[("config", guild_id)] = config
         return config
@@ -1103,22 +1105,20 @@ class Store:
         until: float | None,
         by_user_id: int | None,
     ) -> None:
-        with self.db.atomic():
-            self.db.execute(
-                "INSERT INTO blocks (guild_id, user_id, reason, until, by_user_id, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE SET "
-                "reason = excluded.reason, until = excluded.until, "
-                "by_user_id = excluded.by_user_id, created_at = excluded.created_at",
-                [guild_id, user_id, reason, until, by_user_id, self.clock()],
-            )
+        self.db.execute(
+            "INSERT INTO blocks (guild_id, user_id, reason, until, by_user_id, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE SET "
+            "reason = excluded.reason, until = excluded.until, "
+            "by_user_id = excluded.by_user_id, created_at = excluded.created_at",
+            [guild_id, user_id, reason, until, by_user_id, self.clock()],
+        )
         self._cache.pop(("blocks", guild_id), None)
 
     @on_db_thread
     def unblock(self, guild_id: int, user_id: int) -> bool:
-        with self.db.atomic():
-            cursor = self.db.execute(
-                "DELETE FROM blocks WHERE guild_id = ? AND user_id = ?", [guild_id, user_id]
-            )
+        cursor = self.db.execute(
+            "DELETE FROM blocks WHERE guild_id = ? AND user_id = ?", [guild_id, user_id]
+        )
         self._cache.pop(("blocks", guild_id), None)
         return cursor.rowcount > 0
 
@@ -1155,19 +1155,18 @@ class Store:
         target: str | None = None,
         detail: Mapping[str, Any] | None = None,
     ) -> int:
-        with self.db.atomic():
-            cursor = self.db.execute(
-                "INSERT INTO audit (guild_id, at, actor_id, action, target, detail) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    guild_id,
-                    self.clock(),
-                    actor_id,
-                    action,
-                    target,
-                    json.dumps(dict(detail or {}), ensure_ascii=False, default=str),
-                ],
-            )
+        cursor = self.db.execute(
+            "INSERT INTO audit (guild_id, at, actor_id, action, target, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                guild_id,
+                self.clock(),
+                actor_id,
+                action,
+                target,
+                json.dumps(dict(detail or {}), ensure_ascii=False, default=str),
+            ],
+        )
         return int(cursor.lastrowid or 0)
 
     @on_db_thread

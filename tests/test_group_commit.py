@@ -115,6 +115,46 @@ async def test_a_failing_call_rolls_back_only_itself(worker: tuple[GroupCommitTh
     assert box.lost == 0
 
 
+async def test_one_statement_calls_run_without_a_savepoint_and_fail_alone(
+    worker: tuple[GroupCommitThread, Box],
+) -> None:
+    thread, box = worker
+    statements: list[str] = []
+
+    def trace() -> None:
+        assert box.conn is not None
+        box.conn.set_trace_callback(statements.append)
+
+    await thread.run(trace, grouped=False)
+
+    def fails_alone() -> None:
+        assert box.conn is not None
+        box.conn.execute("INSERT INTO parent (id) VALUES (1), (1)")  # the second row fails
+
+    calls = [insert(box, "a"), fails_alone, values(box)]
+    gate = threading.Event()
+    blocker = asyncio.ensure_future(thread.run(gate.wait, grouped=True))
+    await asyncio.sleep(0.05)
+    pending = [
+        asyncio.ensure_future(thread.run(call, grouped=True, atomic=i > 0))
+        for i, call in enumerate(calls)
+    ]
+    await asyncio.sleep(0.01)
+    gate.set()
+    await blocker
+    got = await asyncio.gather(*pending, return_exceptions=True)
+
+    assert got[0] == "a" and isinstance(got[1], sqlite3.IntegrityError) and got[2] == ["a"]
+    assert sum(s.startswith("SAVEPOINT") for s in statements) == 2  # blocker and insert
+    assert await thread.run(values(box), grouped=True) == ["a"]
+
+    def no_parent() -> int:
+        assert box.conn is not None
+        return int(box.conn.execute("SELECT COUNT(*) FROM parent").fetchone()[0])
+
+    assert await thread.run(no_parent, grouped=True) == 0, "the failed statement left nothing"
+
+
 async def test_a_failed_commit_fails_every_call_in_the_group(
     worker: tuple[GroupCommitThread, Box],
 ) -> None:
