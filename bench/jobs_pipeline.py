@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import math
 import sqlite3
@@ -39,6 +40,7 @@ from bench.procstats import MB, cpu_seconds, peak_rss_bytes, reset_peak_rss, rss
 from bench.sim_process import SimProcess, SimReport
 from bot.catalog import Catalog
 from bot.job_states import TERMINAL, UPSTREAM, JobState
+from bot.runtime import looks_at_once
 
 # Imported for its memory only: the real bot process holds discord.py too, so the RSS
 # figures start from about the same baseline (the cogs and discord.py's caches add more).
@@ -535,7 +537,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=0.0,
         help="the poller's looks per second, wall clock (default 0: no limit)",
     )
-    parser.add_argument("--concurrency", type=int, default=16, help="poller looks at once")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=0,
+        help="poller looks at once (default 0: as the runtime sizes it for the POLL_RATE "
+        "these jobs need, the rate the README recommends)",
+    )
     parser.add_argument("--submit-concurrency", type=int, default=50)
     parser.add_argument(
         "--submit-rate", type=float, default=0.0, help="submits per second (0: no pacing)"
@@ -605,6 +613,9 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
         video_model=args.video_model,
         seed=args.seed,
     )
+    if not load.concurrency:
+        needed = (needed_rate(load, Catalog.load()).value or 0.0) / load.scale
+        load = dataclasses.replace(load, concurrency=looks_at_once(needed))
     rate = "no limit" if load.rate is None else f"{load.rate:g} looks/s"
     print(
         f"jobs pipeline: {load.jobs} jobs per run ({1 - load.video_share:.0%} {load.image_model}, "
