@@ -26,7 +26,8 @@ How it is measured:
   With the bot in its own process, this happens in this process before the bot starts,
   on the same database: the bot resumes them at start-up, as after a restart.
 - Then ``--rounds`` bursts of ``--burst`` commands, each from a different member, are
-  injected at once (after a warm-up burst that is not counted), then ten single ones:
+  injected at once (after a warm-up burst that is not counted), ``--gap`` seconds
+  apart (the previous burst's submits and first card edits done), then ten single ones:
   ``/jobs``, which defers before it reads the database (the database thread is shared
   with the poller and delivery), and ``/imagine`` when that command exists, which
   answers with its progress card after accepting the job (the guild's rules, quota
