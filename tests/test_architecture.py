@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: Modules that hold domain logic; each must import without pulling in discord.
 DOMAIN = [
+    "bot.answers_first",
     "bot.attachments",
     "bot.audit",
     "bot.catalog",
