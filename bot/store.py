@@ -397,7 +397,7 @@ class GroupCommitThread:
         conn: Callable[[], sqlite3.Connection | None],
         on_lost: Callable[[], None],
         *,
-        max_group: int = 128,
+        max_group: int = 16,  # small groups answer a burst's first callers sooner
         name: str = "atelier-db",
     ) -> None:
         self._conn = conn
