@@ -588,15 +588,20 @@ class Store:
     @on_db_thread
     def create_job(self, values: Mapping[str, Any], reason: str = "accepted") -> Job:
         """Insert a job in ``accepted`` with its first event, in one transaction."""
-        now = self.clock()
+        return self._insert_job(values, reason, self.clock())
+
+    def _insert_job(self, values: Mapping[str, Any], reason: str, now: float) -> Job:
+        """The job's row (read back with its defaults by ``RETURNING``) and first event."""
         row = _encode({**values, "state": JobState.ACCEPTED, "created_at": now, "updated_at": now})
-        cursor = self.db.execute(
-            f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+        cursor = self.db.conn.execute(
+            f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))}) RETURNING *",
             list(row.values()),
         )
-        job_id = int(cursor.lastrowid or 0)
-        self._event(job_id, None, JobState.ACCEPTED, reason, now)
-        return self._get(job_id)
+        names = [d[0] for d in cursor.description]
+        job = Job.from_row(dict(zip(names, cursor.fetchone(), strict=True)))
+        cursor.close()
+        self._event(job.id, None, JobState.ACCEPTED, reason, now)
+        return job
 
     @on_db_thread
     def create_job_with_charge(
@@ -615,7 +620,6 @@ class Store:
         now = self.clock()
         day, month = periods
         guild_id = values.get("guild_id")
-        row = _encode({**values, "state": JobState.ACCEPTED, "created_at": now, "updated_at": now})
         conn = self.db.conn
         # The group transaction is BEGIN IMMEDIATE: the write lock is held from the
         # read of the usage to the commit, even against another process; the call's
@@ -623,14 +627,7 @@ class Store:
         # on purpose: each one hands the GIL back and forth with the event loop, which
         # is busy parsing the other commands of a burst.
         gate(self._usage(guild_id, int(values["user_id"]), day, month))
-        cursor = conn.execute(
-            f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))}) RETURNING *",
-            list(row.values()),
-        )
-        names = [d[0] for d in cursor.description]
-        job = Job.from_row(dict(zip(names, cursor.fetchone(), strict=True)))
-        cursor.close()
-        self._event(job.id, None, JobState.ACCEPTED, "accepted", now)
+        job = self._insert_job(values, "accepted", now)
         conn.execute(
             "INSERT INTO charges (job_id, guild_id, user_id, images, videos, usd, day, "
             "month, state, created_at, updated_at) "
