@@ -430,6 +430,8 @@ class Callback:
     data: JSON | None
     files: list[Attachment]
     at: float
+    """``time.time()`` when the request reached the local Discord, before it read and
+    checked the body (its own work is not the bot's latency)."""
 
     @property
     def choices(self) -> list[JSON]:

@@ -275,13 +275,14 @@ class Rest:
         )
 
     async def callback(self, request: web.Request) -> web.Response:
+        arrived = time.time()  # Discord's clock for the 3 s starts when the answer arrives
         world = self.world
         payload, uploads = await read_body(request)
         ix = world.interactions.get(int(request.match_info["interaction_id"]))
         try:
             if ix is None or ix.token != request.match_info["token"]:
                 raise ApiError(10062)
-            return self._answer(ix, payload, uploads)
+            return self._answer(ix, payload, uploads, arrived)
         except ApiError as exc:
             if ix is not None:
                 ix.rejections.append(("callback", exc.code))
@@ -289,7 +290,7 @@ class Rest:
             raise
 
     def _answer(
-        self, ix: InjectedInteraction, payload: JSON, uploads: list[Upload]
+        self, ix: InjectedInteraction, payload: JSON, uploads: list[Upload], arrived: float
     ) -> web.Response:
         world = self.world
         age = world.clock.now() - ix.created
@@ -335,7 +336,7 @@ class Rest:
                 raise invalid_form("type", "Cannot open a modal here")
         else:
             raise invalid_form("type", f"Unsupported interaction callback type {kind!r}")
-        ix.callback = Callback(type=kind, data=data or None, files=files, at=time.time())
+        ix.callback = Callback(type=kind, data=data or None, files=files, at=arrived)
         ix.original = original
         world.notify()
         body: JSON = {
