@@ -18,7 +18,7 @@ from pathlib import Path
 import discord
 from dotenv import load_dotenv
 
-from bot import logs
+from bot import heap, logs
 from bot.app import AtelierBot
 from bot.catalog import Catalog, CatalogError
 from bot.runtime import Runtime
@@ -44,6 +44,7 @@ async def run(settings: Settings, catalog: Catalog) -> int:
     """Run the bot until a signal or a fatal error; return the exit code."""
     async with Runtime(settings, catalog) as runtime:
         bot = AtelierBot(runtime.services())
+        bot.add_listener(heap.on_ready, "on_ready")  # short full GC passes from then on
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

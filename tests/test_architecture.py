@@ -23,6 +23,7 @@ DOMAIN = [
     "bot.delivery_plan",
     "bot.download",
     "bot.guild_config",
+    "bot.heap",
     "bot.i18n",
     "bot.job_states",
     "bot.job_views",
