@@ -79,6 +79,8 @@ def check_bot_permissions(interaction: discord.Interaction) -> None:
     """Refuse before accepting a paid job the bot could not deliver here: an
     interaction answer can succeed where a later channel message is refused."""
     have = interaction.app_permissions
+    if have >= NEEDED:  # a bit mask compare: walking every flag cost 0.1 ms a command
+        return
     locale = locale_of(interaction)
     missing = [
         t(locale, PERMISSION_NAMES[name])
