@@ -13,9 +13,10 @@ The shares are per media because the issue's query budgets are (≤ 3 per image 
 spread ±20 % around the typical time, a model of this schedule gives about 2.9 looks per
 image job and 3.8 per video job (fewer when looks start late), and a delay after SUCCESS
 under 10 % of the generation time at the 95th percentile (``bench/README.md``). The
-image step was 9 %: at the 10,000-job bench's peak, looks starting 0.2–0.4 s late put
-the image p95 at 10–11 %; 8 % spends some of the query budget left (2.6 → 2.7–2.9
-measured) to keep it under 10 %.
+image step was 9 %; 8 % spends some of the query budget left (2.35–2.86 measured) for
+about 0.6 point less wait at the 95th percentile. At the 10,000-job bench's peak the
+looks' own lateness (0.1–0.9 s at p95 from run to run) still moves the image p95 between
+9 and 13 %.
 
 Jitter on the first look spreads jobs submitted together; later gaps need none (they
 keep the spread). ``POLL_SCALE`` multiplies every delay and the maximum age.
