@@ -34,8 +34,9 @@ How it is measured:
   reservation and the job's row: several database round trips before the answer; its
   jobs are held too).
 - "Sent" is taken when the event is queued on the gateway socket, "received" when the
-  fake Discord's callback handler runs (``Callback.at``); both are ``time.time()`` in
-  this process. A command not answered within Discord's 3 s counts as a miss.
+  callback request reaches the fake Discord's handler, before it reads and checks the
+  body (``Callback.at``); both are ``time.time()`` in this process. A command not
+  answered within Discord's 3 s counts as a miss.
 
 :func:`main` returns the rows (figure, target, measured) for a report that gathers
 every benchmark.

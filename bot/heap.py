@@ -29,12 +29,9 @@ def settle() -> int:
     gc.collect()
     gc.freeze()
     frozen = gc.get_freeze_count()
-    log.info("heap settled: %d objects frozen in %.0f ms", frozen, _ms_since(started))
+    took = (time.perf_counter() - started) * 1000
+    log.info("heap settled: %d objects frozen in %.0f ms", frozen, took)
     return frozen
-
-
-def _ms_since(started: float) -> float:
-    return (time.perf_counter() - started) * 1000
 
 
 async def on_ready() -> None:
