@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from bot.job_states import JobState
+from bot.quota import Charge
 from bot.store import QUEUE_COUNT_CAP, Store, migrations
 
 S = JobState
@@ -22,6 +23,7 @@ RELEASED_MIGRATIONS = [
     "m003_ending_told",
     "m004_spend_totals",
     "m005_guild_state_index",
+    "m006_bookkeeping_triggers",
 ]
 
 
@@ -309,6 +311,45 @@ async def test_spend_totals_are_backfilled_from_earlier_charges(tmp_path: Path) 
     assert usage.guild_spend_today_usd == pytest.approx(0.75)
     assert usage.guild_spend_month_usd == pytest.approx(0.75)
     assert usage.spend_today_usd == pytest.approx(0.75) and usage.images_today == 2
+
+
+async def test_a_charge_reserved_before_the_triggers_is_refunded_by_them(tmp_path: Path) -> None:
+    from sqlite_utils import Database
+
+    path = tmp_path / "old.db"
+    old = Database(path)
+    migrations.apply(old, stop_before="m006_bookkeeping_triggers")
+    old.execute(
+        "INSERT INTO jobs (id, guild_id, channel_id, user_id, media, model, prompt, input, "
+        "price_usd, state, created_at, updated_at) VALUES "
+        "(1, 7, 2, 3, 'image', 'm', 'p', '{}', 0.25, 'queued', 1.0, 1.0)"
+    )
+    old.execute(
+        "INSERT INTO charges (job_id, guild_id, user_id, images, videos, usd, day, month, "
+        "state, created_at, updated_at) "
+        "VALUES (1, 7, 3, 1, 0, 0.25, '2026-11-23', '2026-11', 'reserved', 1.0, 1.0)"
+    )
+    old.execute(
+        "INSERT INTO spend_totals (guild_id, period, usd) "
+        "VALUES (7, 'd:2026-11-23', 0.25), (7, 'm:2026-11', 0.25)"
+    )
+    old.conn.commit()
+    old.close()
+    store = await Store.open(path)
+    await store.transition(1, S.QUEUED, S.FAILED, "upstream failed")
+    usage = await store.usage(7, 3, "2026-11-23", "2026-11")
+    job, _ = await store.create_job_with_charge(
+        job_values(guild_id=7), Charge(1, 0, 0.5), ("2026-11-23", "2026-11"), lambda _: None
+    )
+    after = await store.usage(7, 3, "2026-11-23", "2026-11")
+    events = await store.events(job.id)
+    await store.close()
+    assert usage.guild_spend_today_usd == pytest.approx(0.0)
+    assert usage.guild_spend_month_usd == pytest.approx(0.0)
+    assert after.guild_spend_today_usd == pytest.approx(0.5)
+    assert after.guild_spend_month_usd == pytest.approx(0.5)
+    first = [(e.from_state, e.to_state, e.reason) for e in events]
+    assert first == [(None, "accepted", "accepted")]
 
 
 async def test_concurrent_list_edits_lose_nothing(store: Store) -> None:
