@@ -729,20 +729,34 @@ class Store:
         sets = ", ".join(f"{k} = ?" for k in extra)
         sets = f"state = ?, updated_at = ?{', ' + sets if sets else ''}"
         placeholders = ", ".join("?" * len(allowed))
-        before = self.db.execute("SELECT state FROM jobs WHERE id = ?", [job_id]).fetchone()
-        if before is None or before[0] not in {s.value for s in allowed}:
-            return None
-        self.db.execute(
-            f"UPDATE jobs SET {sets} WHERE id = ? AND state IN ({placeholders})",
+        if len(allowed) == 1:
+            (previous,) = allowed  # the UPDATE's condition tells which state it left
+        else:
+            before = self.db.execute("SELECT state FROM jobs WHERE id = ?", [job_id]).fetchone()
+            if before is None or before[0] not in {s.value for s in allowed}:
+                return None
+            previous = JobState(before[0])
+        job = self._update_returning(
+            f"UPDATE jobs SET {sets} WHERE id = ? AND state IN ({placeholders}) RETURNING *",
             [target.value, now, *extra.values(), job_id, *[s.value for s in allowed]],
         )
-        previous = JobState(before[0])
+        if job is None:
+            return None
         self._event(job_id, previous, target, reason, now)
         if refund_applies(previous, target):
             self._set_charge(job_id, "refunded", now)
         elif settle_applies(target):
             self._set_charge(job_id, "settled", now)
-        return self._get(job_id)
+        return job
+
+    def _update_returning(self, sql: str, params: list[Any]) -> Job | None:
+        """Run an ``UPDATE … RETURNING *`` of one job: the write and the read-back in one
+        statement (each statement hands the GIL to and from the event loop)."""
+        cursor = self.db.conn.execute(sql, params)
+        row = cursor.fetchone()
+        names = [d[0] for d in cursor.description]
+        cursor.close()
+        return None if row is None else Job.from_row(dict(zip(names, row, strict=True)))
 
     def _set_charge(self, job_id: int, state: str, now: float) -> None:
         """Settle or refund a job's reservation (a refund's trigger takes it off the
@@ -759,8 +773,13 @@ class Store:
             raise ValueError("use transition() to change a job's state")
         row = _encode({**values, "updated_at": self.clock()})
         sets = ", ".join(f"{k} = ?" for k in row)
-        self.db.execute(f"UPDATE jobs SET {sets} WHERE id = ?", [*row.values(), job_id])
-        return self._get(job_id)
+        return self._updated(f"UPDATE jobs SET {sets} WHERE id = ?", [*row.values(), job_id])
+
+    def _updated(self, sql: str, params: list[Any]) -> Job:
+        job = self._update_returning(f"{sql} RETURNING *", params)
+        if job is None:
+            raise KeyError(f"no job {params[-1]}")
+        return job
 
     @one_statement
     def update_if(self, job_id: int, states: Collection[JobState], **values: Any) -> bool:
@@ -784,8 +803,7 @@ class Store:
             raise KeyError(column)
         row = _encode({**values, "updated_at": self.clock()})
         sets = ", ".join([f"{column} = {column} + ?", *(f"{k} = ?" for k in row)])
-        self.db.execute(f"UPDATE jobs SET {sets} WHERE id = ?", [by, *row.values(), job_id])
-        return self._get(job_id)
+        return self._updated(f"UPDATE jobs SET {sets} WHERE id = ?", [by, *row.values(), job_id])
 
     def _event(
         self, job_id: int, before: JobState | None, after: JobState, reason: str, now: float
