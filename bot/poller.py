@@ -1,11 +1,20 @@
 """The background poller: looks at every job with a task id when its next look is due.
 
 One loop in the shape of RoboDanny's timer dispatcher: sleep until the earliest
-``next_poll_at`` in the store, or until :meth:`Poller.wake` says an earlier one was
-just set (``JobService.wake_poller`` is pointed at it); then refresh the due jobs
-concurrently. Due jobs are read in batches (``batch`` rows per query, skipping the
-ones already in hand) and kept in memory until a slot frees: at thousands of jobs in
-flight, re-reading the earliest rows after every look cost more than the look itself.
+``next_poll_at``, or until :meth:`Poller.wake` says an earlier one was just set
+(``JobService.wake_poller`` is pointed at it); then refresh the due jobs concurrently.
+
+The loop reads ahead: one query brings every appointment of the next ``lookahead``
+seconds (up to ``batch`` rows, skipping the jobs already in hand), and the loop keeps
+them in memory in time order and starts each when it is due, until that stretch of
+time is used up. At thousands of jobs in flight, reading the store for each due look
+cost more than the look itself, and the reads made the looks late (they wait on the
+database thread, which the looks' own writes keep busy). An appointment set inside
+the stretch already read (``wake(at)``) shortens it, so the next read comes by then;
+one set without a wake-up is found by the next read, at most ``lookahead`` (or
+``max_sleep`` when idle) later. A held row can be up to ``lookahead`` seconds stale
+when its look starts: every write of a look is conditional on the job's state, so a
+stale copy cannot undo a change.
 When to look is :class:`~bot.poll_schedule.PollSchedule`'s business, recorded per job
 by :class:`~bot.jobs.JobService`; the poller only keeps the appointments.
 
@@ -21,9 +30,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
+import math
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -34,10 +44,10 @@ from bot.store import Job
 
 log = logging.getLogger(__name__)
 
-#: Due jobs read per store query. A job waits in memory at most as long as the looks
-#: ahead of it take, so its row is only slightly stale when looked at (every write of
-#: a look is conditional on the job's state, so a stale copy cannot undo a change).
+#: Appointments read per store query (a backlog of due looks is read in these steps).
 BATCH = 256
+#: Seconds of appointments read ahead by one query. Longer: fewer reads, staler rows.
+LOOKAHEAD = 0.5
 
 
 class TokenBucket:
@@ -107,6 +117,7 @@ class Poller:
         error_pause: float = 5.0,
         clock: Callable[[], float] | None = None,
         batch: int = BATCH,
+        lookahead: float = LOOKAHEAD,
     ) -> None:
         if concurrency < 1 or batch < 1:
             raise ValueError("concurrency and batch must be >= 1")
@@ -119,12 +130,16 @@ class Poller:
         self.error_pause = error_pause
         self.clock = clock or jobs.clock
         self.batch = batch
+        self.lookahead = lookahead
         self.stats = PollerStats()
         self._wake = asyncio.Event()
         self._asleep_until: float | None = None  # None while the loop is awake
-        self._due: deque[Job] = deque()  # read from the store, not started yet
-        self._due_ids: set[int] = set()
-        self._in_flight: dict[int, asyncio.Task[None]] = {}
+        # Read from the store, not started yet, earliest appointment first.
+        self._held: list[tuple[float, int, Job]] = []
+        self._held_ids: set[int] = set()
+        # Every appointment before this time is held or in flight (-inf: read first).
+        self._covered_until = -math.inf
+        self._in_flight: dict[int, asyncio.Task[float | None]] = {}
         self._runner: asyncio.Task[None] | None = None
         jobs.wake_poller = self.wake
 
@@ -154,18 +169,28 @@ class Poller:
                 await task
         self._runner = None
         self._in_flight.clear()
-        self._due.clear()
-        self._due_ids.clear()
+        self._held.clear()
+        self._held_ids.clear()
+        self._covered_until = -math.inf
 
     def wake(self, at: float | None = None) -> None:
         """An appointment at ``at`` was just set (``None``: maybe one due now).
 
-        The loop re-reads the store unless it was going to wake up before ``at``
-        anyway: 10,000 submits in a burst would otherwise cost 10,000 re-reads.
+        If the loop had read past ``at`` it reads again in time to hold the job before
+        ``at``; it is woken only if it was going to sleep past that: 10,000 submits in
+        a burst would otherwise cost 10,000 reads.
         """
-        if at is not None and self._asleep_until is not None and at >= self._asleep_until:
+        read_by = self._expect(-math.inf if at is None else at)
+        if self._asleep_until is not None and read_by >= self._asleep_until:
             return
         self._wake.set()
+
+    def _expect(self, at: float) -> float:
+        """Make sure the store is read again in time to hold an appointment at ``at``;
+        return when that read is due."""
+        read_by = at - self.lookahead
+        self._covered_until = min(self._covered_until, read_by)
+        return read_by
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -187,33 +212,67 @@ class Poller:
 
     async def _tick(self) -> float:
         """Start the due looks there is room for; return how long to sleep."""
-        if len(self._due) < self.concurrency:
-            await self.jobs.answers.wait()  # a batch read holds the database thread
-            await self._refill(self.clock())
         started = self._start_due()
-        if self._due or len(self._in_flight) >= self.concurrency:
+        now = self.clock()
+        if now >= self._covered_until and self._wants_more(now):
+            await self.jobs.answers.wait()  # a read holds the database thread
+            await self._read_ahead(self.clock())
+            started += self._start_due()
+        if len(self._in_flight) >= self.concurrency:
             return self.max_sleep  # a finishing look wakes the loop
-        next_at = await self.store.next_poll_time(skip=tuple(self._in_flight))
-        if next_at is None:
-            return self.max_sleep
+        next_at = min(self._held[0][0], self._covered_until) if self._held else self._covered_until
         delay = min(self.max_sleep, next_at - self.clock())
         if delay <= 0 and not started:
             return 0.01  # due per the store but not startable: never spin
         return max(0.0, delay)
 
-    async def _refill(self, now: float) -> None:
-        """Read the next due jobs that are neither waiting here nor being looked at."""
-        skip = self._due_ids | self._in_flight.keys()
-        for job in await self.store.due_for_poll(now, self.batch, skip=skip):
-            if job.id not in self._due_ids and job.id not in self._in_flight:
-                self._due.append(job)
-                self._due_ids.add(job.id)
+    def _wants_more(self, now: float) -> bool:
+        """Whether a read may find a look to start soon: not while a backlog of due
+        rows already in hand fills every free slot."""
+        return len(self._held) < self.concurrency or self._held[0][0] > now
+
+    async def _read_ahead(self, now: float) -> None:
+        """Hold every appointment up to ``now + lookahead`` that is neither held nor
+        being looked at (up to ``batch`` rows), and say how far that covers."""
+        horizon = now + self.lookahead
+        skip = self._held_ids | self._in_flight.keys()
+        # A wake-up during the read may shorten the stretch: it lowers this mark.
+        self._covered_until = math.inf
+        try:
+            rows = await self.store.due_for_poll(horizon, self.batch, skip=skip)
+        except BaseException:
+            self._covered_until = -math.inf  # read again after the pause
+            raise
+        for job in rows:
+            if job.id in self._held_ids or job.id in self._in_flight:
+                continue
+            at = job.next_poll_at if job.next_poll_at is not None else now
+            heapq.heappush(self._held, (at, job.id, job))
+            self._held_ids.add(job.id)
+        if len(rows) >= self.batch:  # a backlog: covered up to the last row read
+            covered = rows[-1].next_poll_at or now
+        elif self._held:
+            covered = horizon
+        else:  # nothing soon: ask when the next appointment is, to sleep till then
+            covered = await self._next_poll_time() - self.lookahead
+        # Read again at least every max_sleep: an appointment set without a wake-up is
+        # found then.
+        self._covered_until = min(covered, now + self.max_sleep, self._covered_until)
+
+    async def _next_poll_time(self) -> float:
+        try:
+            next_at = await self.store.next_poll_time(skip=tuple(self._in_flight))
+        except BaseException:
+            self._covered_until = -math.inf
+            raise
+        return math.inf if next_at is None else next_at
 
     def _start_due(self) -> int:
         started = 0
-        while self._due and len(self._in_flight) < self.concurrency:
-            job = self._due.popleft()
-            self._due_ids.discard(job.id)
+        now = self.clock()
+        while self._held and self._held[0][0] <= now and len(self._in_flight) < self.concurrency:
+            _, job_id, job = heapq.heappop(self._held)
+            self._held_ids.discard(job_id)
             self._start(job)
             started += 1
         return started
@@ -236,16 +295,30 @@ class Poller:
         task = asyncio.create_task(self._look(job), name=f"poll-{job.id}")
         self._in_flight[job.id] = task
 
-        def done(finished: asyncio.Task[None]) -> None:
+        def done(finished: asyncio.Task[float | None]) -> None:
             if self._in_flight.get(job.id) is finished:
                 del self._in_flight[job.id]
-            if not finished.cancelled() and finished.exception() is not None:
+            if finished.cancelled():
+                return
+            if finished.exception() is not None:
                 log.error("job %s: poll task crashed", job.id, exc_info=finished.exception())
+                self._expect(-math.inf)  # its appointment is unknown: read again
+            elif (at := finished.result()) is not None:
+                # Reads skipped the job while it was in flight, so they may have read
+                # past its new appointment: only now is it readable again.
+                self._expect(at)
             self._wake.set()  # a slot is free and the job has a new appointment
 
         task.add_done_callback(done)
 
-    async def _look(self, job: Job) -> None:
+    async def _look(self, job: Job) -> float | None:
+        """Look at one job; return its next appointment, if it has one."""
+        after = await self._refresh(job)
+        if after is None or after.state not in UPSTREAM:
+            return None  # it moved on, or nothing was recorded: its row says
+        return after.next_poll_at
+
+    async def _refresh(self, job: Job) -> Job | None:
         try:
             await self.jobs.answers.wait()
             if self.limiter is not None:
@@ -259,19 +332,16 @@ class Poller:
                 log.warning("job %s: query failed (%s); backing off", job.id, exc)
             else:
                 log.error("job %s: query refused (%r); backing off", job.id, exc)
-            await self._back_off(job, exc)
-            return
+            return await self._back_off(job, exc)
         except TimeoutError:
             self.stats.timeouts += 1
             log.warning("job %s: look took over %s s; backing off", job.id, self.job_timeout)
             error = maxapi.NetworkError(f"poll took longer than {self.job_timeout:g} s")
-            await self._back_off(job, error)
-            return
+            return await self._back_off(job, error)
         except Exception:
             self.stats.unexpected_errors += 1
             log.exception("job %s: poll failed unexpectedly; backing off", job.id)
-            await self._back_off(job, None)
-            return
+            return await self._back_off(job, None)
         if (
             result is not None
             and result.state in UPSTREAM
@@ -280,15 +350,18 @@ class Poller:
             # Nothing moved the appointment (e.g. a row without a task id): push it back
             # rather than look again at once, forever.
             log.warning("job %s: look left no next appointment; backing off", job.id)
-            await self._back_off(job, None)
+            return await self._back_off(job, None)
+        return result
 
-    async def _back_off(self, job: Job, error: maxapi.MaxApiError | None) -> None:
+    async def _back_off(self, job: Job, error: maxapi.MaxApiError | None) -> Job | None:
         """Push the job's next look back; the job itself keeps going."""
         try:
             if error is not None:
-                await self.jobs.poll_failed(job, error)
-            else:
-                delay = self.jobs.schedule.error_delay(job.poll_errors + 1)
-                await self.store.increment(job.id, "poll_errors", next_poll_at=self.clock() + delay)
+                return await self.jobs.poll_failed(job, error)
+            delay = self.jobs.schedule.error_delay(job.poll_errors + 1)
+            return await self.store.increment(
+                job.id, "poll_errors", next_poll_at=self.clock() + delay
+            )
         except Exception:
             log.exception("job %s: could not record the failed look", job.id)
+            return job  # its old, due appointment stands

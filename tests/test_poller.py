@@ -150,19 +150,46 @@ async def test_due_jobs_are_read_in_batches_not_after_every_look(h: Harness) -> 
 
 async def test_a_wake_for_a_later_appointment_does_not_reread_the_store(h: Harness) -> None:
     calls = counting(h.store, "next_poll_time")
-    async with polling(h, max_sleep=30) as poller:
+    async with polling(h, max_sleep=30, lookahead=0.5) as poller:
         await asyncio.sleep(0.2)
         before = len(calls)
         for _ in range(50):
             poller.wake(time.time() + 60)  # after the loop's own wake-up: nothing to do
         await asyncio.sleep(0.2)
         assert len(calls) == before
-        poller.wake(time.time() + 5)  # earlier than that: read again
-        await asyncio.sleep(0.2)
+        poller.wake(time.time() + 1.5)  # earlier than that: read by 1.0 s, not at once
+        await asyncio.sleep(0.4)
+        assert len(calls) == before
+        await asyncio.sleep(1.0)
         assert len(calls) == before + 1
-        poller.wake(None)  # unknown: read again
+        poller.wake(None)  # unknown: read again at once
         await asyncio.sleep(0.2)
         assert len(calls) == before + 2
+
+
+async def test_appointments_are_read_ahead_and_kept_on_time(h: Harness) -> None:
+    """One read holds the next half second of appointments; each look starts on time."""
+    jobs = [await h.start_job(f"fox {i} [sim:hold]") for i in range(20)]
+    base = time.time() + 0.3
+    for i, job in enumerate(jobs):
+        await h.store.update(job.id, next_poll_at=base + i * 0.02)  # 0.3 s to 0.68 s
+    reads = counting(h.store, "due_for_poll")
+    looked: dict[int, float] = {}
+
+    async def record(job: Job) -> None:
+        looked.setdefault(job.id, time.time())
+
+    wrap_refresh(h, record)
+    async with polling(h, lookahead=0.5, rate=None) as poller:
+        poller.wake(None)
+        await h.sim.wait_for(lambda: len(looked) == len(jobs), within=5)
+    late = [looked[job.id] - (base + i * 0.02) for i, job in enumerate(jobs)]
+    assert min(late) >= 0, "no look before its appointment"
+    assert max(late) < 0.1
+    # Two reads hold all twenty: the first (now, up to 0.5 s) and the next (0.5-1.0 s);
+    # reading for each look would have taken twenty.
+    first_two = [row.id for rows in reads[:2] for row in rows]
+    assert {job.id for job in jobs} <= set(first_two)
 
 
 async def test_concurrency_and_no_job_twice_at_once(h: Harness) -> None:
