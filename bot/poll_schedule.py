@@ -14,9 +14,11 @@ spread ±20 % around the typical time, a model of this schedule gives about 2.9 
 image job and 3.8 per video job (fewer when looks start late), and a delay after SUCCESS
 under 10 % of the generation time at the 95th percentile (``bench/README.md``). The
 image step was 9 %; 8 % spends some of the query budget left (2.35–2.86 measured) for
-about 0.6 point less wait at the 95th percentile. At the 10,000-job bench's peak the
-looks' own lateness (0.1–0.9 s at p95 from run to run) still moves the image p95 between
-9 and 13 %.
+about 0.6 point less wait at the 95th percentile. The p95 is set by the fastest jobs,
+done before the first look (about one in five with ±20 % spread); looking earlier or
+more often would spend more than 3 queries an image. At the 10,000-job bench's peak
+the looks' own lateness (0.24–0.46 s at p95, the event loop saturated) still lifts the
+image p95 to 10.5–11.4 %.
 
 Jitter on the first look spreads jobs submitted together; later gaps need none (they
 keep the spread). ``POLL_SCALE`` multiplies every delay and the maximum age.
