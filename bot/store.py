@@ -262,9 +262,10 @@ def m005_guild_state_index(db: Database) -> None:
 @migrations()
 def m006_bookkeeping_triggers(db: Database) -> None:
     """A job's first event and the guild's running spend kept by triggers, so that
-    accepting a job is two statements instead of five: each statement hands the GIL
-    to and from the event loop, and under a burst of commands every handoff waits
-    for the loop (accept groups took 30-55 ms for 16 jobs; see bench/README.md)."""
+    accepting a job takes two statements fewer (and a refund two fewer): each
+    statement hands the GIL to and from the event loop, and under a burst of commands
+    every handoff waits for the loop (accept groups took 30-55 ms for 16 jobs; see
+    bench/README.md)."""
     db.execute(
         """
         CREATE TRIGGER jobs_first_event AFTER INSERT ON jobs
@@ -653,10 +654,10 @@ class Store:
             f"RETURNING *, ({_QUEUE_POSITION_SQL.format(job='jobs')})",
             [*row.values(), *_queue_position_params()],
         )
-        names = [d[0] for d in cursor.description]
+        names = [d[0] for d in cursor.description][:-1]  # the last one is the position
         *columns, position = cursor.fetchone()
         cursor.close()
-        return Job.from_row(dict(zip(names, columns, strict=False))), int(position)
+        return Job.from_row(dict(zip(names, columns, strict=True))), int(position)
 
     @on_db_thread
     def create_job_with_charge(
