@@ -470,11 +470,10 @@ class Deliverer:
             claimed = await self.store.increment(claimed.id, "delivery_attempts")
             if job.state == S.SUCCEEDED:
                 await self._notify(claimed)
-            workdir = Path(
-                await asyncio.to_thread(
-                    tempfile.mkdtemp, prefix=f"atelier-job{job.id}-", dir=self.config.temp_dir
-                )
-            )
+            # Created on the loop (one mkdir): made in a thread, a cancel (close())
+            # arriving meanwhile would leave the directory behind, unknown to anyone.
+            prefix = f"atelier-job{job.id}-"
+            workdir = Path(tempfile.mkdtemp(prefix=prefix, dir=self.config.temp_dir))
             try:
                 return await self._attempt(claimed, workdir, retry)
             except _Retry as exc:
@@ -489,7 +488,7 @@ class Deliverer:
                     failure_message=exc.message,
                 )
             finally:
-                await asyncio.to_thread(shutil.rmtree, workdir, True)
+                await _remove_tree(workdir)
 
     async def _attempt(self, job: Job, workdir: Path, retry: bool) -> Job | None:
         urls = list(job.result_urls)
@@ -673,3 +672,13 @@ __all__ = [
     "classify",
     "notify_listeners",
 ]
+
+
+async def _remove_tree(path: Path) -> None:
+    """Remove a delivery's temporary files off the loop; if the attempt is cancelled
+    meanwhile (close()), finish on the loop: the cancel must not leave files behind."""
+    try:
+        await asyncio.to_thread(shutil.rmtree, path, True)
+    except asyncio.CancelledError:
+        shutil.rmtree(path, ignore_errors=True)
+        raise
