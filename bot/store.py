@@ -753,11 +753,8 @@ class Store:
     def _update_returning(self, sql: str, params: list[Any]) -> Job | None:
         """Run an ``UPDATE … RETURNING *`` of one job: the write and the read-back in one
         statement (each statement hands the GIL to and from the event loop)."""
-        cursor = self.db.conn.execute(sql, params)
-        row = cursor.fetchone()
-        names = [d[0] for d in cursor.description]
-        cursor.close()
-        return None if row is None else Job.from_row(dict(zip(names, row, strict=True)))
+        row = self._one(sql, params)
+        return None if row is None else Job.from_row(row)
 
     def _set_charge(self, job_id: int, state: str, now: float) -> None:
         """Settle or refund a job's reservation (a refund's trigger takes it off the
@@ -826,10 +823,9 @@ class Store:
     def _one(self, sql: str, params: Iterable[Any]) -> dict[str, Any] | None:
         cursor = self.db.execute(sql, list(params))
         row = cursor.fetchone()
-        if row is None:
-            return None
         names = [d[0] for d in cursor.description]
-        return dict(zip(names, row, strict=True))
+        cursor.close()  # an UPDATE … RETURNING must not stay open until the commit
+        return None if row is None else dict(zip(names, row, strict=True))
 
     def _many(self, sql: str, params: Iterable[Any] = ()) -> list[Job]:
         cursor = self.db.execute(sql, list(params))
