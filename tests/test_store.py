@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 import threading
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 
 from bot.job_states import JobState
 from bot.quota import Charge
-from bot.store import QUEUE_COUNT_CAP, Store, migrations
+from bot.store import QUEUE_COUNT_CAP, Job, Store, migrations
 
 S = JobState
 
@@ -358,3 +359,43 @@ async def test_concurrent_list_edits_lose_nothing(store: Store) -> None:
 
     await asyncio.gather(*[store.edit_guild_config(3, adding(f"w{i}")) for i in range(20)])
     assert sorted((await store.guild_config(3)).banned_words) == sorted(f"w{i}" for i in range(20))
+
+
+def test_rows_become_jobs_whatever_the_column_order() -> None:
+    """The row reader works out positions per column list: order, extra columns and
+    missing optional ones must not matter, and each empty JSON cell is its own object."""
+    columns = {
+        "task_id": "t1",
+        "id": 7,
+        "state": "running",
+        "input": '{"prompt": "a fox"}',
+        "result_urls": "[]",
+        "options": "{}",
+        "price_documented": 1,
+        "guild_id": None,
+        "channel_id": 2,
+        "user_id": 3,
+        "media": "image",
+        "model": "nano-banana",
+        "prompt": "a fox",
+        "price_usd": 0.04,
+        "created_at": 1.0,
+        "updated_at": 2.0,
+        "not_a_field": "ignored",
+    }
+    job = Job.from_row(columns)
+    assert (job.id, job.task_id, job.state) == (7, "t1", S.RUNNING)
+    assert job.input == {"prompt": "a fox"} and job.options == {} and job.result_urls == []
+    assert job.price_documented is True and job.polls == 0 and job.image_urls == []
+    reversed_columns = dict(reversed(columns.items()))
+    assert Job.from_row(reversed_columns) == job
+    again = Job.from_row(columns)
+    again.result_urls.append("https://example.invalid/x.png")
+    assert job.result_urls == []
+    # Every column present (the reader's positional path), in reverse order.
+    full = {name: getattr(job, name) for name in reversed(Job.__dataclass_fields__)}
+    full.update(state="running", input='{"prompt": "a fox"}', result_urls='["u"]')
+    full.update(options="{}", image_urls="[]", result_message_ids="[5]")
+    read = Job.from_row(full)
+    assert read.result_urls == ["u"] and read.result_message_ids == [5]
+    assert read == dataclasses.replace(job, result_urls=["u"], result_message_ids=[5])
