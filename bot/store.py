@@ -37,6 +37,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from bot.guild_config import GuildConfig
+from bot.iteration_batch import IterationBatch
 from bot.job_states import (
     TERMINAL,
     UPSTREAM,
@@ -460,6 +461,10 @@ class _Call:
     outcome: Any = None
 
 
+#: One :meth:`Store.update_if` call: the job, the states it must be in, encoded columns.
+_ConditionalWrite = tuple[int, tuple[JobState, ...], dict[str, Any]]
+
+
 class TransactionLost(sqlite3.OperationalError):
     """A call in the same group broke the transaction, so this call's writes are gone."""
 
@@ -629,6 +634,7 @@ class Store:
         # command answers within a few milliseconds even under load. The store is the
         # only writer, so the cache cannot go stale (hand edits need a restart).
         self._cache: dict[tuple[str, int], Any] = {}
+        self._conditional_writes = IterationBatch(self._update_many_if)
 
     @classmethod
     async def open(cls, path: Path | str, clock: Callable[[], float] = time.time) -> Store:
@@ -811,20 +817,30 @@ class Store:
             raise KeyError(f"no job {params[-1]}")
         return job
 
-    @one_statement
-    def update_if(self, job_id: int, states: Collection[JobState], **values: Any) -> bool:
+    async def update_if(self, job_id: int, states: Collection[JobState], **values: Any) -> bool:
         """Change bookkeeping columns only while the job is in ``states``; no re-read.
-        ``False`` when the job had moved on (the caller lost a race)."""
+        ``False`` when the job had moved on (the caller lost a race).
+
+        The poller's record of every look: calls made in the same event-loop iteration
+        share one trip to the database thread (:mod:`bot.iteration_batch`)."""
         if "state" in values:
             raise ValueError("use transition() to change a job's state")
-        row = _encode({**values, "updated_at": self.clock()})
-        sets = ", ".join(f"{k} = ?" for k in row)
-        marks = ", ".join("?" * len(states))
-        cursor = self.db.execute(
-            f"UPDATE jobs SET {sets} WHERE id = ? AND state IN ({marks})",
-            [*row.values(), job_id, *[s.value for s in states]],
-        )
-        return cursor.rowcount > 0
+        row = _encode({**values, "updated_at": self.clock()})  # bad columns fail here, alone
+        return await self._conditional_writes.add((job_id, tuple(states), row))
+
+    @on_db_thread
+    def _update_many_if(self, writes: list[_ConditionalWrite]) -> list[bool]:
+        """A batch of :meth:`update_if` calls, written all or none (one savepoint)."""
+        out = []
+        for job_id, states, row in writes:
+            sets = ", ".join(f"{k} = ?" for k in row)
+            marks = ", ".join("?" * len(states))
+            cursor = self.db.execute(
+                f"UPDATE jobs SET {sets} WHERE id = ? AND state IN ({marks})",
+                [*row.values(), job_id, *[s.value for s in states]],
+            )
+            out.append(cursor.rowcount > 0)
+        return out
 
     @on_db_thread
     def increment(self, job_id: int, column: str, by: int = 1, **values: Any) -> Job:
