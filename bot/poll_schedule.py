@@ -17,8 +17,8 @@ image step was 9 %; 8 % spends some of the query budget left (2.35–2.86 measur
 about 0.6 point less wait at the 95th percentile. The p95 is set by the fastest jobs,
 done before the first look (about one in five with ±20 % spread); looking earlier or
 more often would spend more than 3 queries an image. At the 10,000-job bench's peak
-the looks' own lateness (0.24–0.46 s at p95, the event loop saturated) still lifts the
-image p95 to 10.5–11.4 %.
+what the bot adds (a late start, the round trip, the database thread's queue) lifts
+the image p95 to 9.3–10.1 % in three runs (``bench/README.md``).
 
 Jitter on the first look spreads jobs submitted together; later gaps need none (they
 keep the spread). ``POLL_SCALE`` multiplies every delay and the maximum age.
