@@ -869,18 +869,21 @@ class Store:
         return job
 
     def _one(self, sql: str, params: Iterable[Any]) -> dict[str, Any] | None:
-        cursor = self.db.execute(sql, list(params))
-        row = cursor.fetchone()
-        names = [d[0] for d in cursor.description]
-        cursor.close()  # an UPDATE … RETURNING must not stay open until the commit
-        return None if row is None else dict(zip(names, row, strict=True))
+        columns, row = self._first_row(sql, params)
+        return None if row is None else dict(zip(columns, row, strict=True))
 
     def _one_job(self, sql: str, params: Iterable[Any]) -> Job | None:
+        columns, row = self._first_row(sql, params)
+        return None if row is None else _job_reader(columns)(row)
+
+    def _first_row(
+        self, sql: str, params: Iterable[Any]
+    ) -> tuple[tuple[str, ...], tuple[Any, ...] | None]:
         cursor = self.db.execute(sql, list(params))
         row = cursor.fetchone()
-        read = _job_reader(tuple(d[0] for d in cursor.description))
+        columns = tuple(d[0] for d in cursor.description)
         cursor.close()  # an UPDATE … RETURNING must not stay open until the commit
-        return None if row is None else read(row)
+        return columns, row
 
     def _many(self, sql: str, params: Iterable[Any] = ()) -> list[Job]:
         cursor = self.db.execute(sql, list(params))
