@@ -12,8 +12,9 @@ only after the COMMIT. At thousands of jobs in flight the commits and the thread
 hand-offs, not the statements, were most of the database thread's time.
 
 Jobs move between states only through :meth:`Store.transition`, a compare-and-set:
-the update applies only if the job is still in one of the expected states, and the
-state change is appended to ``job_events`` in the same transaction. Whoever loses
+the update applies only if the job is still in one of the expected states, and
+triggers append the state change to ``job_events`` and settle or refund the charge in
+the same statement (``m007_transition_triggers``). Whoever loses
 a race (the poller and a callback finishing the same job, a cancel meeting a
 success) sees ``None`` and does nothing, which is what makes "posted once" hold.
 """
@@ -43,8 +44,6 @@ from bot.job_states import (
     UPSTREAM,
     JobState,
     can_move,
-    refund_applies,
-    settle_applies,
 )
 from bot.quota import DIMENSIONS, Charge, LimitLayers, Limits, Usage
 
@@ -294,6 +293,51 @@ def m006_bookkeeping_triggers(db: Database) -> None:
                 VALUES (COALESCE(NEW.guild_id, 0), 'd:' || NEW.day, {sign}NEW.usd),
                        (COALESCE(NEW.guild_id, 0), 'm:' || NEW.month, {sign}NEW.usd)
                 ON CONFLICT (guild_id, period) DO UPDATE SET usd = usd + excluded.usd;
+            END
+            """
+        )
+
+
+@migrations()
+def m007_transition_triggers(db: Database) -> None:
+    """A transition in one statement: the job's UPDATE fires triggers that append its
+    event (the reason comes in the new ``state_reason`` column) and settle or refund
+    its charge. It was three to five statements and a savepoint; each statement hands
+    the GIL to and from the event loop, and at the poller's peak every handoff waits
+    for the loop (bench/README.md, "The image p95").
+
+    The charge rules are ``job_states.refund_applies`` and ``settle_applies`` as of this
+    release, written out as SQL; ``tests/test_store.py`` checks the two agree for
+    every allowed move. A change to those rules needs a new migration."""
+    db.execute("ALTER TABLE jobs ADD COLUMN state_reason TEXT")
+    db.execute(
+        "UPDATE jobs SET state_reason = (SELECT reason FROM job_events AS e "
+        "WHERE e.job_id = jobs.id ORDER BY e.id DESC LIMIT 1)"
+    )
+    db.execute(
+        """
+        CREATE TRIGGER jobs_state_event AFTER UPDATE OF state ON jobs
+        BEGIN
+            INSERT INTO job_events (job_id, at, from_state, to_state, reason)
+            VALUES (NEW.id, NEW.updated_at, OLD.state, NEW.state, NEW.state_reason);
+        END
+        """
+    )
+    for name, when, charge_state in (
+        ("jobs_settle_charge", "NEW.state = 'succeeded'", "settled"),
+        (
+            "jobs_refund_charge",
+            "NEW.state IN ('rejected', 'failed', 'cancelled', 'lost') "
+            "OR (NEW.state = 'expired' AND OLD.state IN ('queued', 'running'))",
+            "refunded",
+        ),
+    ):
+        db.execute(
+            f"""
+            CREATE TRIGGER {name} AFTER UPDATE OF state ON jobs WHEN {when}
+            BEGIN
+                UPDATE charges SET state = '{charge_state}', updated_at = NEW.updated_at
+                WHERE job_id = NEW.id AND state = 'reserved';
             END
             """
         )
@@ -741,8 +785,7 @@ class Store:
         )
         return job, position
 
-    @on_db_thread
-    def transition(
+    async def transition(
         self,
         job_id: int,
         expected: Collection[JobState] | JobState,
@@ -754,53 +797,41 @@ class Store:
 
         Returns the updated job, or ``None`` when the job had already moved on (the
         caller lost a race and must do nothing). A move the state machine forbids
-        raises ``ValueError``: that is a bug, not a race.
+        raises ``ValueError``: that is a bug, not a race. One statement on the database
+        thread: triggers append the event and settle or refund the charge
+        (:func:`m007_transition_triggers`).
         """
-        allowed = {expected} if isinstance(expected, JobState) else set(expected)
+        allowed = (expected,) if isinstance(expected, JobState) else tuple(expected)
         for state in allowed:
             if not can_move(state, target):
                 raise ValueError(f"job state {state} cannot move to {target}")
+        return await self._transition(job_id, allowed, target, reason, _encode(values))
+
+    @one_statement
+    def _transition(
+        self,
+        job_id: int,
+        allowed: tuple[JobState, ...],
+        target: JobState,
+        reason: str,
+        extra: dict[str, Any],
+    ) -> Job | None:
         now = self.clock()
-        extra = _encode(values)
         if target.is_terminal:
             extra.setdefault("finished_at", now)
             extra["next_poll_at"] = None
             extra["next_delivery_at"] = None
-        sets = ", ".join(f"{k} = ?" for k in extra)
-        sets = f"state = ?, updated_at = ?{', ' + sets if sets else ''}"
-        placeholders = ", ".join("?" * len(allowed))
-        if len(allowed) == 1:
-            (previous,) = allowed  # the UPDATE's condition tells which state it left
-        else:
-            before = self.db.execute("SELECT state FROM jobs WHERE id = ?", [job_id]).fetchone()
-            if before is None or before[0] not in {s.value for s in allowed}:
-                return None
-            previous = JobState(before[0])
-        job = self._update_returning(
-            f"UPDATE jobs SET {sets} WHERE id = ? AND state IN ({placeholders}) RETURNING *",
-            [target.value, now, *extra.values(), job_id, *[s.value for s in allowed]],
+        sets = "".join(f", {k} = ?" for k in extra)
+        return self._update_returning(
+            f"UPDATE jobs SET state = ?, state_reason = ?, updated_at = ?{sets} "
+            f"WHERE id = ? AND state IN ({', '.join('?' * len(allowed))}) RETURNING *",
+            [target.value, reason, now, *extra.values(), job_id, *[s.value for s in allowed]],
         )
-        if job is None:
-            return None
-        self._event(job_id, previous, target, reason, now)
-        if refund_applies(previous, target):
-            self._set_charge(job_id, "refunded", now)
-        elif settle_applies(target):
-            self._set_charge(job_id, "settled", now)
-        return job
 
     def _update_returning(self, sql: str, params: list[Any]) -> Job | None:
         """Run an ``UPDATE … RETURNING *`` of one job: the write and the read-back in one
         statement (each statement hands the GIL to and from the event loop)."""
         return self._one_job(sql, params)
-
-    def _set_charge(self, job_id: int, state: str, now: float) -> None:
-        """Settle or refund a job's reservation (a refund's trigger takes it off the
-        guild's running spend)."""
-        self.db.execute(
-            "UPDATE charges SET state = ?, updated_at = ? WHERE job_id = ? AND state = 'reserved'",
-            [state, now, job_id],
-        )
 
     @on_db_thread
     def update(self, job_id: int, **values: Any) -> Job:
@@ -850,15 +881,6 @@ class Store:
         row = _encode({**values, "updated_at": self.clock()})
         sets = ", ".join([f"{column} = {column} + ?", *(f"{k} = ?" for k in row)])
         return self._updated(f"UPDATE jobs SET {sets} WHERE id = ?", [by, *row.values(), job_id])
-
-    def _event(
-        self, job_id: int, before: JobState | None, after: JobState, reason: str, now: float
-    ) -> None:
-        self.db.execute(
-            "INSERT INTO job_events (job_id, at, from_state, to_state, reason) "
-            "VALUES (?, ?, ?, ?, ?)",
-            [job_id, now, before.value if before else None, after.value, reason],
-        )
 
     # -- jobs: reads -------------------------------------------------------------------
 

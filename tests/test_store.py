@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bot.job_states import JobState
+from bot.job_states import TRANSITIONS, JobState, refund_applies, settle_applies
 from bot.quota import Charge
 from bot.store import QUEUE_COUNT_CAP, Job, Store, migrations
 
@@ -25,6 +25,7 @@ RELEASED_MIGRATIONS = [
     "m004_spend_totals",
     "m005_guild_state_index",
     "m006_bookkeeping_triggers",
+    "m007_transition_triggers",
 ]
 
 
@@ -142,6 +143,73 @@ async def test_only_one_of_many_racing_transitions_wins(store: Store) -> None:
     assert sum(r is not None for r in results) == 1
     events = await store.events(job.id)
     assert [e.to_state for e in events].count("succeeded") == 1
+
+
+async def test_a_move_from_one_of_several_states_records_where_it_came_from(
+    store: Store,
+) -> None:
+    job = await store.create_job(job_values())
+    await store.transition(job.id, S.ACCEPTED, S.SUBMITTING, "submit")
+    moved = await store.transition(job.id, [S.QUEUED, S.SUBMITTING], S.RUNNING, "running")
+    assert moved is not None
+    last = (await store.events(job.id))[-1]
+    assert (last.from_state, last.to_state, last.reason) == ("submitting", "running", "running")
+    assert last.at == moved.updated_at
+
+
+async def test_every_allowed_move_settles_or_refunds_as_the_rules_say(tmp_path: Path) -> None:
+    """The charge triggers (m007) are the SQL form of ``refund_applies`` and
+    ``settle_applies``: for every move the state machine allows, the charge ends where
+    the Python rules say it should."""
+    store = await Store.open(tmp_path / "a.db")
+    side = sqlite3.connect(tmp_path / "a.db", isolation_level=None)
+    moves = [(before, after) for before, targets in TRANSITIONS.items() for after in targets]
+    expected, got = {}, {}
+    for before, after in moves:
+        job, _ = await store.create_job_with_charge(
+            job_values(), Charge(1, 0, 0.5), ("2026-11-23", "2026-11"), lambda _: None
+        )
+        side.execute("UPDATE jobs SET state = ? WHERE id = ?", [before.value, job.id])
+        side.execute("UPDATE charges SET state = 'reserved' WHERE job_id = ?", [job.id])
+        assert await store.transition(job.id, before, after, "move") is not None
+        (got[before, after],) = side.execute(
+            "SELECT state FROM charges WHERE job_id = ?", [job.id]
+        ).fetchone()
+        expected[before, after] = (
+            "refunded"
+            if refund_applies(before, after)
+            else "settled"
+            if settle_applies(after)
+            else "reserved"
+        )
+    side.close()
+    await store.close()
+    assert len(moves) > 20 and got == expected
+
+
+async def test_upgrade_gives_each_job_the_reason_of_its_last_event(tmp_path: Path) -> None:
+    from sqlite_utils import Database
+
+    path = tmp_path / "old.db"
+    old = Database(path)
+    migrations.apply(old, stop_before="m007_transition_triggers")
+    old.execute(
+        "INSERT INTO jobs (id, channel_id, user_id, media, model, prompt, input, price_usd, "
+        "state, created_at, updated_at) VALUES "
+        "(1, 2, 3, 'image', 'm', 'p', '{}', 0.04, 'running', 1.0, 1.0)"
+    )
+    old.execute(
+        "INSERT INTO job_events (job_id, at, from_state, to_state, reason) "
+        "VALUES (1, 2.0, 'accepted', 'submitting', 'submit'), "
+        "(1, 3.0, 'submitting', 'running', 'upstream PROCESSING')"
+    )
+    old.conn.commit()
+    old.close()
+    store = await Store.open(path)
+    await store.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT state_reason FROM jobs").fetchone() == ("upstream PROCESSING",)
+    conn.close()
 
 
 async def test_terminal_transition_clears_schedules(store: Store) -> None:
