@@ -18,7 +18,7 @@ about 0.6 point less wait at the 95th percentile. The p95 is set by the fastest 
 done before the first look (about one in five with ±20 % spread); looking earlier or
 more often would spend more than 3 queries an image. At the 10,000-job bench's peak
 what the bot adds (a late start, the round trip, the database thread's queue) lifts
-the image p95 to 9.3–10.1 % in three runs (``bench/README.md``).
+the image p95 to 8.8–9.3 % in three runs (``bench/README.md``).
 
 Jitter on the first look spreads jobs submitted together; later gaps need none (they
 keep the spread). ``POLL_SCALE`` multiplies every delay and the maximum age.
