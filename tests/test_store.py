@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlite_utils import Database
 
 from bot.job_states import TRANSITIONS, JobState, refund_applies, settle_applies
 from bot.quota import Charge
@@ -44,6 +45,25 @@ def job_values(**extra: Any) -> dict[str, Any]:
     }
 
 
+def old_database(path: Path, stop_before: str) -> Database:
+    """A database left at the release before ``stop_before``."""
+    old = Database(path)
+    migrations.apply(old, stop_before=stop_before)
+    return old
+
+
+def insert_old_job(
+    old: Database, job_id: int, state: str, *, usd: float = 0.04, input_json: str = "{}"
+) -> None:
+    """A job row in the columns every release has had (guild 7, channel 2, user 3)."""
+    old.execute(
+        "INSERT INTO jobs (id, guild_id, channel_id, user_id, media, model, prompt, input, "
+        "price_usd, state, created_at, updated_at) "
+        "VALUES (?, 7, 2, 3, 'image', 'nano-banana', 'old', ?, ?, ?, 1.0, 1.0)",
+        [job_id, input_json, usd, state],
+    )
+
+
 @pytest.fixture
 async def store(tmp_path: Path):  # type: ignore[no-untyped-def]
     s = await Store.open(tmp_path / "sub" / "atelier.db")
@@ -72,16 +92,9 @@ async def test_upgrade_from_every_earlier_schema_keeps_jobs(
     tmp_path: Path, stop_before: str
 ) -> None:
     """A database left at an earlier release upgrades in place at start-up."""
-    from sqlite_utils import Database
-
     path = tmp_path / "old.db"
-    old = Database(path)
-    migrations.apply(old, stop_before=stop_before)
-    old.execute(
-        "INSERT INTO jobs (channel_id, user_id, media, model, prompt, input, price_usd, "
-        "state, created_at, updated_at) VALUES (2, 3, 'image', 'nano-banana', 'old', "
-        "'{\"prompt\": \"old\"}', 0.04, 'running', 1.0, 1.0)"
-    )
+    old = old_database(path, stop_before)
+    insert_old_job(old, 1, "running", input_json='{"prompt": "old"}')
     old.conn.commit()
     old.close()
     store = await Store.open(path)
@@ -188,16 +201,9 @@ async def test_every_allowed_move_settles_or_refunds_as_the_rules_say(tmp_path: 
 
 
 async def test_upgrade_gives_each_job_the_reason_of_its_last_event(tmp_path: Path) -> None:
-    from sqlite_utils import Database
-
     path = tmp_path / "old.db"
-    old = Database(path)
-    migrations.apply(old, stop_before="m007_transition_triggers")
-    old.execute(
-        "INSERT INTO jobs (id, channel_id, user_id, media, model, prompt, input, price_usd, "
-        "state, created_at, updated_at) VALUES "
-        "(1, 2, 3, 'image', 'm', 'p', '{}', 0.04, 'running', 1.0, 1.0)"
-    )
+    old = old_database(path, "m007_transition_triggers")
+    insert_old_job(old, 1, "running")
     old.execute(
         "INSERT INTO job_events (job_id, at, from_state, to_state, reason) "
         "VALUES (1, 2.0, 'accepted', 'submitting', 'submit'), "
@@ -354,18 +360,10 @@ async def test_update_if_writes_only_in_the_expected_states(store: Store) -> Non
 
 
 async def test_spend_totals_are_backfilled_from_earlier_charges(tmp_path: Path) -> None:
-    from sqlite_utils import Database
-
     path = tmp_path / "old.db"
-    old = Database(path)
-    migrations.apply(old, stop_before="m004_spend_totals")
+    old = old_database(path, "m004_spend_totals")
     for job_id, usd, state in ((1, 0.5, "settled"), (2, 0.25, "reserved"), (3, 9.0, "refunded")):
-        old.execute(
-            "INSERT INTO jobs (id, guild_id, channel_id, user_id, media, model, prompt, input, "
-            "price_usd, state, created_at, updated_at) VALUES "
-            "(?, 7, 2, 3, 'image', 'm', 'p', '{}', ?, 'running', 1.0, 1.0)",
-            [job_id, usd],
-        )
+        insert_old_job(old, job_id, "running", usd=usd)
         old.execute(
             "INSERT INTO charges (job_id, guild_id, user_id, images, videos, usd, day, month, "
             "state, created_at, updated_at) "
@@ -383,16 +381,9 @@ async def test_spend_totals_are_backfilled_from_earlier_charges(tmp_path: Path) 
 
 
 async def test_a_charge_reserved_before_the_triggers_is_refunded_by_them(tmp_path: Path) -> None:
-    from sqlite_utils import Database
-
     path = tmp_path / "old.db"
-    old = Database(path)
-    migrations.apply(old, stop_before="m006_bookkeeping_triggers")
-    old.execute(
-        "INSERT INTO jobs (id, guild_id, channel_id, user_id, media, model, prompt, input, "
-        "price_usd, state, created_at, updated_at) VALUES "
-        "(1, 7, 2, 3, 'image', 'm', 'p', '{}', 0.25, 'queued', 1.0, 1.0)"
-    )
+    old = old_database(path, "m006_bookkeeping_triggers")
+    insert_old_job(old, 1, "queued", usd=0.25)
     old.execute(
         "INSERT INTO charges (job_id, guild_id, user_id, images, videos, usd, day, month, "
         "state, created_at, updated_at) "
