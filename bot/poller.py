@@ -240,32 +240,25 @@ class Poller:
         self._covered_until = math.inf
         try:
             rows = await self.store.due_for_poll(horizon, self.batch, skip=skip)
+            for job in rows:
+                if job.id in self._held_ids or job.id in self._in_flight:
+                    continue
+                at = job.next_poll_at if job.next_poll_at is not None else now
+                heapq.heappush(self._held, (at, job.id, job))
+                self._held_ids.add(job.id)
+            if len(rows) >= self.batch:  # a backlog: covered up to the last row read
+                covered = rows[-1].next_poll_at or now
+            elif self._held:
+                covered = horizon
+            else:  # nothing soon: ask when the next appointment is, to sleep till then
+                next_at = await self.store.next_poll_time(skip=tuple(self._in_flight))
+                covered = (math.inf if next_at is None else next_at) - self.lookahead
         except BaseException:
             self._covered_until = -math.inf  # read again after the pause
             raise
-        for job in rows:
-            if job.id in self._held_ids or job.id in self._in_flight:
-                continue
-            at = job.next_poll_at if job.next_poll_at is not None else now
-            heapq.heappush(self._held, (at, job.id, job))
-            self._held_ids.add(job.id)
-        if len(rows) >= self.batch:  # a backlog: covered up to the last row read
-            covered = rows[-1].next_poll_at or now
-        elif self._held:
-            covered = horizon
-        else:  # nothing soon: ask when the next appointment is, to sleep till then
-            covered = await self._next_poll_time() - self.lookahead
         # Read again at least every max_sleep: an appointment set without a wake-up is
         # found then.
         self._covered_until = min(covered, now + self.max_sleep, self._covered_until)
-
-    async def _next_poll_time(self) -> float:
-        try:
-            next_at = await self.store.next_poll_time(skip=tuple(self._in_flight))
-        except BaseException:
-            self._covered_until = -math.inf
-            raise
-        return math.inf if next_at is None else next_at
 
     def _start_due(self) -> int:
         started = 0

@@ -822,16 +822,11 @@ class Store:
             extra["next_poll_at"] = None
             extra["next_delivery_at"] = None
         sets = "".join(f", {k} = ?" for k in extra)
-        return self._update_returning(
+        return self._one_job(
             f"UPDATE jobs SET state = ?, state_reason = ?, updated_at = ?{sets} "
             f"WHERE id = ? AND state IN ({', '.join('?' * len(allowed))}) RETURNING *",
             [target.value, reason, now, *extra.values(), job_id, *[s.value for s in allowed]],
         )
-
-    def _update_returning(self, sql: str, params: list[Any]) -> Job | None:
-        """Run an ``UPDATE … RETURNING *`` of one job: the write and the read-back in one
-        statement (each statement hands the GIL to and from the event loop)."""
-        return self._one_job(sql, params)
 
     @on_db_thread
     def update(self, job_id: int, **values: Any) -> Job:
@@ -843,7 +838,8 @@ class Store:
         return self._updated(f"UPDATE jobs SET {sets} WHERE id = ?", [*row.values(), job_id])
 
     def _updated(self, sql: str, params: list[Any]) -> Job:
-        job = self._update_returning(f"{sql} RETURNING *", params)
+        """Run an UPDATE of one job and read it back in the same statement."""
+        job = self._one_job(f"{sql} RETURNING *", params)
         if job is None:
             raise KeyError(f"no job {params[-1]}")
         return job
@@ -883,12 +879,6 @@ class Store:
         return self._updated(f"UPDATE jobs SET {sets} WHERE id = ?", [by, *row.values(), job_id])
 
     # -- jobs: reads -------------------------------------------------------------------
-
-    def _get(self, job_id: int) -> Job:
-        job = self._one_job("SELECT * FROM jobs WHERE id = ?", [job_id])
-        if job is None:
-            raise KeyError(f"no job {job_id}")
-        return job
 
     def _one(self, sql: str, params: Iterable[Any]) -> dict[str, Any] | None:
         columns, row = self._first_row(sql, params)
