@@ -86,12 +86,49 @@ class AtelierBot(commands.Bot):
         )
 
     async def setup_hook(self) -> None:
+        if self.services.settings.allowed_guild_ids is None:
+            log.warning(
+                "ALLOWED_GUILD_IDS is not set: every server that adds this bot can spend "
+                "your Max API credits; set it to your server ids, and turn off Public Bot "
+                "in the Discord Developer Portal unless you mean it"
+            )
         await self.tree.set_translator(Translator())
         for name in self._extensions:
             await self.load_extension(name)
         await self.sync_commands()
         for hook in self.services.on_setup:
             await hook(self)
+
+    def serves(self, guild_id: int | None) -> bool:
+        """Whether the operator lets this server use the bot (``ALLOWED_GUILD_IDS``)."""
+        allowed = self.services.settings.allowed_guild_ids
+        return allowed is None or guild_id in allowed
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        """Leave a server the operator did not allow, as soon as it adds the bot."""
+        if self.serves(guild.id):
+            return
+        log.warning(
+            "left server %s (%s): it added the bot but is not in ALLOWED_GUILD_IDS",
+            guild.name,
+            guild.id,
+        )
+        try:
+            await guild.leave()
+        except discord.HTTPException as exc:
+            log.warning("could not leave server %s: %s", guild.id, exc)
+
+    async def on_ready(self) -> None:
+        """Name the servers the bot is in but does not serve (their commands are refused;
+        it does not leave them on its own, so a typo in the list cannot drop a server)."""
+        refused = [guild for guild in self.guilds if not self.serves(guild.id)]
+        for guild in refused:
+            log.warning(
+                "server %s (%s) is not in ALLOWED_GUILD_IDS: its commands are refused; "
+                "add its id or remove the bot from it",
+                guild.name,
+                guild.id,
+            )
 
     async def close(self) -> None:
         for hook in self.services.on_close:

@@ -19,6 +19,13 @@ def mark_audited(error: E) -> E:
     return error
 
 
+#: The refusal in a server the operator did not list in ``ALLOWED_GUILD_IDS``.
+NOT_SERVED = (
+    "This bot serves only the servers its operator chose, and this is not one of them. "
+    "Nothing was charged."
+)
+
+
 class UserFacingError(Exception):
     """A refusal with a message that says what to do. Nothing was charged.
 

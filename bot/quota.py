@@ -9,7 +9,9 @@ the store's job-creating transaction, so simultaneous commands cannot both pass 
 last slot); the reservation is settled when Max API produces a result and refunded
 when the job ends without one (see ``job_states.refund_applies``).
 
-Days roll over at a configurable UTC hour (``period_keys``).
+Days roll over at a configurable UTC hour (``period_keys``). Above every server, the
+operator's cap (``OperatorCap``) bounds what all servers together spend in a UTC day
+and month; no server setting can lift it.
 """
 
 from __future__ import annotations
@@ -80,6 +82,47 @@ class GuildPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class OperatorCap:
+    """What all servers together may spend (``OPERATOR_BUDGET_USD_PER_DAY`` / ``…_MONTH``),
+    counted by UTC day and month; ``None``: no cap."""
+
+    daily_usd: float | None = None
+    monthly_usd: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.daily_usd is not None or self.monthly_usd is not None
+
+    def refusal(self, daily_usd: float | None, monthly_usd: float | None) -> str | None:
+        """Why a server budget of these amounts is refused (it may only be lower than the
+        cap; ``None`` amount means "no server budget"), or ``None`` when it is fine."""
+        for amount, cap, template in (
+            (daily_usd, self.daily_usd, OVER_DAILY_CAP),
+            (monthly_usd, self.monthly_usd, OVER_MONTHLY_CAP),
+        ):
+            if amount is not None and cap is not None and amount > cap + 1e-9:
+                return template
+        return None
+
+
+OVER_DAILY_CAP = (
+    "The bot's operator caps what all servers together spend at {cap} a day, so a "
+    "server's daily budget can only be lower."
+)
+OVER_MONTHLY_CAP = (
+    "The bot's operator caps what all servers together spend at {cap} a month, so a "
+    "server's monthly budget can only be lower."
+)
+
+
+def operator_periods(now: float) -> tuple[float, float]:
+    """When the operator's current UTC day and month began (epoch seconds)."""
+    moment = datetime.fromtimestamp(now, UTC)
+    day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    return day.timestamp(), day.replace(day=1).timestamp()
+
+
+@dataclass(frozen=True, slots=True)
 class Usage:
     """What counts against the limits right now (refunded jobs excluded)."""
 
@@ -90,6 +133,8 @@ class Usage:
     last_job_at: float | None = None
     guild_spend_today_usd: float = 0.0
     guild_spend_month_usd: float = 0.0
+    operator_spend_today_usd: float = 0.0
+    operator_spend_month_usd: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,8 +205,24 @@ def check(
     now: float,
     *,
     exempt: bool = False,
+    operator: OperatorCap = OperatorCap(),
 ) -> None:
     """Raise :class:`LimitReached` (saying when it resets) if the job does not fit."""
+    if operator.monthly_usd is not None and (
+        usage.operator_spend_month_usd + charge.usd > operator.monthly_usd + 1e-9
+    ):
+        raise LimitReached(
+            "The bot's spending cap for this month is used up, for every server it serves. "
+            "Its operator can raise it."
+        )
+    if operator.daily_usd is not None and (
+        usage.operator_spend_today_usd + charge.usd > operator.daily_usd + 1e-9
+    ):
+        raise LimitReached(
+            "The bot's spending cap for today is used up, for every server it serves. "
+            "It resets {resets}.",
+            resets=f"<t:{int(next_reset(now, 0))}:R>",
+        )
     resets = _reset_text(now, policy)
     if policy.monthly_budget_usd is not None and (
         usage.guild_spend_month_usd + charge.usd > policy.monthly_budget_usd + 1e-9

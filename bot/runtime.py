@@ -32,6 +32,7 @@ from bot.maxapi import MaxApiClient
 from bot.metrics import JobGauges, Sample, read_job_gauges
 from bot.poll_schedule import PollSchedule
 from bot.poller import Poller
+from bot.quota import OperatorCap
 from bot.settings import Settings
 from bot.store import Store
 from bot.webhook import CallbackReceiver
@@ -106,6 +107,10 @@ class Runtime:
             ),
             callback_base_url=settings.webhook_public_url,
             clock=self.clock,
+            allowed_guild_ids=settings.allowed_guild_ids,
+            operator_cap=OperatorCap(
+                settings.operator_budget_usd_per_day, settings.operator_budget_usd_per_month
+            ),
         )
         poller_options = {
             "rate": settings.poll_rate,
@@ -166,14 +171,25 @@ class Runtime:
     async def _heartbeat(self) -> None:
         """Touch the heartbeat file next to the database while the event loop runs, so
         ``python -m bot.healthcheck`` (the container's healthcheck) can tell a live bot
-        from a hung one whether or not the callback listener is on."""
+        from a hung one whether or not the callback listener is on; and clear expired
+        interaction tokens on the same beat."""
         path = heartbeat_path(self.settings.database_path)
         while True:
             try:
                 await asyncio.to_thread(write_heartbeat, path, time.time())
             except OSError as exc:
                 log.warning("could not write the heartbeat file %s: %s", path, exc)
+            await self._forget_expired_tokens()
             await asyncio.sleep(HEARTBEAT_EVERY)
+
+    async def _forget_expired_tokens(self) -> None:
+        """Clear interaction tokens Discord no longer accepts (nothing to steal from a copy)."""
+        if self.store is None:
+            return
+        try:
+            await self.store.forget_expired_tokens(self.clock())
+        except Exception:
+            log.exception("could not clear expired interaction tokens")
 
     async def job_gauges(self) -> JobGauges:
         """Jobs by state and the oldest unfinished job's age, read from the store."""

@@ -16,7 +16,9 @@ from urllib.parse import urlsplit
 
 DEFAULT_MAXAPI_BASE_URL = "https://api.maxapi.io"
 DEFAULT_DATABASE_PATH = "data/atelier.db"
-DEFAULT_WEBHOOK_LISTEN = "0.0.0.0:8080"
+DEFAULT_WEBHOOK_LISTEN = "127.0.0.1:8080"
+#: When Max API may refund a cancelled task to the operator (see ``CANCEL_REFUNDS``).
+CANCEL_REFUND_MODES = ("pending", "always", "never")
 
 
 class SettingsError(ValueError):
@@ -58,8 +60,21 @@ class Settings:
     dev_guild_id: int | None = None
     database_path: Path = Path(DEFAULT_DATABASE_PATH)
     webhook_public_url: str | None = None
-    webhook_host: str = "0.0.0.0"
+    webhook_host: str = "127.0.0.1"
     webhook_port: int = 8080
+    metrics_host: str | None = None
+    """Where ``/metrics`` is served on its own (``METRICS_LISTEN``); ``None``: not at all."""
+    metrics_port: int = 0
+    metrics_token: Secret | None = None
+    """A bearer token ``/metrics`` requires (``METRICS_TOKEN``); ``None``: no token."""
+    allowed_guild_ids: frozenset[int] | None = None
+    """The servers the bot serves (``ALLOWED_GUILD_IDS``); ``None``: every server."""
+    operator_budget_usd_per_day: float | None = None
+    """The most all servers together may spend in a UTC day; ``None``: no cap."""
+    operator_budget_usd_per_month: float | None = None
+    cancel_refunds: str = "pending"
+    """``pending``: a cancel refunds the member only while Max API had not started the
+    task; ``always``; ``never``."""
     poll_scale: float = 1.0
     poll_rate: float = 20.0
     log_level: str = "INFO"
@@ -68,8 +83,15 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         """Build settings from a mapping such as ``os.environ``; raise on the first problem."""
-        host, port = _parse_listen(env.get("WEBHOOK_LISTEN", DEFAULT_WEBHOOK_LISTEN))
+        host, port = _parse_listen(
+            env.get("WEBHOOK_LISTEN", DEFAULT_WEBHOOK_LISTEN) or DEFAULT_WEBHOOK_LISTEN
+        )
         catalog = _optional(env, "CATALOG_PATH")
+        metrics = _optional(env, "METRICS_LISTEN")
+        metrics_host, metrics_port = (
+            _parse_listen(metrics, "METRICS_LISTEN") if metrics else (None, 0)
+        )
+        metrics_token = _optional(env, "METRICS_TOKEN")
         return cls(
             discord_token=Secret(
                 _required(
@@ -93,6 +115,13 @@ class Settings:
             poll_rate=_parse_poll_rate(env),
             log_level=_parse_log_level(env),
             catalog_path=_parse_catalog_path(catalog),
+            metrics_host=metrics_host,
+            metrics_port=metrics_port,
+            metrics_token=Secret(metrics_token) if metrics_token else None,
+            allowed_guild_ids=_parse_guild_ids(env),
+            operator_budget_usd_per_day=_parse_budget(env, "OPERATOR_BUDGET_USD_PER_DAY"),
+            operator_budget_usd_per_month=_parse_budget(env, "OPERATOR_BUDGET_USD_PER_MONTH"),
+            cancel_refunds=_parse_cancel_refunds(env),
         )
 
 
@@ -143,11 +172,40 @@ def _parse_public_url(env: Mapping[str, str]) -> str | None:
     return raw.rstrip("/")
 
 
-def _parse_listen(raw: str) -> tuple[str, int]:
+def _parse_listen(raw: str, name: str = "WEBHOOK_LISTEN") -> tuple[str, int]:
     host, sep, port = raw.strip().rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise SettingsError("WEBHOOK_LISTEN", "must be host:port, for example 0.0.0.0:8080")
+        raise SettingsError(name, "must be host:port, for example 127.0.0.1:8080")
     return host.strip("[]"), int(port)
+
+
+def _parse_guild_ids(env: Mapping[str, str]) -> frozenset[int] | None:
+    raw = _optional(env, "ALLOWED_GUILD_IDS")
+    if raw is None:
+        return None
+    parts = [part.strip() for part in raw.replace(" ", ",").split(",") if part.strip()]
+    if not parts or not all(part.isdigit() and int(part) > 0 for part in parts):
+        raise SettingsError(
+            "ALLOWED_GUILD_IDS",
+            "must be server ids separated by commas, such as 123456789012345678,234567890123456789",
+        )
+    return frozenset(int(part) for part in parts)
+
+
+def _parse_budget(env: Mapping[str, str], name: str) -> float | None:
+    if _optional(env, name) is None:
+        return None
+    return _parse_number(env, name, 0.0, 0, 1_000_000, "must be a number of US dollars, 0 or more")
+
+
+def _parse_cancel_refunds(env: Mapping[str, str]) -> str:
+    raw = (_optional(env, "CANCEL_REFUNDS") or "pending").lower()
+    if raw not in CANCEL_REFUND_MODES:
+        raise SettingsError(
+            "CANCEL_REFUNDS",
+            "must be pending (refund a cancel only before Max API started it), always or never",
+        )
+    return raw
 
 
 def _parse_number(

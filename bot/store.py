@@ -25,12 +25,13 @@ import asyncio
 import contextlib
 import functools
 import json
+import os
 import queue
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -343,6 +344,31 @@ def m007_transition_triggers(db: Database) -> None:
         )
 
 
+@migrations()
+def m008_trust(db: Database) -> None:
+    """Whether a job's channel was age-restricted when it was accepted (``NULL``: not
+    known, treated as restricted); charges by time for the operator's cap, which
+    counts every server together by UTC day and month; interaction tokens by expiry,
+    so expired ones are cleared."""
+    db.execute("ALTER TABLE jobs ADD COLUMN age_restricted INTEGER")
+    db.execute("CREATE INDEX charges_created ON charges(created_at, state, usd)")
+    db.execute(
+        "CREATE INDEX jobs_token_expiry ON jobs(interaction_expires_at) "
+        "WHERE interaction_token IS NOT NULL"
+    )
+
+
+def _private_file(path: Path) -> None:
+    """Create the database file readable by its owner only (it holds prompts and
+    interaction tokens); SQLite gives its -wal and -shm files the same mode."""
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    if path.stat().st_mode & 0o077:
+        os.chmod(path, 0o600)
+
+
 @dataclass(frozen=True, slots=True)
 class Job:
     """One row of ``jobs``, JSON columns decoded."""
@@ -391,6 +417,7 @@ class Job:
     upstream_done_at: float | None = None
     finished_at: float | None = None
     ending_told_at: float | None = None
+    age_restricted: bool | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Job:
@@ -413,6 +440,7 @@ def _job_reader(columns: tuple[str, ...]) -> Callable[[tuple[Any, ...]], Job]:
     decoded = [n for n, name in enumerate(present) if name in JSON_COLUMNS]
     state = present.index("state") if "state" in where else None
     flag = present.index("price_documented") if "price_documented" in where else None
+    restricted = present.index("age_restricted") if "age_restricted" in where else None
 
     def values(row: tuple[Any, ...]) -> list[Any]:
         out = [row[i] for i in picks]
@@ -423,6 +451,8 @@ def _job_reader(columns: tuple[str, ...]) -> Callable[[tuple[Any, ...]], Job]:
             out[state] = JobState(out[state])
         if flag is not None:
             out[flag] = bool(out[flag])
+        if restricted is not None and out[restricted] is not None:
+            out[restricted] = bool(out[restricted])
         return out
 
     if len(present) == len(_JOB_FIELDS):
@@ -689,7 +719,7 @@ class Store:
     @outside_transaction
     def _open(self) -> None:
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            _private_file(Path(self.path))
         conn = sqlite3.connect(self.path, timeout=10)
         db = Database(conn)
         with db.ensure_autocommit_on():
@@ -749,6 +779,7 @@ class Store:
         charge: Charge,
         periods: tuple[str, str],
         gate: Callable[[Usage], None],
+        operator_since: tuple[float, float] | None = None,
     ) -> tuple[Job, int]:
         """Reserve and record a job atomically, so simultaneous commands cannot both
         take the last slot: under the write lock read the usage, let ``gate`` (pure
@@ -764,7 +795,10 @@ class Store:
         # savepoint in the group makes these statements all-or-nothing. Three
         # statements on purpose: each one hands the GIL back and forth with the event
         # loop, which is busy parsing the other commands of a burst.
-        gate(self._usage(values.get("guild_id"), int(values["user_id"]), day, month))
+        usage = self._usage(values.get("guild_id"), int(values["user_id"]), day, month)
+        if operator_since is not None:
+            usage = self._with_operator_spend(usage, operator_since)
+        gate(usage)
         job, position = self._insert_job(values, now)
         self.db.conn.execute(
             "INSERT INTO charges (job_id, guild_id, user_id, images, videos, usd, day, "
@@ -1040,6 +1074,32 @@ class Store:
         ).fetchone()
         return None if row is None or row[0] is None else float(row[0])
 
+    @one_statement
+    def guild_job_counts(self, guild_id: int) -> tuple[dict[str, int], float | None]:
+        """One server's jobs by state and when its oldest unfinished one was accepted
+        (for /status, which shows the caller's server only)."""
+        rows = self.db.execute(
+            "SELECT state, COUNT(*) FROM jobs WHERE guild_id = ? GROUP BY state", [guild_id]
+        ).fetchall()
+        unfinished = [s.value for s in JobState if s not in TERMINAL]
+        marks = ", ".join("?" * len(unfinished))
+        (oldest,) = self.db.execute(
+            f"SELECT MIN(created_at) FROM jobs WHERE guild_id = ? AND state IN ({marks})",
+            [guild_id, *unfinished],
+        ).fetchone()
+        return {state: int(n) for state, n in rows}, None if oldest is None else float(oldest)
+
+    @on_db_thread
+    def forget_expired_tokens(self, now: float) -> int:
+        """Clear interaction tokens that Discord no longer accepts (15 minutes after the
+        command): a copied database then holds no live token. Returns how many."""
+        cursor = self.db.conn.execute(
+            "UPDATE jobs SET interaction_token = NULL "
+            "WHERE interaction_token IS NOT NULL AND interaction_expires_at < ?",
+            [now],
+        )
+        return cursor.rowcount
+
     # -- limits, usage and guild settings -----------------------------------------------
 
     def _usage(self, guild_id: int | None, user_id: int, day: str, month: str) -> Usage:
@@ -1085,6 +1145,25 @@ class Store:
     @on_db_thread
     def usage(self, guild_id: int | None, user_id: int, day: str, month: str) -> Usage:
         return self._usage(guild_id, user_id, day, month)
+
+    def _with_operator_spend(self, usage: Usage, since: tuple[float, float]) -> Usage:
+        """``usage`` with what every server together reserved since the operator's day and
+        month began (refunded charges excluded)."""
+        day_start, month_start = since
+        today, month = self.db.execute(
+            "SELECT COALESCE(SUM(CASE WHEN created_at >= ? THEN usd END), 0), "
+            "COALESCE(SUM(usd), 0) FROM charges WHERE created_at >= ? AND state != 'refunded'",
+            [day_start, min(day_start, month_start)],
+        ).fetchone()
+        return replace(
+            usage, operator_spend_today_usd=float(today), operator_spend_month_usd=float(month)
+        )
+
+    @on_db_thread
+    def operator_spend(self, since: tuple[float, float]) -> tuple[float, float]:
+        """What every server together reserved this UTC day and month (for /status)."""
+        usage = self._with_operator_spend(Usage(), since)
+        return usage.operator_spend_today_usd, usage.operator_spend_month_usd
 
     async def limit_layers(
         self, guild_id: int, user_id: int, role_ids: Collection[int] = ()

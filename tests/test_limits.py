@@ -12,7 +12,7 @@ import pytest
 from bot.catalog import GenerationRequest
 from bot.errors import LimitReached, NotAllowed, UserFacingError
 from bot.job_states import JobState
-from bot.quota import Limits, period_keys
+from bot.quota import Limits, OperatorCap, operator_periods, period_keys
 from bot.simulator import SimulatorConfig
 from tests.jobs_support import IMAGE, REQUESTER, SCALE, Harness, follow, harness
 
@@ -180,3 +180,70 @@ async def test_a_refund_gives_the_guild_budget_back(h: Harness) -> None:
     u = await h.store.usage(GUILD, REQUESTER.user_id, day, month)
     assert u.guild_spend_today_usd == pytest.approx(0.08)
     assert u.guild_spend_month_usd == pytest.approx(0.08)
+
+
+# -- the operator's money: allowed servers and the cap over all of them --------------------
+
+
+async def test_a_server_the_operator_did_not_allow_cannot_spend(h: Harness) -> None:
+    h.jobs.allowed_guild_ids = frozenset({GUILD + 1})
+    with pytest.raises(NotAllowed, match="serves only the servers its operator chose"):
+        await h.jobs.accept(GenerationRequest(IMAGE, "x"), REQUESTER)
+    dm = dataclasses.replace(REQUESTER, guild_id=None)
+    with pytest.raises(NotAllowed, match="serves only"):
+        await h.jobs.accept(GenerationRequest(IMAGE, "x"), dm)
+    assert await h.store.count_by_state() == {}
+    assert await usage(h) == (0, 0, 0.0)
+    h.jobs.allowed_guild_ids = frozenset({GUILD})
+    await h.jobs.accept(GenerationRequest(IMAGE, "x"), REQUESTER)
+
+
+async def test_the_operators_daily_cap_holds_over_every_server_under_simultaneous_commands(
+    h: Harness,
+) -> None:
+    h.jobs.operator_cap = OperatorCap(daily_usd=0.4)  # ten images at $0.04
+    guilds = [GUILD + n for n in range(5)]
+    for guild in guilds:
+        # Each server lifted its own budget and limits as far as they go.
+        await h.store.update_guild_config(guild, daily_budget_usd=None, monthly_budget_usd=None)
+        await h.store.set_limits(guild, "guild", 0, Limits(images_per_day=1000, jobs_at_once=1000))
+    requesters = [
+        dataclasses.replace(REQUESTER, guild_id=guild, user_id=REQUESTER.user_id + n)
+        for guild in guilds
+        for n in range(10)
+    ]
+    results = await asyncio.gather(
+        *[h.jobs.accept(GenerationRequest(IMAGE, "x"), who) for who in requesters],
+        return_exceptions=True,
+    )
+    accepted = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, LimitReached)]
+    assert len(accepted) == 10 and len(refused) == 40
+    assert "spending cap for today is used up" in str(refused[0])
+    day_start, month_start = operator_periods(h.jobs.clock())
+    assert await h.store.operator_spend((day_start, month_start)) == (
+        pytest.approx(0.4),
+        pytest.approx(0.4),
+    )
+
+
+async def test_a_refund_gives_the_operators_cap_back(h: Harness) -> None:
+    h.jobs.operator_cap = OperatorCap(daily_usd=0.08)
+    first = await h.jobs.accept(GenerationRequest(IMAGE, "x", {"count": 2}), REQUESTER)
+    other = dataclasses.replace(REQUESTER, guild_id=GUILD + 1)
+    with pytest.raises(LimitReached, match="spending cap for today"):
+        await h.jobs.accept(GenerationRequest(IMAGE, "x"), other)
+    await h.jobs.cancel(first.id)
+    await h.jobs.accept(GenerationRequest(IMAGE, "x", {"count": 2}), other)
+
+
+async def test_the_operators_monthly_cap_counts_earlier_days(h: Harness) -> None:
+    h.jobs.operator_cap = OperatorCap(monthly_usd=0.08)
+    day_start, month_start = operator_periods(h.jobs.clock())
+    if day_start > month_start:  # not the 1st: a charge yesterday counts for the month
+        h.clock_offset[0] -= 24 * 3600
+    await h.jobs.accept(GenerationRequest(IMAGE, "x", {"count": 2}), REQUESTER)
+    h.clock_offset[0] = 0.0
+    other = dataclasses.replace(REQUESTER, guild_id=GUILD + 1)
+    with pytest.raises(LimitReached, match="spending cap for this month"):
+        await h.jobs.accept(GenerationRequest(IMAGE, "x"), other)

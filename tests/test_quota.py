@@ -13,11 +13,13 @@ from bot.quota import (
     GuildPolicy,
     LimitLayers,
     Limits,
+    OperatorCap,
     Usage,
     check,
     effective_limits,
     most_generous,
     next_reset,
+    operator_periods,
     period_keys,
     remaining,
 )
@@ -94,6 +96,36 @@ def test_guild_budgets_hold_even_for_exempt_members(
 ) -> None:
     with pytest.raises(LimitReached, match=says):
         check(Limits(), usage, IMAGE, policy, NOW, exempt=True)
+
+
+@pytest.mark.parametrize(
+    ("cap", "usage", "says"),
+    [
+        (OperatorCap(daily_usd=10), Usage(operator_spend_today_usd=9.99), "cap for today"),
+        (OperatorCap(monthly_usd=50), Usage(operator_spend_month_usd=49.99), "this month"),
+    ],
+)
+def test_the_operators_cap_holds_whatever_the_server_allows(
+    cap: OperatorCap, usage: Usage, says: str
+) -> None:
+    with pytest.raises(LimitReached, match=says):
+        check(Limits(), usage, IMAGE, NO_BUDGET, NOW, exempt=True, operator=cap)
+    check(Limits(), Usage(), IMAGE, NO_BUDGET, NOW, exempt=True, operator=cap)
+
+
+def test_a_server_budget_may_only_be_lower_than_the_operators_cap() -> None:
+    cap = OperatorCap(daily_usd=10, monthly_usd=100)
+    assert cap.refusal(10, 100) is None
+    assert cap.refusal(None, None) is None  # "no server budget": the cap still holds
+    assert cap.refusal(10.01, None) is not None and "a day" in (cap.refusal(10.01, None) or "")
+    assert "a month" in (cap.refusal(None, 100.5) or "")
+    assert OperatorCap().refusal(10**6, 10**6) is None
+
+
+def test_operator_periods_are_utc_days_and_months() -> None:
+    day, month = operator_periods(NOW)
+    assert day == datetime(2026, 11, 23, tzinfo=UTC).timestamp()
+    assert month == datetime(2026, 11, 1, tzinfo=UTC).timestamp()
 
 
 def test_exempt_members_skip_member_limits() -> None:

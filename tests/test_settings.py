@@ -19,9 +19,15 @@ def test_minimal_environment_gives_documented_defaults() -> None:
     assert settings.database_path == Path("data/atelier.db")
     assert settings.dev_guild_id is None
     assert settings.webhook_public_url is None
-    assert (settings.webhook_host, settings.webhook_port) == ("0.0.0.0", 8080)
+    # The listener is on loopback unless the operator opens it (behind an https proxy).
+    assert (settings.webhook_host, settings.webhook_port) == ("127.0.0.1", 8080)
     assert settings.poll_scale == 1.0
     assert settings.log_level == "INFO"
+    assert settings.allowed_guild_ids is None
+    assert settings.operator_budget_usd_per_day is None
+    assert settings.operator_budget_usd_per_month is None
+    assert settings.cancel_refunds == "pending"
+    assert (settings.metrics_host, settings.metrics_token) == (None, None)
 
 
 def test_every_setting_is_read(tmp_path: Path) -> None:
@@ -38,8 +44,21 @@ def test_every_setting_is_read(tmp_path: Path) -> None:
         "POLL_RATE": "250",
         "LOG_LEVEL": "debug",
         "CATALOG_PATH": str(catalog),
+        "ALLOWED_GUILD_IDS": "123456789012345678, 234567890123456789",
+        "OPERATOR_BUDGET_USD_PER_DAY": "50",
+        "OPERATOR_BUDGET_USD_PER_MONTH": "900.5",
+        "CANCEL_REFUNDS": "always",
+        "METRICS_LISTEN": "127.0.0.1:9100",
+        "METRICS_TOKEN": "metrics-secret",
     }
     settings = Settings.from_env(env)
+    assert settings.allowed_guild_ids == {123456789012345678, 234567890123456789}
+    assert settings.operator_budget_usd_per_day == 50.0
+    assert settings.operator_budget_usd_per_month == 900.5
+    assert settings.cancel_refunds == "always"
+    assert (settings.metrics_host, settings.metrics_port) == ("127.0.0.1", 9100)
+    assert settings.metrics_token == Secret("metrics-secret")
+    assert "metrics-secret" not in repr(settings)
     assert settings.maxapi_base_url == "http://127.0.0.1:8765"
     assert settings.dev_guild_id == 123456789012345678
     assert settings.database_path == tmp_path / "x.db"
@@ -70,6 +89,13 @@ def test_every_setting_is_read(tmp_path: Path) -> None:
         ({**BASE, "POLL_RATE": "0"}, "POLL_RATE"),
         ({**BASE, "POLL_RATE": "lots"}, "POLL_RATE"),
         ({**BASE, "CATALOG_PATH": "/nonexistent/catalog.json"}, "CATALOG_PATH"),
+        ({**BASE, "ALLOWED_GUILD_IDS": "my server"}, "ALLOWED_GUILD_IDS"),
+        ({**BASE, "ALLOWED_GUILD_IDS": "123,-4"}, "ALLOWED_GUILD_IDS"),
+        ({**BASE, "ALLOWED_GUILD_IDS": ","}, "ALLOWED_GUILD_IDS"),
+        ({**BASE, "OPERATOR_BUDGET_USD_PER_DAY": "lots"}, "OPERATOR_BUDGET_USD_PER_DAY"),
+        ({**BASE, "OPERATOR_BUDGET_USD_PER_MONTH": "-1"}, "OPERATOR_BUDGET_USD_PER_MONTH"),
+        ({**BASE, "CANCEL_REFUNDS": "sometimes"}, "CANCEL_REFUNDS"),
+        ({**BASE, "METRICS_LISTEN": "9100"}, "METRICS_LISTEN"),
     ],
 )
 def test_bad_settings_name_the_variable(env: dict[str, str], name: str) -> None:

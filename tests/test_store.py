@@ -27,6 +27,7 @@ RELEASED_MIGRATIONS = [
     "m005_guild_state_index",
     "m006_bookkeeping_triggers",
     "m007_transition_triggers",
+    "m008_trust",
 ]
 
 
@@ -103,6 +104,34 @@ async def test_upgrade_from_every_earlier_schema_keeps_jobs(
     await store.close()
     assert job is not None and job.state == S.RUNNING and job.input == {"prompt": "old"}
     assert config.daily_budget_usd == 20.0
+
+
+async def test_the_database_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    """It holds private prompts and interaction tokens: 0600, and its WAL too."""
+    store = await Store.open(tmp_path / "data" / "a.db")
+    await store.create_job(job_values())
+    for name in ("a.db", "a.db-wal"):
+        assert (tmp_path / "data" / name).stat().st_mode & 0o777 == 0o600, name
+    await store.close()
+    loose = tmp_path / "loose.db"
+    loose.touch(mode=0o644)
+    loose.chmod(0o644)
+    await (await Store.open(loose)).close()
+    assert loose.stat().st_mode & 0o777 == 0o600
+
+
+async def test_expired_interaction_tokens_are_cleared(store: Store) -> None:
+    now = store.clock()
+    old = await store.create_job(
+        job_values(interaction_token="old-token", interaction_expires_at=now - 1)
+    )
+    live = await store.create_job(
+        job_values(interaction_token="live-token", interaction_expires_at=now + 600)
+    )
+    assert await store.forget_expired_tokens(now) == 1
+    assert (await store.get(old.id)).interaction_token is None  # type: ignore[union-attr]
+    assert (await store.get(live.id)).interaction_token == "live-token"  # type: ignore[union-attr]
+    assert await store.forget_expired_tokens(now) == 0
 
 
 async def test_reopening_keeps_data_and_applies_nothing_twice(tmp_path: Path) -> None:

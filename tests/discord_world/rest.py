@@ -136,6 +136,7 @@ class Rest:
             r.delete(API + "/channels/{channel_id}/messages/{message_id}", self.delete),
             r.post(API + "/channels/{channel_id}/typing", self.typing),
             r.post(API + "/users/@me/channels", self.open_dm),
+            r.delete(API + "/users/@me/guilds/{guild_id}", self.leave_guild),
             r.get(API + "/users/{user_id}", self.get_user),
             r.get(API + "/guilds/{guild_id}", self.get_guild),
             r.get(API + "/guilds/{guild_id}/channels", self.get_guild_channels),
@@ -477,7 +478,8 @@ class Rest:
             if channel.recipient.dms_closed:
                 raise ApiError(50007)
         allowed = world.bot_permissions(channel)
-        if not allowed & perms.SEND_MESSAGES:
+        needed = perms.SEND_MESSAGES_IN_THREADS if channel.is_thread else perms.SEND_MESSAGES
+        if not allowed & needed:
             raise ApiError(50013)
         if uploads and not allowed & perms.ATTACH_FILES:
             raise ApiError(50013)
@@ -497,6 +499,8 @@ class Rest:
             flags=flags,
         )
         world.remember_nonce(msg)
+        if channel.archived:
+            world.set_archived(channel, False)  # as on Discord: a post reopens the thread
         return json_response(msg.payload(world.application_id))
 
     async def get_message(self, request: web.Request) -> web.Response:
@@ -577,6 +581,12 @@ class Rest:
             raise ApiError(10004)
         return guild
 
+    async def leave_guild(self, request: web.Request) -> web.Response:
+        """The bot leaves a guild: it is gone from the world and GUILD_DELETE follows."""
+        guild = self._guild(request)
+        self.world.remove_guild(guild)
+        return no_content()
+
     async def get_guild(self, request: web.Request) -> web.Response:
         data = guild_create_payload(self.world, self._guild(request))
         for key in ("members", "channels", "threads", "presences", "voice_states"):
@@ -586,7 +596,11 @@ class Rest:
     async def get_guild_channels(self, request: web.Request) -> web.Response:
         guild = self._guild(request)
         return json_response(
-            [self._channel_payload(c) for c in guild.channels.values() if not c.deleted]
+            [
+                self._channel_payload(c)
+                for c in guild.channels.values()
+                if not c.deleted and not c.is_thread
+            ]
         )
 
     async def get_roles(self, request: web.Request) -> web.Response:
