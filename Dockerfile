@@ -31,7 +31,9 @@ COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 USER atelier
 VOLUME ["/data"]
-# The callback listener (only when WEBHOOK_PUBLIC_URL is set; see WEBHOOK_LISTEN).
+# The callback listener (only when WEBHOOK_PUBLIC_URL is set). It binds 127.0.0.1 by
+# default; a container that takes callbacks sets WEBHOOK_LISTEN=0.0.0.0:8080 (see
+# compose.yaml). Metrics go on their own port only with METRICS_LISTEN (e.g. :9100).
 EXPOSE 8080
 # The bot rewrites /data/heartbeat every 10 s; stale after 60 s. With callbacks on, the
 # check also asks the listener's /healthz. Works with or without the listener.

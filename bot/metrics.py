@@ -1,41 +1,43 @@
-"""Counters, gauges and the Prometheus text format, with no Discord in sight.
+"""The bot's Prometheus metrics and where ``GET /metrics`` is served, with no Discord.
 
-The callback listener serves :func:`render` at ``GET /metrics`` and ``/status`` reads
-the same :class:`JobGauges`, so an operator's dashboard and a moderator's glance agree.
-Values that live in the database (jobs by state, the oldest unfinished job) are read
-when asked, not counted in memory: after a restart they are still right.
+Each :class:`Metrics` has its own ``prometheus_client`` registry (never the global one,
+so two bots or two tests in one process do not collide). Values that live in the
+database (jobs by state, the oldest unfinished job) are read from the store when asked,
+at most once per :data:`GAUGE_CACHE_SECONDS`: a burst of scrapes costs one query set.
+
+``/metrics`` is served by :class:`MetricsServer` on ``METRICS_LISTEN``, and on the
+callback listener only with ``METRICS_TOKEN`` (see :mod:`bot.webhook`). When
+``METRICS_TOKEN`` is set, both require ``Authorization: Bearer <token>``.
 """
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+import asyncio
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    generate_latest,
+)
 
 from bot.job_states import TERMINAL, JobState
+from bot.settings import Secret, Settings
 
 if TYPE_CHECKING:
     from bot.store import Store
 
-Kind = Literal["counter", "gauge"]
+log = logging.getLogger(__name__)
 
-_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
-_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-
-Labels = tuple[tuple[str, str], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """One line of the exposition: ``name{labels} value``."""
-
-    name: str
-    value: float
-    labels: Labels = ()
-    kind: Kind = "gauge"
-    help: str = ""
+GAUGE_CACHE_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,118 +52,154 @@ class JobGauges:
         finished = {state.value for state in TERMINAL}
         return sum(n for state, n in self.by_state.items() if state not in finished)
 
-    def samples(self) -> list[Sample]:
-        counts = {state.value: 0 for state in JobState}
-        counts.update(self.by_state)
-        out = [
-            Sample(
-                "atelier_jobs",
-                float(n),
-                (("state", state),),
-                help="Jobs in the database, by state.",
-            )
-            for state, n in sorted(counts.items())
-        ]
-        out.append(
-            Sample(
-                "atelier_oldest_unfinished_job_age_seconds",
-                self.oldest_unfinished_age or 0.0,
-                help="Age of the oldest job not yet in a final state (0 when none).",
-            )
-        )
-        return out
 
-
-async def read_job_gauges(store: Store, now: float) -> JobGauges:
-    """Jobs by state and the oldest unfinished job's age, as the store has them now."""
-    counts = await store.count_by_state()
-    oldest = await store.oldest_unfinished_created_at()
+async def read_job_gauges(store: Store, now: float, guild_id: int | None = None) -> JobGauges:
+    """Jobs by state and the oldest unfinished job's age, as the store has them now:
+    every server's (``/metrics``), or one server's (``/status``)."""
+    if guild_id is not None:
+        counts, oldest = await store.guild_job_counts(guild_id)
+    else:
+        counts = await store.count_by_state()
+        oldest = await store.oldest_unfinished_created_at()
     return JobGauges(counts, None if oldest is None else max(0.0, now - oldest))
 
 
-def _labels(labels: Mapping[str, str]) -> Labels:
-    for key in labels:
-        if not _LABEL.match(key):
-            raise ValueError(f"invalid label name {key!r}")
-    return tuple(sorted((k, str(v)) for k, v in labels.items()))
+class CachedGauges:
+    """Job gauges read at most once per ``ttl`` seconds; callers arriving while a read
+    is under way wait for it instead of starting their own."""
+
+    def __init__(
+        self,
+        read: Callable[[], Awaitable[JobGauges]],
+        ttl: float = GAUGE_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._read = read
+        self.ttl = ttl
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._value: JobGauges | None = None
+        self._read_at = 0.0
+
+    async def get(self) -> JobGauges:
+        async with self._lock:
+            if self._value is None or self._clock() - self._read_at >= self.ttl:
+                self._value = await self._read()
+                self._read_at = self._clock()
+            return self._value
 
 
-@dataclass
 class Metrics:
-    """In-memory counters and gauges (process-local; reset at start)."""
+    """The bot's counters and gauges in a registry of its own."""
 
-    _values: dict[tuple[str, Labels], float] = field(default_factory=dict)
-    _meta: dict[str, tuple[Kind, str]] = field(default_factory=dict)
+    def __init__(
+        self,
+        job_gauges: Callable[[], Awaitable[JobGauges]] | None = None,
+        *,
+        cache_for: float = GAUGE_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.registry = CollectorRegistry()
+        self.callbacks = Counter(
+            "atelier_callbacks",
+            "Callback requests received, by outcome.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        Gauge("atelier_up", "1 while the bot runs.", registry=self.registry).set(1)
+        started = clock()
+        Gauge(
+            "atelier_uptime_seconds",
+            "Seconds since this process opened its runtime.",
+            registry=self.registry,
+        ).set_function(lambda: max(0.0, clock() - started))
+        self._gauges = CachedGauges(job_gauges, cache_for, clock) if job_gauges else None
+        self._jobs = Gauge(
+            "atelier_jobs", "Jobs in the database, by state.", ["state"], registry=self.registry
+        )
+        self._oldest = Gauge(
+            "atelier_oldest_unfinished_job_age_seconds",
+            "Age of the oldest job not yet in a final state (0 when none).",
+            registry=self.registry,
+        )
 
-    def describe(self, name: str, kind: Kind, help: str) -> None:
-        if not _NAME.match(name):
-            raise ValueError(f"invalid metric name {name!r}")
-        self._meta[name] = (kind, help)
+    async def exposition(self) -> bytes:
+        """The Prometheus text format, with the job gauges refreshed (or cached)."""
+        if self._gauges is not None:
+            gauges = await self._gauges.get()
+            for state in JobState:
+                self._jobs.labels(state=state.value).set(gauges.by_state.get(state.value, 0))
+            self._oldest.set(gauges.oldest_unfinished_age or 0.0)
+        return generate_latest(self.registry)
 
-    def inc(self, name: str, by: float = 1.0, **labels: str) -> None:
-        """Add to a counter (counters only go up)."""
-        if by < 0:
-            raise ValueError("a counter cannot go down")
-        self._check(name, "counter")
-        key = (name, _labels(labels))
-        self._values[key] = self._values.get(key, 0.0) + by
-
-    def set(self, name: str, value: float, **labels: str) -> None:
-        self._check(name, "gauge")
-        self._values[(name, _labels(labels))] = float(value)
-
-    def value(self, name: str, **labels: str) -> float:
-        return self._values.get((name, _labels(labels)), 0.0)
-
-    def samples(self) -> list[Sample]:
-        out = []
-        for (name, labels), value in sorted(self._values.items()):
-            kind, help = self._meta[name]
-            out.append(Sample(name, value, labels, kind, help))
-        return out
-
-    def _check(self, name: str, kind: Kind) -> None:
-        if name not in self._meta:
-            self.describe(name, kind, "")
-        elif self._meta[name][0] != kind:
-            raise ValueError(f"{name} is a {self._meta[name][0]}, not a {kind}")
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _number(value: float) -> str:
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    return repr(value)
+    async def response(self) -> web.Response:
+        body = await self.exposition()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def render(samples: Iterable[Sample]) -> str:
-    """The Prometheus text exposition format (version 0.0.4), one family at a time."""
-    families: dict[str, list[Sample]] = {}
-    for sample in samples:
-        if not _NAME.match(sample.name):
-            raise ValueError(f"invalid metric name {sample.name!r}")
-        families.setdefault(sample.name, []).append(sample)
-    lines: list[str] = []
-    for name, members in families.items():
-        first = members[0]
-        if first.help:
-            help_text = first.help.replace("\\", "\\\\").replace("\n", "\\n")
-            lines.append(f"# HELP {name} {help_text}")
-        lines.append(f"# TYPE {name} {first.kind}")
-        for sample in members:
-            labels = ""
-            if sample.labels:
-                inner = ",".join(f'{k}="{_escape(v)}"' for k, v in sample.labels)
-                labels = "{" + inner + "}"
-            lines.append(f"{name}{labels} {_number(sample.value)}")
-    return "\n".join(lines) + "\n"
+def bearer_matches(request: web.Request, token: Secret) -> bool:
+    """Whether the request carries ``Authorization: Bearer <token>`` (constant time)."""
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode("utf-8", "surrogatepass"), token.get().encode()
+    )
 
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+class MetricsServer:
+    """``GET /metrics`` on a port of its own (``METRICS_LISTEN``); ``start``/``stop``."""
+
+    def __init__(
+        self, metrics: Metrics, *, host: str, port: int, token: Secret | None = None
+    ) -> None:
+        self.metrics = metrics
+        self.host = host
+        self.port = port
+        self.token = token
+        self.app = web.Application()
+        self.app.router.add_get("/metrics", self.metrics_page)
+        self._runner: web.AppRunner | None = None
+        self._bound_port: int | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, metrics: Metrics) -> MetricsServer | None:
+        """The server ``METRICS_LISTEN`` asks for, or None when it is unset."""
+        if settings.metrics_host is None:
+            return None
+        return cls(
+            metrics,
+            host=settings.metrics_host,
+            port=settings.metrics_port,
+            token=settings.metrics_token,
+        )
+
+    @property
+    def bound_port(self) -> int:
+        """The port actually bound (useful with ``port=0``)."""
+        if self._bound_port is None:
+            raise RuntimeError("the metrics server is not started")
+        return self._bound_port
+
+    async def start(self) -> None:
+        runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self.host, self.port).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self._bound_port = int(runner.addresses[0][1])
+        log.info("metrics at http://%s:%s/metrics", self.host, self._bound_port)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        self._bound_port = None
+
+    async def metrics_page(self, request: web.Request) -> web.Response:
+        if self.token is not None and not bearer_matches(request, self.token):
+            return web.Response(
+                status=401, text="unauthorized", headers={"WWW-Authenticate": "Bearer"}
+            )
+        return await self.metrics.response()

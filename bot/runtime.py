@@ -29,7 +29,7 @@ from bot.download import download_session
 from bot.healthcheck import HEARTBEAT_EVERY, heartbeat_path, write_heartbeat
 from bot.jobs import JobService
 from bot.maxapi import MaxApiClient
-from bot.metrics import JobGauges, Sample, read_job_gauges
+from bot.metrics import JobGauges, Metrics, MetricsServer, read_job_gauges
 from bot.poll_schedule import PollSchedule
 from bot.poller import Poller
 from bot.quota import OperatorCap
@@ -70,11 +70,12 @@ class Runtime:
         self.jobs: JobService | None = None
         self.poller: Poller | None = None
         self.receiver: CallbackReceiver | None = None
+        self.metrics: Metrics | None = None
+        self.metrics_server: MetricsServer | None = None
         self.deliverer: Deliverer | None = None
         self.downloads: aiohttp.ClientSession | None = None
         self._ready_task: asyncio.Task[None] | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
-        self.started_at = clock()
 
     async def __aenter__(self) -> Runtime:
         await self.open()
@@ -118,11 +119,11 @@ class Runtime:
             **self._poller_options,
         }
         self.poller = Poller(self.jobs, **poller_options)
+        self.metrics = Metrics(self.job_gauges)
         self.receiver = CallbackReceiver.from_settings(
-            settings, self.jobs, limiter=self.poller.limiter
+            settings, self.jobs, limiter=self.poller.limiter, metrics=self.metrics
         )
-        if self.receiver is not None:
-            self.receiver.metrics_source = self.metric_samples
+        self.metrics_server = MetricsServer.from_settings(settings, self.metrics)
 
     def services(self, **extra: Any) -> Services:
         """The services a bot built on this runtime hands to its cogs."""
@@ -160,6 +161,8 @@ class Runtime:
         self.poller.start()
         if self.receiver is not None:
             await self.receiver.start()
+        if self.metrics_server is not None:
+            await self.metrics_server.start()
         self._heartbeat_task = asyncio.create_task(self._heartbeat(), name="heartbeat")
         self._ready_task = asyncio.create_task(self._deliver_when_ready(bot), name="ready")
 
@@ -196,19 +199,6 @@ class Runtime:
         assert self.store is not None
         return await read_job_gauges(self.store, self.clock())
 
-    async def metric_samples(self) -> list[Sample]:
-        """What ``GET /metrics`` shows besides the listener's own counters."""
-        gauges = await self.job_gauges()
-        return [
-            Sample("atelier_up", 1.0, help="1 while the bot runs."),
-            Sample(
-                "atelier_uptime_seconds",
-                max(0.0, self.clock() - self.started_at),
-                help="Seconds since this process opened its runtime.",
-            ),
-            *gauges.samples(),
-        ]
-
     async def stop_loops(self) -> None:
         """Stop taking new work and let in-flight work finish (idempotent)."""
         if self._heartbeat_task is not None:
@@ -220,6 +210,8 @@ class Runtime:
             self._ready_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ready_task
+        if self.metrics_server is not None:
+            await self.metrics_server.stop()
         if self.receiver is not None:
             await self.receiver.stop()
         if self.poller is not None:

@@ -12,12 +12,17 @@ status is never trusted. A callback for a job no longer waiting on Max API (the 
 got there first, or a duplicate) does nothing, and the compare-and-set in the store
 makes sure a callback racing the poller moves the job once.
 
-Every request that fits the size cap gets the same immediate ``200 ok``, before any
-lookup, whatever its token or task id: the sender learns nothing about which jobs or
-tokens exist (and Max API does not care about the answer; it never retries). An
-oversized body gets 413. Polling stays on as the fallback for lost callbacks.
+Every request gets the same immediate ``200 ok`` (413 for an oversized body), before
+any lookup, whatever its token or task id: the sender learns nothing about which jobs or
+tokens exist (and Max API does not care about the answer; it never retries). Forged
+callbacks cost little: a token not shaped like ours is dropped before the body is read,
+a queued callback keeps only its (token, task id) pair, at most :data:`MAX_PENDING`
+wait (beyond that they are dropped and counted, and polling, which stays on, catches
+up), and a burst of drops or wrong tokens logs one warning a minute, not one a request.
 
-The token is part of the URL, so the receiver keeps no access log.
+``GET /healthz`` answers ``ok`` to anyone (it reveals nothing). ``GET /metrics`` is
+served here only when ``METRICS_TOKEN`` is set and the request carries it; otherwise
+the path does not exist (404). The token is part of the URL, so there is no access log.
 """
 
 from __future__ import annotations
@@ -27,7 +32,9 @@ import contextlib
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable
+import re
+import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,16 +43,18 @@ from aiohttp import web
 from bot import maxapi
 from bot.job_states import UPSTREAM
 from bot.jobs import JobService
-from bot.metrics import CONTENT_TYPE, Metrics, Sample, render
+from bot.metrics import Metrics, bearer_matches
 from bot.poller import TokenBucket
-from bot.settings import Settings
+from bot.settings import Secret, Settings
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024  # a task object is a few hundred bytes
-MAX_TOKEN_CHARS = 128
-MAX_PENDING = 20_000  # callbacks waiting to be looked at (a burst of every job in flight);
-# beyond this the fallback poll catches up
+MAX_TASK_ID_CHARS = 128
+MAX_PENDING = 1_000  # callbacks waiting to be looked at; beyond, the fallback poll catches up
+WARN_EVERY = 60.0  # seconds between two warnings about the same kind of forged traffic
+#: The per-job tokens ``JobService.submit`` makes: ``secrets.token_urlsafe(24)``.
+TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{32}")
 
 
 def route_prefix(public_url: str) -> str:
@@ -73,42 +82,77 @@ def task_id_from(body: bytes) -> str | None:
     return None
 
 
+class BurstWarning:
+    """Log a warning at most once per ``every`` seconds, with how many times it happened
+    since the last one: a flood of forged requests makes one line a minute."""
+
+    def __init__(
+        self, message: str, every: float = WARN_EVERY, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.message = message  # its first %d is the count
+        self.every = every
+        self.clock = clock
+        self.count = 0
+        self._last: float | None = None
+
+    def note(self, *args: object) -> None:
+        self.count += 1
+        now = self.clock()
+        if self._last is not None and now - self._last < self.every:
+            return
+        log.warning(self.message, self.count, *args)
+        self.count = 0
+        self._last = now
+
+
 class CallbackReceiver:
-    """An aiohttp app for Max API callbacks (and ``GET /healthz``); ``start``/``stop``."""
+    """An aiohttp app for Max API callbacks (and ``/healthz``, ``/metrics``); ``start``/``stop``."""
 
     def __init__(
         self,
         jobs: JobService,
         public_url: str,
         *,
-        host: str = "0.0.0.0",
+        host: str = "127.0.0.1",
         port: int = 8080,
         max_body: int = MAX_BODY_BYTES,
+        max_pending: int = MAX_PENDING,
         concurrency: int = 8,
         limiter: TokenBucket | None = None,
+        metrics: Metrics | None = None,
+        metrics_token: Secret | None = None,
     ) -> None:
         self.jobs = jobs
         self.public_url = public_url.rstrip("/")
         self.host = host
         self.port = port
         self.max_body = max_body
+        self.max_pending = max_pending
         self.limiter = limiter
+        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics_token = metrics_token
         self.path = f"{route_prefix(public_url)}/{{token}}"
         self._slots = asyncio.Semaphore(concurrency)
         self._pending: set[asyncio.Task[None]] = set()
+        self._dropped = BurstWarning(
+            "dropped %d callback(s) since the last warning: %d already waiting; "
+            "the poller catches up"
+        )
+        self._wrong_token = BurstWarning(
+            "%d callback(s) with a wrong token since the last warning (latest: task %r)"
+        )
         self._runner: web.AppRunner | None = None
         self._bound_port: int | None = None
-        self.metrics = Metrics()
-        self.metrics.describe(
-            "atelier_callbacks_total", "counter", "Callback requests received, by outcome."
-        )
-        self.metrics_source: Callable[[], Awaitable[list[Sample]]] | None = None
-        """Extra samples for ``GET /metrics`` (the runtime's job gauges)."""
         self.app = self._build_app()
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, jobs: JobService, *, limiter: TokenBucket | None = None
+        cls,
+        settings: Settings,
+        jobs: JobService,
+        *,
+        limiter: TokenBucket | None = None,
+        metrics: Metrics | None = None,
     ) -> CallbackReceiver | None:
         """The receiver the settings ask for, or None when callbacks are off."""
         if settings.webhook_public_url is None:
@@ -119,6 +163,8 @@ class CallbackReceiver:
             host=settings.webhook_host,
             port=settings.webhook_port,
             limiter=limiter,
+            metrics=metrics,
+            metrics_token=settings.metrics_token,
         )
 
     def _build_app(self) -> web.Application:
@@ -136,6 +182,11 @@ class CallbackReceiver:
         if self._bound_port is None:
             raise RuntimeError("the callback receiver is not started")
         return self._bound_port
+
+    @property
+    def pending(self) -> int:
+        """Callbacks accepted and not yet handled."""
+        return len(self._pending)
 
     async def start(self) -> None:
         runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
@@ -180,28 +231,37 @@ class CallbackReceiver:
         return web.Response(text="ok")
 
     async def metrics_page(self, request: web.Request) -> web.Response:
-        """Prometheus text format: the runtime's gauges, then the listener's counters."""
-        samples = list(await self.metrics_source()) if self.metrics_source is not None else []
-        samples += self.metrics.samples()
-        return web.Response(body=render(samples).encode(), headers={"Content-Type": CONTENT_TYPE})
+        """Only with ``METRICS_TOKEN`` set and presented; to anyone else it does not exist."""
+        if self.metrics_token is None or not bearer_matches(request, self.metrics_token):
+            raise web.HTTPNotFound()
+        return await self.metrics.response()
 
     async def callback(self, request: web.Request) -> web.Response:
+        token = request.match_info["token"]
+        if not TOKEN_SHAPE.fullmatch(token):
+            self._count("malformed")  # not one of ours: not even the body is read
+            return web.Response(text="ok")
         if request.content_length is not None and request.content_length > self.max_body:
-            self.metrics.inc("atelier_callbacks_total", outcome="too_large")
+            self._count("too_large")
             return web.Response(status=413, text="too large")
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            self.metrics.inc("atelier_callbacks_total", outcome="too_large")
+            self._count("too_large")
             return web.Response(status=413, text="too large")
-        token = request.match_info["token"]
-        if len(self._pending) >= MAX_PENDING:
-            self.metrics.inc("atelier_callbacks_total", outcome="dropped")
-            log.warning("callback dropped: %d already pending", len(self._pending))
+        task_id = task_id_from(body)
+        if task_id is None or len(task_id) > MAX_TASK_ID_CHARS:
+            self._count("ignored")
+        elif len(self._pending) >= self.max_pending:
+            self._count("dropped")
+            self._dropped.note(len(self._pending))
         else:
-            self.metrics.inc("atelier_callbacks_total", outcome="accepted")
-            self._spawn(self._handle(token, body))
+            self._count("accepted")
+            self._spawn(self._handle(token, task_id))  # the pair only, not the body
         return web.Response(text="ok")
+
+    def _count(self, outcome: str) -> None:
+        self.metrics.callbacks.labels(outcome=outcome).inc()
 
     def _spawn(self, coro: Any) -> None:
         task: asyncio.Task[None] = asyncio.create_task(coro, name="callback")
@@ -214,19 +274,14 @@ class CallbackReceiver:
 
         task.add_done_callback(done)
 
-    async def _handle(self, token: str, body: bytes) -> None:
+    async def _handle(self, token: str, task_id: str) -> None:
         """Find the job, check the token, and look at the task ourselves."""
-        task_id = task_id_from(body)
-        if task_id is None or len(token) > MAX_TOKEN_CHARS:
-            log.info("callback ignored: no task id in the body, or an overlong token")
-            return
-        shown = task_id[:80]  # the sender chose it: keep log lines short, %r-escaped
         job = await self.jobs.store.by_task_id(task_id)
         if job is None or job.callback_token is None:
-            log.info("callback ignored: no job for task %r with a callback token", shown)
+            log.debug("callback ignored: no job for task %r with a callback token", task_id)
             return
         if not hmac.compare_digest(job.callback_token.encode(), token.encode()):
-            log.warning("callback ignored: wrong token for task %r (job %s)", shown, job.id)
+            self._wrong_token.note(task_id)
             return
         if job.state not in UPSTREAM:
             log.debug("job %s: callback after the job left %s; nothing to do", job.id, job.state)

@@ -1,10 +1,11 @@
 """``/status``: the bot's health at a glance, for moderators.
 
-Jobs by state and the oldest unfinished job's age come from the store (the same
-figures as ``GET /metrics``); Max API is probed with a query for a task id that cannot
-exist — free, and a "task not found" answer proves both reachability and that the key
-is accepted; the gateway latency is discord.py's heartbeat round trip; the budget is
-this server's spend today against its daily budget. Moderator-only at run time
+This server's jobs by state and its oldest unfinished job's age come from the store
+(``GET /metrics`` counts every server's; a moderator sees only their own); Max API is
+probed with a query for a task id that cannot exist — free, and a "task not found"
+answer proves both reachability and that the key is accepted; the gateway latency is
+discord.py's heartbeat round trip; the budget is this server's spend today against its
+daily budget. Moderator-only at run time
 (``default_permissions`` is only a default that server admins can override).
 """
 
@@ -130,7 +131,7 @@ class Status(commands.Cog):
         config = await jobs.store.guild_config(interaction.guild_id)
         day, month = period_keys(now, config.rollover_hour_utc)
         gauges, api, usage = await asyncio.gather(
-            read_job_gauges(jobs.store, now),
+            read_job_gauges(jobs.store, now, interaction.guild_id),
             probe_api(jobs.api),
             jobs.store.usage(interaction.guild_id, interaction.user.id, day, month),
         )

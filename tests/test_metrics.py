@@ -1,87 +1,68 @@
-"""bot.metrics: counters, gauges, the Prometheus text format, and the store's job gauges."""
+"""bot.metrics: the registry, the store's job gauges (cached), and the metrics server."""
 
 from __future__ import annotations
 
-import re
+import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
-import pytest
+import aiohttp
+from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.parser import text_string_to_metric_families
 
 from bot.job_states import JobState
-from bot.metrics import JobGauges, Metrics, Sample, read_job_gauges, render
+from bot.metrics import JobGauges, Metrics, MetricsServer, read_job_gauges
+from bot.settings import Secret, Settings
 from bot.store import Store
 from tests.test_store import job_values
 
-LINE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_]\w*="([^"\\]|\\.)*",?)*\})? \S+$')
-
 
 def parse(text: str) -> dict[str, float]:
-    """Every sample line of an exposition, checked against the format's grammar."""
-    assert text.endswith("\n")
+    """Every sample of an exposition (read by prometheus_client's own parser), keyed
+    ``name{label="value",…}`` with the labels sorted."""
     values = {}
-    for line in text.splitlines():
-        if line.startswith("#"):
-            assert re.match(r"^# (HELP|TYPE) [a-zA-Z_:]\w* .+$", line), line
-            continue
-        assert LINE.match(line), line
-        key, value = line.rsplit(" ", 1)
-        values[key] = float(value)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            values[sample.name + (f"{{{labels}}}" if labels else "")] = sample.value
     return values
 
 
-def test_counters_add_up_by_label_and_render() -> None:
+def constant(gauges: JobGauges) -> Callable[[], Awaitable[JobGauges]]:
+    async def read() -> JobGauges:
+        return gauges
+
+    return read
+
+
+async def test_callback_counters_add_up_by_outcome() -> None:
     metrics = Metrics()
-    metrics.describe("atelier_callbacks_total", "counter", "Callbacks.")
-    metrics.inc("atelier_callbacks_total", outcome="accepted")
-    metrics.inc("atelier_callbacks_total", 2, outcome="accepted")
-    metrics.inc("atelier_callbacks_total", outcome="dropped")
-    text = render(metrics.samples())
+    metrics.callbacks.labels(outcome="accepted").inc()
+    metrics.callbacks.labels(outcome="accepted").inc(2)
+    metrics.callbacks.labels(outcome="dropped").inc()
+    text = (await metrics.exposition()).decode()
     assert "# TYPE atelier_callbacks_total counter" in text
-    assert "# HELP atelier_callbacks_total Callbacks." in text
     values = parse(text)
     assert values['atelier_callbacks_total{outcome="accepted"}'] == 3
     assert values['atelier_callbacks_total{outcome="dropped"}'] == 1
-    assert text.count("# TYPE atelier_callbacks_total") == 1
+    assert values["atelier_up"] == 1
+    assert values["atelier_uptime_seconds"] >= 0
+    assert not any(key.startswith("atelier_jobs") for key in values), "no store, no gauges"
 
 
-def test_counters_never_go_down_and_kinds_do_not_mix() -> None:
-    metrics = Metrics()
-    metrics.inc("a_total")
-    with pytest.raises(ValueError):
-        metrics.inc("a_total", -1)
-    with pytest.raises(ValueError):
-        metrics.set("a_total", 3)
-    metrics.set("g", 2.5)
-    metrics.set("g", 1.5)
-    assert metrics.value("g") == 1.5
-    with pytest.raises(ValueError):
-        metrics.describe("bad name", "gauge", "")
-    with pytest.raises(ValueError):
-        metrics.inc("b_total", **{"bad-label": "x"})
+async def test_two_metrics_do_not_share_a_registry() -> None:
+    first, second = Metrics(), Metrics()
+    first.callbacks.labels(outcome="accepted").inc()
+    values = parse((await second.exposition()).decode())
+    assert 'atelier_callbacks_total{outcome="accepted"}' not in values
 
 
-def test_label_values_are_escaped() -> None:
-    text = render([Sample("x", 1, (("why", 'a "b"\\c\nd'),))])
-    assert 'x{why="a \\"b\\"\\\\c\\nd"} 1' in text
-    parse(text)
-
-
-def test_numbers_render_as_prometheus_reads_them() -> None:
-    text = render(
-        [
-            Sample("a", 3.0),
-            Sample("b", 0.25),
-            Sample("c", float("nan")),
-            Sample("d", float("inf")),
-        ]
-    )
-    assert "a 3\n" in text and "b 0.25\n" in text
-    assert "c NaN\n" in text and "d +Inf\n" in text
-
-
-def test_job_gauges_list_every_state_and_count_the_unfinished() -> None:
+async def test_job_gauges_list_every_state() -> None:
     gauges = JobGauges({"running": 2, "delivered": 5, "accepted": 1}, 42.0)
-    values = parse(render(gauges.samples()))
+    metrics = Metrics(constant(gauges))
+    values = parse((await metrics.exposition()).decode())
     for state in JobState:
         assert f'atelier_jobs{{state="{state.value}"}}' in values
     assert values['atelier_jobs{state="running"}'] == 2
@@ -107,3 +88,90 @@ async def test_the_store_reports_the_oldest_unfinished_job(tmp_path: Path) -> No
         assert gauges.unfinished == 1
     finally:
         await store.close()
+
+
+async def test_one_guilds_gauges_leave_other_guilds_out(tmp_path: Path) -> None:
+    now = [1000.0]
+    store = await Store.open(tmp_path / "a.db", clock=lambda: now[0])
+    try:
+        await store.create_job(job_values(guild_id=1))
+        now[0] = 1200.0
+        mine = await store.create_job(job_values(guild_id=2))
+        await store.create_job(job_values(guild_id=2))
+        await store.transition(mine.id, JobState.ACCEPTED, JobState.CANCELLED, "test")
+        ours = await read_job_gauges(store, 1500.0, guild_id=2)
+        assert ours.by_state == {"accepted": 1, "cancelled": 1}
+        assert ours.oldest_unfinished_age == 300.0
+        assert (await read_job_gauges(store, 1500.0, guild_id=3)) == JobGauges({}, None)
+        assert (await read_job_gauges(store, 1500.0)).by_state == {"accepted": 2, "cancelled": 1}
+    finally:
+        await store.close()
+
+
+async def test_a_burst_of_reads_costs_one_query_set(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "a.db")
+    calls: dict[str, int] = {"count_by_state": 0, "oldest_unfinished_created_at": 0}
+    for name in calls:
+        real = getattr(store, name)
+
+        async def counted(*args: Any, _real: Any = real, _name: str = name) -> Any:
+            calls[_name] += 1
+            return await _real(*args)
+
+        setattr(store, name, counted)
+    now = [100.0]
+    try:
+        await store.create_job(job_values())
+        metrics = Metrics(lambda: read_job_gauges(store, now[0]), clock=lambda: now[0])
+        pages = await asyncio.gather(*(metrics.exposition() for _ in range(20)))
+        for _ in range(5):
+            pages.append(await metrics.exposition())
+        assert calls == {"count_by_state": 1, "oldest_unfinished_created_at": 1}
+        assert all(parse(p.decode())['atelier_jobs{state="accepted"}'] == 1 for p in pages)
+        now[0] += 5.0  # the cache is stale: the next read asks the store again
+        await metrics.exposition()
+        assert calls == {"count_by_state": 2, "oldest_unfinished_created_at": 2}
+    finally:
+        await store.close()
+
+
+async def test_metrics_server_on_its_own_port_asks_for_the_token() -> None:
+    env = {
+        "DISCORD_TOKEN": "t",
+        "MAXAPI_KEY": "k",
+        "METRICS_LISTEN": "127.0.0.1:9100",
+        "METRICS_TOKEN": "s3cret",
+    }
+    metrics = Metrics()
+    settings = Settings.from_env(env)
+    assert (settings.metrics_host, settings.metrics_port) == ("127.0.0.1", 9100)
+    server = MetricsServer.from_settings(dataclasses.replace(settings, metrics_port=0), metrics)
+    assert server is not None and server.token == Secret("s3cret")
+    await server.start()
+    url = f"http://127.0.0.1:{server.bound_port}/metrics"
+    try:
+        async with aiohttp.ClientSession() as http:
+            for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+                async with http.get(url, headers=headers) as response:
+                    assert response.status == 401
+                    assert response.headers["WWW-Authenticate"] == "Bearer"
+                    assert "atelier" not in await response.text()
+            async with http.get(url, headers={"Authorization": "Bearer s3cret"}) as response:
+                assert response.status == 200
+                assert response.headers["Content-Type"] == CONTENT_TYPE_LATEST
+                assert parse(await response.text())["atelier_up"] == 1
+    finally:
+        await server.stop()
+    del env["METRICS_LISTEN"]
+    assert MetricsServer.from_settings(Settings.from_env(env), metrics) is None
+
+
+async def test_metrics_server_without_a_token_is_open_on_its_port() -> None:
+    server = MetricsServer(Metrics(), host="127.0.0.1", port=0)
+    await server.start()
+    try:
+        url = f"http://127.0.0.1:{server.bound_port}/metrics"
+        async with aiohttp.ClientSession() as http, http.get(url) as response:
+            assert response.status == 200
+    finally:
+        await server.stop()

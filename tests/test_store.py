@@ -129,8 +129,9 @@ async def test_expired_interaction_tokens_are_cleared(store: Store) -> None:
         job_values(interaction_token="live-token", interaction_expires_at=now + 600)
     )
     assert await store.forget_expired_tokens(now) == 1
-    assert (await store.get(old.id)).interaction_token is None  # type: ignore[union-attr]
-    assert (await store.get(live.id)).interaction_token == "live-token"  # type: ignore[union-attr]
+    cleared, kept = await store.get(old.id), await store.get(live.id)
+    assert cleared is not None and cleared.interaction_token is None
+    assert kept is not None and kept.interaction_token == "live-token"
     assert await store.forget_expired_tokens(now) == 0
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -15,11 +17,19 @@ import pytest
 
 from bot.job_states import JobState
 from bot.poller import Poller
-from bot.settings import Settings
+from bot.settings import Secret, Settings
 from bot.simulator import SimulatorConfig
 from bot.store import Job
-from bot.webhook import MAX_BODY_BYTES, CallbackReceiver, route_prefix, task_id_from
+from bot.webhook import (
+    MAX_BODY_BYTES,
+    MAX_PENDING,
+    TOKEN_SHAPE,
+    CallbackReceiver,
+    route_prefix,
+    task_id_from,
+)
 from tests.jobs_support import SCALE, VIDEO, Harness, harness
+from tests.test_metrics import parse
 
 S = JobState
 
@@ -253,6 +263,12 @@ def test_from_settings_is_off_without_a_public_url() -> None:
     receiver = CallbackReceiver.from_settings(Settings.from_env(env), jobs)
     assert receiver is not None
     assert (receiver.host, receiver.port, receiver.path) == ("127.0.0.1", 9, "/cb/{token}")
+    assert receiver.metrics_token is None
+    del env["WEBHOOK_LISTEN"]
+    receiver = CallbackReceiver.from_settings(Settings.from_env(env | {"METRICS_TOKEN": "m"}), jobs)
+    assert receiver is not None
+    assert (receiver.host, receiver.port) == ("127.0.0.1", 8080), "loopback unless told"
+    assert receiver.metrics_token == Secret("m")
 
 
 async def test_submit_sends_a_fresh_token_per_job(w: Wired) -> None:
@@ -261,3 +277,89 @@ async def test_submit_sends_a_fresh_token_per_job(w: Wired) -> None:
     assert first.callback_token and second.callback_token
     assert first.callback_token != second.callback_token
     assert len(first.callback_token) >= 32
+    # The receiver's shape check lets every real token through.
+    assert TOKEN_SHAPE.fullmatch(first.callback_token)
+    assert TOKEN_SHAPE.fullmatch(second.callback_token)
+
+
+def count_lookups(w: Wired, gate: asyncio.Event | None = None) -> list[str]:
+    """Record each task id the receiver looks up in the store (held at ``gate``)."""
+    seen: list[str] = []
+    real = w.h.store.by_task_id
+
+    async def by_task_id(task_id: str) -> Job | None:
+        seen.append(task_id)
+        if gate is not None:
+            await gate.wait()
+        return await real(task_id)
+
+    w.h.store.by_task_id = by_task_id  # type: ignore[method-assign]
+    return seen
+
+
+async def test_a_malformed_token_never_reaches_the_store(w: Wired) -> None:
+    job = await w.h.start_job("fox [sim:hold]")
+    token = job.callback_token or ""
+    lookups = count_lookups(w)
+    for forged in [token[:-1], token + "a", token[:-1] + ".", token[:-1] + "%C3%A9", "a" * 500]:
+        assert await w.post(f"/maxapi/hooks/{forged}", callback_body(job)) == (200, "ok")
+    await w.receiver.wait_idle()
+    assert lookups == []
+    values = parse((await w.receiver.metrics.exposition()).decode())
+    assert values['atelier_callbacks_total{outcome="malformed"}'] == 5
+    # A well-shaped wrong token is looked up (and refused: nobody asks Max API).
+    assert await w.post(f"/maxapi/hooks/{token[:-1]}x", callback_body(job)) == (200, "ok")
+    await w.receiver.wait_idle()
+    assert lookups == [job.task_id]
+    assert w.h.sim.queries_for(job.task_id or "") == []
+
+
+async def test_a_forged_burst_keeps_the_queue_short_and_logs_once(
+    w: Wired, caplog: pytest.LogCaptureFixture
+) -> None:
+    gate = asyncio.Event()  # the store is slow: nothing leaves the queue during the burst
+    lookups = count_lookups(w, gate)
+    burst = 5_000
+    limit = asyncio.Semaphore(64)
+
+    async def forge(i: int) -> tuple[int, str]:
+        async with limit:
+            body = {"data": {"taskId": f"forged-{i}", "status": "SUCCESS"}}
+            return await w.post(f"/maxapi/hooks/{secrets.token_urlsafe(24)}", body)
+
+    with caplog.at_level(logging.INFO, logger="bot.webhook"):
+        answers = await asyncio.gather(*(forge(i) for i in range(burst)))
+        assert set(answers) == {(200, "ok")}
+        assert w.receiver.pending == MAX_PENDING <= 1_000
+        gate.set()
+        await w.receiver.wait_idle()
+    assert len(lookups) == MAX_PENDING
+    values = parse((await w.receiver.metrics.exposition()).decode())
+    assert values['atelier_callbacks_total{outcome="accepted"}'] == MAX_PENDING
+    assert values['atelier_callbacks_total{outcome="dropped"}'] == burst - MAX_PENDING
+    lines = [r.getMessage() for r in caplog.records if r.name == "bot.webhook"]
+    assert len(lines) == 1 and "dropped 1 callback(s)" in lines[0], lines
+
+
+async def test_metrics_are_not_on_the_callback_port_without_the_token(w: Wired) -> None:
+    async with w.h.http.get(f"{w.base}/metrics") as resp:
+        assert resp.status == 404
+        assert "atelier" not in await resp.text()
+
+
+async def test_metrics_on_the_callback_port_need_the_bearer_token(tmp_path: Path) -> None:
+    async with harness(tmp_path) as h:
+        receiver = CallbackReceiver(
+            h.jobs, "http://x/cb", host="127.0.0.1", port=0, metrics_token=Secret("s3cret")
+        )
+        await receiver.start()
+        url = f"http://127.0.0.1:{receiver.bound_port}/metrics"
+        try:
+            for headers in ({}, {"Authorization": "Bearer s3cre"}, {"Authorization": "s3cret"}):
+                async with h.http.get(url, headers=headers) as resp:
+                    assert resp.status == 404, headers
+            async with h.http.get(url, headers={"Authorization": "Bearer s3cret"}) as resp:
+                assert resp.status == 200
+                assert parse(await resp.text())["atelier_up"] == 1
+        finally:
+            await receiver.stop()
