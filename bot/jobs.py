@@ -32,12 +32,20 @@ from bot.answers_first import AnswersFirst
 from bot.audit import AuditEntry, AuditHook
 from bot.audit import notify as notify_audit
 from bot.catalog import Catalog, GenerationRequest, Model, PreparedJob, ValidationError
-from bot.errors import NotAllowed, UserFacingError, mark_audited
+from bot.errors import NOT_SERVED, NotAllowed, UserFacingError, mark_audited
 from bot.guild_config import GuildConfig
 from bot.job_states import UPSTREAM, JobState, can_move, state_for_upstream
 from bot.moderation import find_banned
 from bot.poll_schedule import PollSchedule
-from bot.quota import Charge, Usage, check, effective_limits, period_keys
+from bot.quota import (
+    Charge,
+    OperatorCap,
+    Usage,
+    check,
+    effective_limits,
+    operator_periods,
+    period_keys,
+)
 from bot.store import Job, Store
 from bot.units import human_duration
 
@@ -106,6 +114,9 @@ class Requester:
     interaction_token: str | None = None
     interaction_expires_at: float | None = None
     role_ids: tuple[int, ...] = ()
+    #: Whether the channel was age-restricted (a thread: its parent); ``None``: unknown,
+    #: which ``/show`` treats as restricted.
+    age_restricted: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +137,8 @@ class JobService:
         callback_base_url: str | None = None,
         clock: Callable[[], float] = time.time,
         answers: AnswersFirst | None = None,
+        allowed_guild_ids: frozenset[int] | None = None,
+        operator_cap: OperatorCap | None = None,
     ) -> None:
         self.store = store
         self.catalog = catalog
@@ -136,6 +149,9 @@ class JobService:
         #: Commands being answered; background work (submits, looks, card edits,
         #: deliveries) waits on it before starting so answers go out first.
         self.answers = answers or AnswersFirst()
+        #: The servers the operator lets spend (``None``: every server).
+        self.allowed_guild_ids = allowed_guild_ids
+        self.operator_cap = operator_cap or OperatorCap()
         self.listeners: list[JobListener] = []
         #: Told about every refusal after it is stored (the audit channel posts them).
         self.on_audit: list[AuditHook] = []
@@ -180,6 +196,8 @@ class JobService:
         guild_id = requester.guild_id or 0
         config = await self.store.guild_config(guild_id)
         try:
+            if not self.guild_allowed(requester.guild_id):
+                raise NotAllowed(NOT_SERVED)
             prepared = await self._admit(request, requester, config)
             limits = effective_limits(
                 await self.store.limit_layers(guild_id, requester.user_id, requester.role_ids)
@@ -194,14 +212,17 @@ class JobService:
             now = self.clock()
             policy = config.policy
 
+            operator = self.operator_cap
+
             def gate(usage: Usage) -> None:
-                check(limits, usage, charge, policy, now, exempt=exempt)
+                check(limits, usage, charge, policy, now, exempt=exempt, operator=operator)
 
             return await self.store.create_job_with_charge(
                 self._job_values(request, requester, prepared, parent_job_id, action),
                 charge,
                 period_keys(now, policy.rollover_hour_utc),
                 gate,
+                operator_periods(now) if operator.active else None,
             )
         except (UserFacingError, ValidationError) as exc:
             detail = {"reason": str(exc), "kind": type(exc).__name__}
@@ -220,6 +241,10 @@ class JobService:
             await notify_audit(self.on_audit, entry)
             mark_audited(exc)
             raise
+
+    def guild_allowed(self, guild_id: int | None) -> bool:
+        """Whether the operator lets this server (``None``: a DM) spend their credits."""
+        return self.allowed_guild_ids is None or guild_id in self.allowed_guild_ids
 
     async def _admit(
         self, request: GenerationRequest, requester: Requester, config: GuildConfig
@@ -279,6 +304,7 @@ class JobService:
             "outputs": prepared.outputs,
             "parent_job_id": parent_job_id,
             "action": action,
+            "age_restricted": requester.age_restricted,
         }
 
     def submit_soon(self, job: Job) -> None:
@@ -378,7 +404,7 @@ class JobService:
         target = state_for_upstream(task.status.value)
         now = self.clock()
         if target == S.SUCCEEDED:
-            urls = list(task.result.urls) if task.result else []
+            urls = maxapi.result_urls(task, job.outputs)
             if not urls:
                 return await self._end(
                     job,

@@ -46,8 +46,10 @@ from bot.moderation import compile_entry
 from bot.quota import (
     DIMENSIONS,
     NEW_GUILD_LIMITS,
+    OVER_DAILY_CAP,
     LimitLayers,
     Limits,
+    OperatorCap,
     effective_limits,
     period_keys,
     with_override,
@@ -1202,6 +1204,12 @@ class Moderation(commands.Cog):
             values["rollover_hour_utc"] = int(rollover_hour)
         if not values:
             raise UserFacingError(t(locale, "Give daily_usd, monthly_usd or rollover_hour."))
+        jobs = self.bot.services.jobs
+        cap = jobs.operator_cap if jobs is not None else OperatorCap()
+        refusal = cap.refusal(values.get("daily_budget_usd"), values.get("monthly_budget_usd"))
+        if refusal is not None:
+            amount = cap.daily_usd if refusal == OVER_DAILY_CAP else cap.monthly_usd
+            raise UserFacingError(refusal, cap=f"${amount:.2f}")
         updated = await self.store().update_guild_config(guild_id, **values)
         summary = "; ".join(
             f"{key.replace('_', ' ')}: {'none' if v is None else v}" for key, v in values.items()
