@@ -58,6 +58,7 @@ an error message or a repr, and it is masked if Max API echoes it back in a mess
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import math
@@ -83,7 +84,11 @@ _T = TypeVar("_T")
 _Op = Literal["submit", "get", "cancel"]
 
 MAX_BODY_BYTES: Final = 1024 * 1024
-"""Answers are small JSON envelopes; anything bigger is not one of them."""
+"""Answers are small JSON envelopes; anything bigger (after decompression) is not one."""
+MAX_RESULT_URLS: Final = 100
+"""Result URLs read from one task; no model makes more than 15 files."""
+DEFAULT_RESULT_URLS: Final = 10
+"""Result URLs kept for a job whose number of outputs is unknown."""
 
 _VIDEO_SUFFIXES: Final = (".mp4", ".mov", ".m4v", ".webm")
 _CREDIT_MARKERS: Final = (
@@ -425,7 +430,8 @@ def _parse_result(value: Any) -> TaskResult | None:
         raw_urls = [raw_urls]
     if raw_urls is not None and not isinstance(raw_urls, list | tuple):
         raise MalformedResponse("task result urls is not a list")
-    urls = tuple(u.strip() for u in raw_urls or () if isinstance(u, str) and u.strip())
+    found = (u.strip() for u in raw_urls or () if isinstance(u, str) and u.strip())
+    urls = tuple(itertools.islice(found, MAX_RESULT_URLS))
     kind = value.get("type")
     if not urls and kind is None:
         return None
@@ -436,6 +442,16 @@ def _parse_result(value: Any) -> TaskResult | None:
         is_video = any(URL(u).path.lower().endswith(_VIDEO_SUFFIXES) for u in urls)
         kind = "video" if is_video else "image"
     return TaskResult(kind=kind, urls=urls)
+
+
+def result_urls(task: Task, wanted: int) -> list[str]:
+    """The task's result URLs, at most ``wanted`` (the job's outputs; 10 when unknown):
+    a task must not turn one job into thousands of downloads and posts."""
+    urls = list(task.result.urls) if task.result else []
+    keep = wanted if wanted > 0 else DEFAULT_RESULT_URLS
+    if len(urls) > keep:
+        log.warning("task %s sent %d result URLs; keeping %d", task.task_id, len(urls), keep)
+    return urls[:keep]
 
 
 def _parse_reason(data: Mapping[str, Any]) -> str | None:
@@ -757,9 +773,11 @@ def _try_envelope(body: bytes) -> Envelope | None:
 
 
 async def _read_capped(resp: aiohttp.ClientResponse) -> bytes:
-    length = resp.content_length
-    if length is not None and length <= MAX_BODY_BYTES:
-        return await resp.read()  # the parser stops at Content-Length
+    """The body, at most :data:`MAX_BODY_BYTES` of it *after* decompression.
+
+    Never ``resp.read()``: ``Content-Length`` counts compressed bytes, so a small gzip
+    answer can inflate to gigabytes. Counting the decompressed chunks stops a bomb early.
+    """
     chunks: list[bytes] = []
     size = 0
     async for chunk in resp.content.iter_chunked(64 * 1024):

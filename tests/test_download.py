@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import tracemalloc
+import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from bot import download as dl
 from tests.delivery_support import (
@@ -100,7 +106,24 @@ def test_sniff_unknown(head: bytes) -> None:
         ("fe80::1", False),
         ("fd00::1", False),
         ("::ffff:127.0.0.1", False),  # IPv4-mapped loopback
+        ("::ffff:8.8.8.8", True),
         ("224.0.0.1", False),
+        # IPv6 that carries an IPv4 address: judged by the IPv4 address.
+        ("64:ff9b::127.0.0.1", False),  # NAT64
+        ("64:ff9b::169.254.169.254", False),
+        ("64:ff9b::10.0.0.1", False),
+        ("64:ff9b::8.8.8.8", True),
+        ("2002:7f00:1::1", False),  # 6to4 of 127.0.0.1
+        ("2002:a9fe:a9fe::", False),  # 6to4 of 169.254.169.254
+        ("2002:808:808::1", True),  # 6to4 of 8.8.8.8
+        ("::127.0.0.1", False),  # IPv4-compatible
+        ("::192.168.1.1", False),
+        ("::8.8.8.8", True),
+        ("::ffff:0:127.0.0.1", False),  # IPv4-translated
+        ("::ffff:0:8.8.8.8", True),
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", False),  # Teredo
+        ("64:ff9b:1::a00:1", False),  # NAT64 local-use
+        ("fec0::1", False),  # site-local
     ],
 )
 def test_is_public(address: str, public: bool) -> None:
@@ -200,6 +223,37 @@ async def test_size_cap(
     assert listing(tmp_path) == []  # no partial file left
 
 
+async def test_gzip_body_is_capped_after_decompression(
+    session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    # 200 MiB of PNG inflating from about 200 KB: the cap counts what comes out of gzip,
+    # so reading stops near the cap and memory stays small (measured, not timed).
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    block = b"\0" * (1024 * 1024)
+    bomb = packer.compress(PNG_MAGIC) + b"".join(packer.compress(block) for _ in range(200))
+    bomb += packer.flush()
+
+    async def handle(request: web.Request) -> web.Response:
+        return web.Response(body=bomb, headers={"Content-Encoding": "gzip"})
+
+    app = web.Application()
+    app.router.add_get("/bomb.png", handle)
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    try:
+        tracemalloc.start()
+        try:
+            with pytest.raises(dl.TooBig):
+                await fetch(session, str(server.make_url("/bomb.png")), tmp_path, max_bytes=10**6)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    finally:
+        await server.close()
+    assert peak < 16 * 1024 * 1024, f"{peak} bytes held for a 200 MiB body"
+    assert listing(tmp_path) == []
+
+
 async def test_exactly_at_cap_is_fine(
     server: ResultServer, session: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
@@ -266,6 +320,50 @@ async def test_connection_refused_is_transient(
         await fetch(session, url, tmp_path)
 
 
+async def test_download_session_bounds_downloads_at_once(tmp_path: Path) -> None:
+    # Each answer is held until more than the bound are in flight (never, with the
+    # bound) or a short wait passes: the count proves the bound, not the clock.
+    png = media_bytes(PNG_MAGIC, 1000)
+    in_flight = peak = 0
+    crowded = asyncio.Event()
+
+    async def handle(request: web.Request) -> web.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        if in_flight > dl.MAX_CONNECTIONS:
+            crowded.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(crowded.wait(), 0.3)
+        in_flight -= 1
+        return web.Response(body=png)
+
+    app = web.Application()
+    app.router.add_get("/{name}", handle)
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    session = dl.download_session(LOCAL)
+    try:
+        got = await asyncio.gather(
+            *(
+                dl.download(
+                    session,
+                    str(server.make_url(f"/{i}.png")),
+                    tmp_path,
+                    f"result-{i}",
+                    max_bytes=10_000,
+                    allowed_hosts=LOCAL,
+                )
+                for i in range(3 * dl.MAX_CONNECTIONS)
+            )
+        )
+    finally:
+        await session.close()
+        await server.close()
+    assert len(got) == 3 * dl.MAX_CONNECTIONS
+    assert 1 <= peak <= dl.MAX_CONNECTIONS
+
+
 def test_errors_hide_query_strings() -> None:
     exc = dl.LinkDead("https://cdn.example.com/a.png?X-Signature=secret123", 403)
     assert "secret123" not in str(exc)
@@ -300,3 +398,15 @@ async def test_resolver_drops_private_answers() -> None:
     assert (await allowed.resolve("sim.local", 80))[0]["host"] == "127.0.0.1"
     public = dl.PublicOnlyResolver(frozenset(), inner=_FixedResolver("93.184.216.34"))
     assert (await public.resolve("example.com", 443))[0]["host"] == "93.184.216.34"
+    nat64 = dl.PublicOnlyResolver(frozenset(), inner=_FixedResolver("64:ff9b::a9fe:a9fe"))
+    with pytest.raises(OSError, match="private"):
+        await nat64.resolve("cdn.example.com", 443)
+
+
+@pytest.mark.parametrize(
+    "host", ["[64:ff9b::7f00:1]", "[2002:7f00:1::1]", "[::7f00:1]", "[::ffff:0:7f00:1]"]
+)
+async def test_ipv6_wrapping_loopback_refused(host: str) -> None:
+    # The address check alone: a regression must fail here, not try to connect.
+    with pytest.raises(dl.Refused, match="private"):
+        await dl.check_destination(f"http://{host}:8080/a.png", frozenset())

@@ -14,10 +14,13 @@ import logging
 import os
 import time
 import traceback
+import tracemalloc
+import zlib
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -26,6 +29,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bot import USER_AGENT, maxapi
+from bot.job_states import JobState
 from bot.maxapi import (
     AmbiguousSubmit,
     ContentRejected,
@@ -49,6 +53,7 @@ from bot.maxapi import (
     parse_timestamp,
 )
 from bot.settings import Secret
+from tests.jobs_support import follow, harness
 
 KEY = "sk-test-9f3a1c0ffee-never-show-me"
 TASK_ID = "a1b2c3d4-e5f6-7890-abcd-ef1234567890"
@@ -930,6 +935,44 @@ async def test_get_malformed_answers_are_not_retried(
     assert len(api.seen) == 1
 
 
+BOMB_BYTES = 200 * 1024 * 1024
+
+
+def gzip_bomb(size: int = BOMB_BYTES) -> bytes:
+    """A gzip body of ``size`` spaces after a JSON start (about 200 KB for 200 MiB)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    parts = [packer.compress(b'{"code": 0, "msg": "')]
+    block = b" " * (1024 * 1024)
+    parts += [packer.compress(block) for _ in range(size // len(block))]
+    parts.append(packer.flush())
+    return b"".join(parts)
+
+
+@pytest.mark.parametrize("op", ["submit", "get", "cancel"])
+async def test_gzip_answer_is_capped_after_decompression(
+    api: FakeMaxApi, client: MaxApiClient, op: str
+) -> None:
+    # The compressed body is far under the cap (and says so in Content-Length); only
+    # counting the decompressed bytes catches it. Memory, not time, is the proof.
+    bomb = gzip_bomb()
+    assert len(bomb) < maxapi.MAX_BODY_BYTES
+    api.script(Reply(200, bomb, headers={"Content-Encoding": "gzip"}))
+    tracemalloc.start()
+    try:
+        with pytest.raises((MalformedResponse, AmbiguousSubmit)) as info:
+            await call(client, op)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 1024 * 1024, f"{peak} bytes held for a {BOMB_BYTES}-byte bomb"
+    err = info.value
+    cause = err.cause if isinstance(err, AmbiguousSubmit) else err
+    assert isinstance(cause, MalformedResponse)
+    assert "larger than" in str(cause)
+    assert isinstance(err, AmbiguousSubmit) is (op == "submit")
+    assert len(api.seen) == 1
+
+
 # ------------------------------------------------------------------ retries
 
 
@@ -1209,3 +1252,38 @@ def test_client_constructor_checks() -> None:
             MaxApiClient(fake_session, "https://api.maxapi.io", Secret(KEY), **options)
     client = MaxApiClient(fake_session, "https://api.maxapi.io/", Secret(KEY))
     assert repr(client) == "MaxApiClient(base_url='https://api.maxapi.io/', timeout=30, retries=3)"
+
+
+# ------------------------------------------------------------------ how many result URLs
+
+
+@pytest.mark.parametrize(("options", "kept"), [({}, 1), ({"count": 3}, 3)])
+async def test_job_keeps_only_the_result_urls_it_asked_for(
+    tmp_path: Path, options: dict[str, Any], kept: int
+) -> None:
+    # The simulator answers 500 URLs whatever the job asked for.
+    async with harness(tmp_path) as h:
+        started = await h.start_job("a fox [sim:count=500]", **options)
+        assert started.outputs == kept
+        done = await follow(h, started.id)
+    assert done.state == JobState.SUCCEEDED
+    assert len(done.result_urls) == kept
+    assert done.result_urls == [
+        f"{h.sim.base_url}/files/{started.task_id}/{i}.png" for i in range(kept)
+    ]
+
+
+@pytest.mark.parametrize(("wanted", "kept"), [(1, 1), (4, 4), (15, 15), (0, 10), (-1, 10)])
+def test_result_urls_are_cut_to_what_was_asked(wanted: int, kept: int) -> None:
+    urls = [f"https://cdn.example.com/{i}.png" for i in range(40)]
+    task = parse_task(
+        {"taskId": "t", "status": "SUCCESS", "result": {"type": "image", "urls": urls}}
+    )
+    assert maxapi.result_urls(task, wanted) == urls[:kept]
+
+
+def test_parser_reads_a_bounded_number_of_result_urls() -> None:
+    urls = [f"https://cdn.example.com/{i}.png" for i in range(50_000)]
+    task = parse_task({"taskId": "t", "status": "SUCCESS", "result": {"urls": urls}})
+    assert task.result is not None
+    assert task.result.urls == tuple(urls[: maxapi.MAX_RESULT_URLS])
