@@ -20,7 +20,7 @@ import discord
 from discord import app_commands
 
 from bot.catalog import ValidationError
-from bot.errors import UserFacingError
+from bot.errors import NOT_SERVED, UserFacingError
 from bot.i18n import t, t_fields, t_stored
 
 log = logging.getLogger(__name__)
@@ -51,11 +51,35 @@ def is_moderator(interaction: discord.Interaction) -> bool:
     return bool(interaction.permissions.manage_guild)
 
 
-def can_manage_jobs(interaction: discord.Interaction) -> bool:
+def can_manage_jobs(interaction: discord.Interaction, channel_id: int) -> bool:
     """Content moderation over other members' jobs (cancel, delete a result, re-show):
-    Manage Server or Manage Messages where the interaction happens."""
-    perms = interaction.permissions
-    return bool(perms.manage_guild or perms.manage_messages)
+    Manage Server, or Manage Messages in the job's own channel ``channel_id``, not in
+    whichever channel the command happens to run in."""
+    if interaction.permissions.manage_guild:
+        return True
+    return permissions_in(interaction, channel_id).manage_messages
+
+
+def permissions_in(interaction: discord.Interaction, channel_id: int) -> discord.Permissions:
+    """The caller's permissions in a channel of this server: Discord's own for the
+    interaction's channel, else computed from the cache (roles and overwrites). A channel
+    not cached, or a private thread without Manage Threads, gives none (fail closed)."""
+    if channel_id == interaction.channel_id:
+        return interaction.permissions
+    guild, member = interaction.guild, interaction.user
+    if guild is None or not isinstance(member, discord.Member):
+        return discord.Permissions.none()
+    channel = guild.get_channel_or_thread(channel_id)
+    if channel is None:
+        return discord.Permissions.none()
+    try:
+        found = channel.permissions_for(member)
+    except discord.ClientException:  # a thread whose parent is not cached
+        return discord.Permissions.none()
+    private = isinstance(channel, discord.Thread) and channel.is_private()
+    if private and not found.manage_threads:
+        return discord.Permissions.none()  # its members are not known to the bot
+    return found
 
 
 def error_embed(title: str, message: str) -> discord.Embed:
@@ -181,7 +205,20 @@ async def audit_refusal(interaction: discord.Interaction, error: BaseException) 
 
 
 class AtelierTree(app_commands.CommandTree[Any]):
-    """The bot's command tree: one error handler for every slash command."""
+    """The bot's command tree: one error handler for every slash command, and no command
+    at all in a server the operator did not allow (``ALLOWED_GUILD_IDS``)."""
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        services = getattr(self.client, "services", None)
+        allowed = services.settings.allowed_guild_ids if services is not None else None
+        if allowed is None or interaction.guild_id in allowed:
+            return True
+        if interaction.type is discord.InteractionType.autocomplete:
+            await interaction.response.autocomplete([])
+            return False
+        locale = str(interaction.locale)
+        await reply(interaction, embed=error_embed(t(locale, "Not allowed"), t(locale, NOT_SERVED)))
+        return False
 
     async def on_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError

@@ -10,7 +10,8 @@ their limits.
 
 Rights: anyone may remix a result they can see (Reroll, Variations, Animate start a
 new job charged to the clicker); Cancel and Delete are for the job's owner or a
-moderator (Manage Server or Manage Messages here); Info is for everyone, privately.
+moderator (Manage Server, or Manage Messages in the job's channel); Delete removes only
+the job's own messages; Info is for everyone, privately.
 """
 
 from __future__ import annotations
@@ -199,7 +200,7 @@ class JobButtons(commands.Cog):
             job,
             user_id=user_id,
             guild_id=interaction.guild_id,
-            moderator=can_manage_jobs(interaction),
+            moderator=can_manage_jobs(interaction, job.channel_id),
         ):
             raise NotAllowed(not_yours(job.id, "cancel", locale))
         # Cancelling may ask Max API: answer first, so Discord's 3 seconds never run out.
@@ -365,13 +366,14 @@ class JobButtons(commands.Cog):
 
     async def delete(self, interaction: discord.Interaction, job: Job) -> None:
         """Delete the clicked result message (every part of the result, when it is the
-        delivery itself). The job stays: ``/show`` can post it again."""
+        delivery itself). Only the job's own messages (its result, its card) are deleted,
+        whatever the click claims. The job stays: ``/show`` can post it again."""
         locale = locale_of(interaction)
         if not can_manage(
             job,
             user_id=interaction.user.id,
             guild_id=interaction.guild_id,
-            moderator=can_manage_jobs(interaction),
+            moderator=can_manage_jobs(interaction, job.channel_id),
         ):
             raise NotAllowed(
                 t(
@@ -381,11 +383,14 @@ class JobButtons(commands.Cog):
                 )
             )
         message = interaction.message
-        ids: list[int] = []
-        if message is not None:
-            ids.append(message.id)
-            if message.id in job.result_message_ids:
-                ids += [m for m in job.result_message_ids if m != message.id]
+        clicked = message.id if message is not None else None
+        if clicked is None or clicked not in [*job.result_message_ids, job.progress_message_id]:
+            raise NotAllowed(
+                t(locale, "This message is not one of job #{job_id}'s.", job_id=job.id)
+            )
+        ids = [clicked]
+        if clicked in job.result_message_ids:
+            ids += [m for m in job.result_message_ids if m != clicked]
         await interaction.response.defer(ephemeral=True, thinking=True)
         channel: Any = interaction.channel
         for message_id in ids:

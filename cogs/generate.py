@@ -98,6 +98,15 @@ def check_bot_permissions(interaction: discord.Interaction) -> None:
         )
 
 
+def age_restricted(channel: Any) -> bool | None:
+    """Whether ``channel`` is age-restricted; a thread is if its parent is. ``None`` when
+    it cannot be told (a thread whose parent is not cached, a partial channel)."""
+    if isinstance(channel, discord.Thread):
+        channel = channel.parent
+    check = getattr(channel, "is_nsfw", None)
+    return bool(check()) if callable(check) else None
+
+
 def requester_of(interaction: discord.Interaction) -> Requester:
     user = interaction.user
     roles = tuple(r.id for r in user.roles) if isinstance(user, discord.Member) else ()
@@ -112,6 +121,7 @@ def requester_of(interaction: discord.Interaction) -> Requester:
         interaction_token=interaction.token,
         interaction_expires_at=interaction.expires_at.timestamp(),
         role_ids=roles,
+        age_restricted=age_restricted(interaction.channel),
     )
 
 

@@ -4,8 +4,9 @@ Thin on purpose: the text comes from :mod:`bot.job_views`, cancelling from
 :meth:`bot.jobs.JobService.cancel`, and ``/show`` reuses delivery's download and
 message planning. Rights are checked when a command runs, never trusted from the
 client: an autocomplete value is only a suggestion, and ``default_permissions`` can be
-overridden by a server's admins. Moderator = Manage Server or Manage Messages in the
-channel the command runs in.
+overridden by a server's admins. Moderator of a job = Manage Server, or Manage Messages
+in the job's own channel; autocomplete offers other members' jobs only from channels
+the caller can see.
 
 The Cancel buttons on ``/jobs`` carry ``atelier:cancel:<job id>``; the persistent
 handler for that id (registered in ``setup_hook``) answers the clicks, so the view sent
@@ -50,7 +51,7 @@ from bot.job_views import (
 )
 from bot.jobs import JobService
 from bot.store import Job
-from bot.ui import INFO_COLOUR, can_manage_jobs, custom_id, reply
+from bot.ui import INFO_COLOUR, can_manage_jobs, custom_id, permissions_in, reply
 
 log = logging.getLogger(__name__)
 
@@ -180,15 +181,8 @@ class Jobs(commands.Cog):
                     "Files). Try another channel or ask a moderator.",
                 )
             )
-        if self.origin_is_nsfw(found) and not _is_nsfw(channel):
-            raise NotAllowed(
-                t(
-                    locale,
-                    "Job #{job_id} was made in an age-restricted channel; it can only be "
-                    "shown in one.",
-                    job_id=found.id,
-                )
-            )
+        if found.age_restricted is not False and not _is_nsfw(channel):
+            raise NotAllowed(age_refusal(found, locale))
         message_ids = await self.repost(found, channel, interaction, locale)
         url = jump_url(interaction.guild_id, interaction.channel_id or 0, message_ids[0])
         await reply(
@@ -199,7 +193,8 @@ class Jobs(commands.Cog):
     async def show_choices(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[int]]:
-        """The caller's finished jobs whose result links still work."""
+        """Finished jobs whose result links still work: the caller's, and others' they
+        moderate in a channel they can see."""
         return await self.choices(interaction, str(current), active=False)
 
     # -- shared --------------------------------------------------------------------------
@@ -219,7 +214,7 @@ class Jobs(commands.Cog):
             job,
             user_id=interaction.user.id,
             guild_id=interaction.guild_id,
-            moderator=can_manage_jobs(interaction),
+            moderator=can_manage_jobs(interaction, job.channel_id),
         )
         if not allowed:
             raise NotAllowed(not_yours(job_id, action, locale))
@@ -244,11 +239,11 @@ class Jobs(commands.Cog):
         if service is None or interaction.guild_id is None:
             return []
         store, guild_id, user_id = service.store, interaction.guild_id, interaction.user.id
-        moderator = can_manage_jobs(interaction)
-        if moderator:
-            found = await store.for_guild(guild_id, active=active, limit=CANDIDATES)
-        else:
-            found = await store.for_user(guild_id, user_id, active=active, limit=CANDIDATES)
+        found = await store.for_user(guild_id, user_id, active=active, limit=CANDIDATES)
+        if may_moderate(interaction):
+            others = await store.for_guild(guild_id, active=active, limit=CANDIDATES)
+            merged = {job.id: job for job in [*found, *others]}
+            found = sorted(merged.values(), key=lambda job: job.id, reverse=True)
         digits = typed.strip().lstrip("#")
         if digits.isdigit() and all(job.id != int(digits) for job in found):
             exact = await store.get(int(digits))  # an older job, typed by its id
@@ -258,7 +253,7 @@ class Jobs(commands.Cog):
         locale = str(interaction.locale)
         picked: list[app_commands.Choice[int]] = []
         for job in found:
-            if not can_manage(job, user_id=user_id, guild_id=guild_id, moderator=moderator):
+            if not self.offered(interaction, job):
                 continue
             usable = (
                 job.state in CANCELLABLE
@@ -280,9 +275,17 @@ class Jobs(commands.Cog):
             return member.display_name
         return t(str(interaction.locale), "member {user_id}", user_id=job.user_id)
 
-    def origin_is_nsfw(self, job: Job) -> bool:
-        """Whether the job was made in an age-restricted channel (unknown: no)."""
-        return _is_nsfw(self.bot.get_channel(job.channel_id))
+    def offered(self, interaction: discord.Interaction, job: Job) -> bool:
+        """Whether autocomplete may list ``job``: the caller's own, or one they moderate
+        in a channel they can see (no prompt from a channel hidden from them)."""
+        if job.guild_id != interaction.guild_id:
+            return False
+        if job.user_id == interaction.user.id:
+            return True
+        return (
+            can_manage_jobs(interaction, job.channel_id)
+            and permissions_in(interaction, job.channel_id).view_channel
+        )
 
     # -- re-posting a result -----------------------------------------------------------
 
@@ -351,11 +354,16 @@ class Jobs(commands.Cog):
         interaction: discord.Interaction,
     ) -> int:
         """One message of the re-post, mentioning nobody; a file Discord refuses as too
-        large becomes a link, as in delivery."""
+        large becomes a link, as in delivery. No Delete button: it deletes only the job's
+        own messages, and a re-post is not recorded as one."""
         locale = str(interaction.locale)
         while True:
             message = build_result_message(job, plan, nonce=nonce)
             message.allowed_mentions = discord.AllowedMentions.none()
+            if message.view is not None:
+                for item in list(message.view.children):
+                    if getattr(item, "custom_id", None) == custom_id("delete", job.id):
+                        message.view.remove_item(item)
             head = shown_by(interaction.user.id, locale)
             if len(head) + 1 + len(message.content) <= MAX_CONTENT:
                 message.content = f"{head}\n{message.content}"
@@ -378,6 +386,34 @@ class Jobs(commands.Cog):
 def _is_nsfw(channel: Any) -> bool:
     check = getattr(channel, "is_nsfw", None)
     return bool(check()) if callable(check) else False
+
+
+def may_moderate(interaction: discord.Interaction) -> bool:
+    """Whether the caller might moderate some job here (Manage Server, or Manage Messages
+    in any cached channel), so autocomplete reads other members' jobs at all."""
+    perms = interaction.permissions
+    if perms.manage_guild or perms.manage_messages:
+        return True
+    guild, member = interaction.guild, interaction.user
+    if guild is None or not isinstance(member, discord.Member):
+        return False
+    return any(channel.permissions_for(member).manage_messages for channel in guild.channels)
+
+
+def age_refusal(job: Job, locale: str) -> str:
+    """Why ``job`` cannot be shown outside an age-restricted channel."""
+    if job.age_restricted is None:
+        return t(
+            locale,
+            "Job #{job_id} may have been made in an age-restricted channel; it can only "
+            "be shown in one.",
+            job_id=job.id,
+        )
+    return t(
+        locale,
+        "Job #{job_id} was made in an age-restricted channel; it can only be shown in one.",
+        job_id=job.id,
+    )
 
 
 async def setup(bot: AtelierBot) -> None:

@@ -30,6 +30,9 @@ LOADING = 1 << 7
 TEXT = 0
 DM = 1
 CATEGORY = 4
+PUBLIC_THREAD = 11
+PRIVATE_THREAD = 12
+THREADS = (PUBLIC_THREAD, PRIVATE_THREAD)
 
 
 def iso(ts: float) -> str:
@@ -141,12 +144,33 @@ class Channel:
     parent_id: int | None = None
     bot_deny: int = 0
     """Permissions taken from the bot in this channel (a member overwrite)."""
+    overwrites: dict[int, Overwrite] = field(default_factory=dict)
+    """Per role or member (by id): what this channel allows or denies them."""
     recipient: User | None = None
     deleted: bool = False
+    owner_id: int | None = None
+    """A thread's creator."""
+    archived: bool = False
+    thread_members: set[int] = field(default_factory=set)
+    """Who joined a thread (a private one is visible only to them and Manage Threads)."""
 
     @property
     def mention(self) -> str:
         return f"<#{self.id}>"
+
+    @property
+    def is_thread(self) -> bool:
+        return self.type in THREADS
+
+    def overwrite_pairs(self, bot_id: int | None) -> list[JSON]:
+        """``permission_overwrites`` as Discord sends them (the bot's deny mask folded in)."""
+        found = dict(self.overwrites)
+        if self.bot_deny and bot_id is not None:
+            mine = found.get(bot_id, Overwrite(bot_id, MEMBER_OVERWRITE))
+            found[bot_id] = Overwrite(
+                bot_id, MEMBER_OVERWRITE, mine.allow, mine.deny | self.bot_deny
+            )
+        return [o.payload() for o in found.values()]
 
     def payload(self, *, bot_id: int | None = None, permissions: int | None = None) -> JSON:
         if self.type == DM:
@@ -158,6 +182,8 @@ class Channel:
                 "recipients": [self.recipient.payload()],
                 "flags": 0,
             }
+        if self.is_thread:
+            return self._thread_payload(permissions)
         data: JSON = {
             "id": str(self.id),
             "type": self.type,
@@ -169,17 +195,60 @@ class Channel:
             "rate_limit_per_user": 0,
             "last_message_id": None,
             "flags": 0,
-            "permission_overwrites": [],
+            "permission_overwrites": self.overwrite_pairs(bot_id),
         }
         if self.guild_id is not None:
             data["guild_id"] = str(self.guild_id)
-        if self.bot_deny and bot_id is not None:
-            data["permission_overwrites"] = [
-                {"id": str(bot_id), "type": 1, "allow": "0", "deny": str(self.bot_deny)}
-            ]
         if permissions is not None:
             data["permissions"] = str(permissions)
         return data
+
+    def _thread_payload(self, permissions: int | None) -> JSON:
+        """A thread: no overwrites of its own (its parent's apply), archive metadata."""
+        data: JSON = {
+            "id": str(self.id),
+            "guild_id": str(self.guild_id),
+            "parent_id": str(self.parent_id),
+            "owner_id": str(self.owner_id or 0),
+            "type": self.type,
+            "name": self.name,
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "message_count": 0,
+            "member_count": len(self.thread_members),
+            "flags": 0,
+            "thread_metadata": {
+                "archived": self.archived,
+                "auto_archive_duration": 1440,
+                "archive_timestamp": iso(time.time()),
+                "locked": False,
+                "invitable": False,
+            },
+        }
+        if permissions is not None:
+            data["permissions"] = str(permissions)
+        return data
+
+
+ROLE_OVERWRITE, MEMBER_OVERWRITE = 0, 1
+
+
+@dataclass(frozen=True)
+class Overwrite:
+    """One entry of a channel's ``permission_overwrites``."""
+
+    id: int
+    type: int  # ROLE_OVERWRITE or MEMBER_OVERWRITE
+    allow: int = 0
+    deny: int = 0
+
+    def payload(self) -> JSON:
+        return {
+            "id": str(self.id),
+            "type": self.type,
+            "allow": str(self.allow),
+            "deny": str(self.deny),
+        }
 
 
 @dataclass
@@ -211,10 +280,33 @@ class Guild:
         return self.roles[self.id]
 
     def permissions_for(self, member: Member, channel: Channel | None = None) -> int:
+        """Guild-wide, or in ``channel`` after its overwrites (a thread: its parent's; a
+        private thread shows only to its members and to Manage Threads)."""
         roles = [self.everyone.permissions]
         roles += [self.roles[r].permissions for r in member.role_ids if r in self.roles]
-        deny = channel.bot_deny if channel is not None and member.user.bot else 0
-        return perms.combine(roles, owner=member.id == self.owner_id, deny=deny)
+        base = perms.combine(roles, owner=member.id == self.owner_id)
+        if channel is None or base == perms.ALL:
+            return base
+        thread = channel if channel.is_thread else None
+        if thread is not None:
+            channel = self.channels[thread.parent_id or 0]
+        ow = channel.overwrites
+        none = Overwrite(0, ROLE_OVERWRITE)
+        own = ow.get(member.id, none)
+        value = perms.overwritten(
+            base,
+            everyone=(ow.get(self.id, none).allow, ow.get(self.id, none).deny),
+            roles=[(ow[r].allow, ow[r].deny) for r in member.role_ids if r in ow],
+            member=(own.allow, own.deny | (channel.bot_deny if member.user.bot else 0)),
+        )
+        if (
+            thread is not None
+            and thread.type == PRIVATE_THREAD
+            and member.id not in thread.thread_members
+            and not value & perms.MANAGE_THREADS
+        ):
+            return value & ~perms.ALL_CHANNEL
+        return value
 
     def role_named(self, name: str) -> Role:
         for role in self.roles.values():

@@ -29,7 +29,8 @@ def ready_payload(world: World, session_id: str, resume_url: str) -> JSON:
 
 def guild_create_payload(world: World, guild: Guild) -> JSON:
     """Complete, so discord.py counts it as such: ``member_count`` equals the members sent."""
-    channels = [c for c in guild.channels.values() if not c.deleted]
+    channels = [c for c in guild.channels.values() if not c.deleted and not c.is_thread]
+    threads = [c for c in guild.channels.values() if c.is_thread and not c.archived]
     return {
         "id": str(guild.id),
         "name": guild.name,
@@ -55,7 +56,7 @@ def guild_create_payload(world: World, guild: Guild) -> JSON:
         "members": [m.payload() for m in guild.members.values()],
         "emojis": [],
         "stickers": [],
-        "threads": [],
+        "threads": [t.payload() for t in threads if not t.deleted],
         "presences": [],
         "voice_states": [],
         "stage_instances": [],

@@ -33,12 +33,17 @@ from tests.discord_world.interactions import (
 from tests.discord_world.models import (
     DM,
     JSON,
+    MEMBER_OVERWRITE,
+    PRIVATE_THREAD,
+    PUBLIC_THREAD,
+    ROLE_OVERWRITE,
     TEXT,
     Attachment,
     Channel,
     Guild,
     Member,
     Message,
+    Overwrite,
     RequestRecord,
     Role,
     User,
@@ -77,6 +82,8 @@ class World:
 
         self.users: dict[int, User] = {}
         self.guilds: dict[int, Guild] = {}
+        self.left_guild_ids: list[int] = []
+        """Guilds the bot left or was removed from, in order."""
         self.dm_channels: dict[int, Channel] = {}
         self.messages_by_id: dict[int, Message] = {}
         self.files_by_id: dict[int, Attachment] = {}
@@ -148,8 +155,18 @@ class World:
         self.guilds[guild.id] = guild
         general = Channel(id=self.ids.next(), guild_id=guild.id, name="general")
         guild.channels[general.id] = general
-        self.gateway.dispatch("GUILD_CREATE", guild_create_payload(self, guild))
+        # A join carries no ``unavailable`` (discord.py then fires on_guild_join); the
+        # guilds listed in READY come with ``unavailable: false`` at identify.
+        joined = guild_create_payload(self, guild)
+        joined.pop("unavailable")
+        self.gateway.dispatch("GUILD_CREATE", joined)
         return guild
+
+    def remove_guild(self, guild: Guild) -> None:
+        """The bot left (or was removed from) ``guild``; a connected bot hears GUILD_DELETE."""
+        self.guilds.pop(guild.id, None)
+        self.left_guild_ids.append(guild.id)
+        self.gateway.dispatch("GUILD_DELETE", {"id": str(guild.id)})
 
     def add_channel(
         self,
@@ -206,6 +223,46 @@ class World:
         the bot in one channel; the bot's cache hears of it (CHANNEL_UPDATE)."""
         channel.bot_deny = deny
         self.gateway.dispatch("CHANNEL_UPDATE", self._channel_event(channel))
+
+    def set_overwrite(
+        self, channel: Channel, target: Role | Member, *, allow: int = 0, deny: int = 0
+    ) -> None:
+        """Allow or deny permissions to a role (or @everyone: ``guild.everyone``) or a
+        member in one channel, replacing its earlier overwrite; the bot hears of it."""
+        kind = ROLE_OVERWRITE if isinstance(target, Role) else MEMBER_OVERWRITE
+        channel.overwrites[target.id] = Overwrite(target.id, kind, allow, deny)
+        self.gateway.dispatch("CHANNEL_UPDATE", self._channel_event(channel))
+
+    def add_thread(
+        self,
+        parent: Channel,
+        name: str,
+        *,
+        private: bool = False,
+        members: Iterable[Member] = (),
+    ) -> Channel:
+        """A thread in ``parent`` (its permissions and age restriction are the parent's),
+        joined by the bot and ``members``; announced with THREAD_CREATE."""
+        guild = self.guilds[parent.guild_id or 0]
+        thread = Channel(
+            id=self.ids.next(),
+            guild_id=guild.id,
+            name=name,
+            type=PRIVATE_THREAD if private else PUBLIC_THREAD,
+            parent_id=parent.id,
+            owner_id=self.bot_user.id,
+            thread_members={self.bot_user.id, *(m.id for m in members)},
+        )
+        guild.channels[thread.id] = thread
+        self.gateway.dispatch(
+            "THREAD_CREATE", self._channel_event(thread) | {"newly_created": True}
+        )
+        return thread
+
+    def set_archived(self, thread: Channel, archived: bool = True) -> None:
+        """Archive (or reopen) a thread: discord.py drops an archived one from its cache."""
+        thread.archived = archived
+        self.gateway.dispatch("THREAD_UPDATE", self._channel_event(thread))
 
     def set_upload_limit(self, limit: int | None, *, guild: Guild | None = None) -> None:
         """Per-file limit for uploads (40005 over it); None restores the tier's."""

@@ -227,6 +227,30 @@ async def test_delete_is_for_the_owner_or_a_moderator(world: World, app: App) ->
     assert my_result.deleted
 
 
+async def test_delete_removes_only_the_jobs_own_messages(world: World, app: App) -> None:
+    job, result = await delivered(world, app, {"prompt": "a fox"})
+    # A message of the bot's with this job's Delete button that is not one of the job's
+    # (a /show re-post made while re-posts still carried Delete).
+    button = {"type": 2, "style": 2, "label": "Delete", "custom_id": f"atelier:delete:{job.id}"}
+    stray = world.new_message(
+        world.channel,
+        author=world.bot_user,
+        kind="channel",
+        payload={
+            "content": "an older re-post",
+            "components": [{"type": 1, "components": [button]}],
+        },
+        files=[],
+    )
+    click = await world.click(stray, f"atelier:delete:{job.id}")
+    assert "not one of job" in await refusal(click)
+    assert not stray.deleted and not result.deleted
+
+    click = await world.click(result, f"atelier:delete:{job.id}")
+    await click.wait_followup()
+    assert result.deleted and not stray.deleted
+
+
 # -- every click checks again ---------------------------------------------------------------------
 
 

@@ -21,8 +21,9 @@ from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.simulator import Simulator
 from bot.store import Job, Store
-from tests.discord_world import Member, Message, World
+from tests.discord_world import Channel, Member, Message, World
 from tests.e2e.support import answer
+from tests.e2e.test_generate import card, job_id_of
 from tests.jobs_support import lift_limits
 
 S = JobState
@@ -51,11 +52,21 @@ def store_of(runtime: Runtime) -> Store:
 
 
 async def accept(
-    runtime: Runtime, world: World, prompt: str, *, user: Member | None = None, submit: bool = True
+    runtime: Runtime,
+    world: World,
+    prompt: str,
+    *,
+    user: Member | None = None,
+    submit: bool = True,
+    channel: Channel | None = None,
 ) -> Job:
+    """A job accepted as the commands accept it, in ``channel`` (#general by default)."""
     assert runtime.jobs is not None
     who = user or world.member
-    requester = Requester(guild_id=world.guild.id, channel_id=world.channel.id, user_id=who.id)
+    where = channel or world.channel
+    requester = Requester(
+        guild_id=world.guild.id, channel_id=where.id, user_id=who.id, age_restricted=where.nsfw
+    )
     job = await runtime.jobs.accept(GenerationRequest(MODEL, prompt, {}), requester)
     if submit:
         runtime.jobs.submit_soon(job)
@@ -73,14 +84,26 @@ async def until(
             await asyncio.sleep(0.02)
 
 
-async def held(runtime: Runtime, world: World, prompt: str, user: Member | None = None) -> Job:
+async def held(
+    runtime: Runtime,
+    world: World,
+    prompt: str,
+    user: Member | None = None,
+    channel: Channel | None = None,
+) -> Job:
     """A job running upstream that the simulator keeps running until it is cancelled."""
-    job = await accept(runtime, world, f"{prompt} [sim:hold]", user=user)
+    job = await accept(runtime, world, f"{prompt} [sim:hold]", user=user, channel=channel)
     return await until(runtime, job.id, lambda j: j.task_id is not None and j.state == S.RUNNING)
 
 
-async def delivered(runtime: Runtime, world: World, prompt: str, user: Member | None = None) -> Job:
-    job = await accept(runtime, world, prompt, user=user)
+async def delivered(
+    runtime: Runtime,
+    world: World,
+    prompt: str,
+    user: Member | None = None,
+    channel: Channel | None = None,
+) -> Job:
+    job = await accept(runtime, world, prompt, user=user, channel=channel)
     return await until(runtime, job.id, lambda j: j.state.is_terminal)
 
 
@@ -238,6 +261,9 @@ async def test_show_posts_a_past_result_again_without_touching_the_job(
     assert again.allowed_mentions is not None
     assert not again.allowed_mentions.get("users") and not again.allowed_mentions.get("parse")
     assert f"/{world.art_channel.id}/{again.id}" in confirmation.content
+    # Delete removes only the job's own messages, which a re-post is not: no such button.
+    assert f"atelier:reroll:{job.id}" in again.custom_ids()
+    assert f"atelier:delete:{job.id}" not in again.custom_ids()
 
     after = await store_of(runtime).get(job.id)
     assert after is not None and after.state == S.DELIVERED
@@ -276,13 +302,7 @@ async def test_show_refuses_jobs_without_a_result(world: World, runtime: Runtime
 async def test_show_keeps_age_restricted_results_in_age_restricted_channels(
     world: World, runtime: Runtime
 ) -> None:
-    assert runtime.jobs is not None
-    nsfw = Requester(
-        guild_id=world.guild.id, channel_id=world.nsfw_channel.id, user_id=world.member.id
-    )
-    made = await runtime.jobs.accept(GenerationRequest(MODEL, "a night scene", {}), nsfw)
-    runtime.jobs.submit_soon(made)
-    job = await until(runtime, made.id, lambda j: j.state.is_terminal)
+    job = await delivered(runtime, world, "a night scene", channel=world.nsfw_channel)
     refused = await answer(await world.slash("show", {"job": job.id}, channel=world.channel))
     assert "age-restricted" in refused.embed_text()
     await answer(await world.slash("show", {"job": job.id}, channel=world.nsfw_channel))
@@ -338,3 +358,169 @@ async def test_show_links_a_file_over_the_upload_limit(world: World, runtime: Ru
     )
     assert not again.files
     assert job.result_urls[0] in again.content and "too large" in again.content
+
+
+# -- age restriction, recorded when the job is accepted ------------------------------------
+
+
+async def imagined_in(world: World, runtime: Runtime, channel: Channel) -> Job:
+    """A job started with ``/imagine`` in ``channel``, once it ended."""
+    ix = await world.slash("imagine", {"prompt": "a night scene"}, channel=channel)
+    job_id = job_id_of(await card(ix))
+    return await until(runtime, job_id, lambda j: j.state.is_terminal)
+
+
+async def test_jobs_record_whether_their_channel_was_age_restricted(
+    world: World, runtime: Runtime
+) -> None:
+    thread = world.add_thread(world.nsfw_channel, "after dark")
+    general = await imagined_in(world, runtime, world.channel)
+    nsfw = await imagined_in(world, runtime, world.nsfw_channel)
+    threaded = await imagined_in(world, runtime, thread)
+    assert threaded.state == S.DELIVERED and threaded.channel_id == thread.id
+    assert (general.age_restricted, nsfw.age_restricted, threaded.age_restricted) == (
+        False,
+        True,
+        True,  # a thread is age-restricted when its parent is
+    )
+
+
+async def test_show_keeps_a_deleted_age_restricted_channels_results_restricted(
+    world: World, runtime: Runtime
+) -> None:
+    job = await imagined_in(world, runtime, world.nsfw_channel)
+    world.delete_channel(world.nsfw_channel)  # the bot's cache forgets it
+    refused = await answer(await world.slash("show", {"job": job.id}, channel=world.channel))
+    assert "was made in an age-restricted channel" in refused.embed_text()
+    elsewhere = world.add_channel("nsfw-too", nsfw=True)
+    await answer(await world.slash("show", {"job": job.id}, channel=elsewhere))
+    await world.wait_for_message(elsewhere, is_result(job.id))
+    assert not [m for m in world.messages(world.channel) if is_result(job.id)(m)]
+
+
+async def test_show_keeps_an_archived_age_restricted_threads_results_restricted(
+    world: World, runtime: Runtime
+) -> None:
+    thread = world.add_thread(world.nsfw_channel, "after dark")
+    job = await imagined_in(world, runtime, thread)
+    world.set_archived(thread)  # discord.py drops archived threads from its cache
+    refused = await answer(await world.slash("show", {"job": job.id}, channel=world.channel))
+    assert "was made in an age-restricted channel" in refused.embed_text()
+    await world.settle()
+    assert thread.archived
+    assert not [m for m in world.messages(world.channel) if is_result(job.id)(m)]
+
+
+async def test_show_treats_an_unknown_age_restriction_as_restricted(
+    world: World, runtime: Runtime
+) -> None:
+    assert runtime.jobs is not None
+    unknown = Requester(
+        guild_id=world.guild.id, channel_id=world.channel.id, user_id=world.member.id
+    )
+    made = await runtime.jobs.accept(GenerationRequest(MODEL, "an old job", {}), unknown)
+    runtime.jobs.submit_soon(made)
+    job = await until(runtime, made.id, lambda j: j.state.is_terminal)
+    assert job.age_restricted is None  # e.g. accepted before the flag was recorded
+    refused = await answer(await world.slash("show", {"job": job.id}, channel=world.art_channel))
+    assert "may have been made in an age-restricted channel" in refused.embed_text()
+    await answer(await world.slash("show", {"job": job.id}, channel=world.nsfw_channel))
+    await world.wait_for_message(world.nsfw_channel, is_result(job.id))
+    assert not [m for m in world.messages(world.art_channel) if is_result(job.id)(m)]
+
+
+# -- moderators' rights follow the job's channel --------------------------------------------
+
+VIEW = discord.Permissions(view_channel=True).value
+MANAGE_MESSAGES = discord.Permissions(manage_messages=True).value
+
+
+def private_channel(world: World) -> tuple[Channel, Member]:
+    """#staff, hidden from @everyone and shown to the Staff role and the bot; a staffer."""
+    role = world.add_role("Staff", 0)
+    staff = world.add_channel("staff")
+    world.set_overwrite(staff, world.guild.everyone, deny=VIEW)
+    world.set_overwrite(staff, role, allow=VIEW)
+    world.set_overwrite(staff, world.bot_member, allow=VIEW)
+    return staff, world.add_member("staffer", roles=[role])
+
+
+def art_helper(world: World) -> Member:
+    """A member with Manage Messages in #art only (a channel overwrite on their role)."""
+    role = world.add_role("Art helper", 0)
+    world.set_overwrite(world.art_channel, role, allow=MANAGE_MESSAGES)
+    return world.add_member("art-helper", roles=[role])
+
+
+async def offered(world: World, command: str, user: Member, channel: Channel) -> list[int]:
+    ix = await world.autocomplete(command, {"job": ""}, focused="job", user=user, channel=channel)
+    return [c["value"] for c in await ix.choices()]
+
+
+async def test_manage_messages_in_one_channel_does_not_reach_a_private_one(
+    world: World, runtime: Runtime
+) -> None:
+    staff, staffer = private_channel(world)
+    helper = art_helper(world)
+    secret = await held(runtime, world, "a secret plan", user=staffer, channel=staff)
+    shown = await delivered(runtime, world, "a secret map", user=staffer, channel=staff)
+    art = world.art_channel
+
+    assert await offered(world, "cancel", helper, art) == []
+    assert await offered(world, "show", helper, art) == []
+    cancel = await answer(await world.slash("cancel", {"job": secret.id}, user=helper, channel=art))
+    assert "not yours" in cancel.embed_text()
+    show = await answer(await world.slash("show", {"job": shown.id}, user=helper, channel=art))
+    assert "not yours" in show.embed_text()
+    await world.settle()
+    assert not [m for m in world.messages(art) if is_result(shown.id)(m)]
+    assert (await store_of(runtime).get(secret.id)).state == S.RUNNING  # type: ignore[union-attr]
+    # The owner always sees their own jobs, from any channel.
+    assert await offered(world, "cancel", staffer, world.channel) == [secret.id]
+
+
+async def test_manage_messages_in_a_channel_moderates_its_jobs_from_anywhere(
+    world: World, runtime: Runtime
+) -> None:
+    helper = art_helper(world)
+    in_art = await held(runtime, world, "an art owl", channel=world.art_channel)
+    in_general = await held(runtime, world, "a general owl")
+
+    assert await offered(world, "cancel", helper, world.channel) == [in_art.id]
+    refused = await answer(
+        await world.slash("cancel", {"job": in_general.id}, user=helper, channel=world.art_channel)
+    )
+    assert "not yours" in refused.embed_text()
+    done = await answer(await world.slash("cancel", {"job": in_art.id}, user=helper))
+    assert done.content.startswith(f"Cancelled job #{in_art.id} of <@{world.member.id}>")
+    assert (await until(runtime, in_art.id, lambda j: j.state.is_terminal)).state == S.CANCELLED
+    assert (await store_of(runtime).get(in_general.id)).state == S.RUNNING  # type: ignore[union-attr]
+
+
+async def test_manage_server_moderates_every_channel_but_lists_only_those_it_sees(
+    world: World, runtime: Runtime
+) -> None:
+    staff, staffer = private_channel(world)
+    secret = await held(runtime, world, "a secret plan", user=staffer, channel=staff)
+    shown = await delivered(runtime, world, "a secret map", user=staffer, channel=staff)
+    mod = world.moderator  # Manage Server and Manage Messages, not in Staff
+
+    assert await offered(world, "cancel", mod, world.channel) == []
+    assert await offered(world, "show", mod, world.channel) == []
+    done = await answer(await world.slash("cancel", {"job": secret.id}, user=mod))
+    assert done.content.startswith(f"Cancelled job #{secret.id} of <@{staffer.id}>")
+    posted = await answer(await world.slash("show", {"job": shown.id}, user=mod))
+    assert "Posted job" in posted.content
+
+
+async def test_a_private_thread_is_hidden_from_manage_messages_without_manage_threads(
+    world: World, runtime: Runtime
+) -> None:
+    helper_role = world.add_role("Helper", MANAGE_MESSAGES)
+    helper = world.add_member("helper", roles=[helper_role])
+    thread = world.add_thread(world.channel, "just us", private=True, members=[world.member])
+    job = await held(runtime, world, "a private owl", channel=thread)
+    assert await offered(world, "cancel", helper, world.channel) == []
+    refused = await answer(await world.slash("cancel", {"job": job.id}, user=helper))
+    assert "not yours" in refused.embed_text()
+    assert (await store_of(runtime).get(job.id)).state == S.RUNNING  # type: ignore[union-attr]
