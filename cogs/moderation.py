@@ -42,7 +42,7 @@ from bot.catalog import Media
 from bot.errors import NotAllowed, UserFacingError, mark_audited
 from bot.guild_config import ChannelMode, GuildConfig
 from bot.i18n import t
-from bot.moderation import compile_entry
+from bot.moderation import MAX_PATTERNS, check_pattern, compile_entry, inactive, is_pattern
 from bot.quota import (
     DIMENSIONS,
     NEW_GUILD_LIMITS,
@@ -1051,7 +1051,11 @@ class Moderation(commands.Cog):
         locale = locale_of(interaction)
         guild_id = self.guild_id(interaction)
         entries = split_entries(words)
-        broken = [e for e in entries if len(e) > MAX_WORD_CHARS or compile_entry(e) is None]
+        broken = [
+            e
+            for e in entries
+            if len(e) > MAX_WORD_CHARS or (not is_pattern(e) and compile_entry(e) is None)
+        ]
         if broken or not entries:
             raise UserFacingError(
                 t(
@@ -1062,25 +1066,40 @@ class Moderation(commands.Cog):
                     n=MAX_WORD_CHARS,
                 )
             )
+        for entry in entries:
+            check_pattern(entry)  # a pattern that can't be checked quickly is refused here
         added: list[str] = []
-        too_many = False
+        too_many = too_many_patterns = False
 
         def add(config: GuildConfig) -> dict[str, Any]:
-            nonlocal too_many
+            nonlocal too_many, too_many_patterns
             added.clear()
             known = {w.casefold() for w in config.banned_words}
             for entry in entries:
                 if entry.casefold() not in known:
                     known.add(entry.casefold())
                     added.append(entry)
-            too_many = len(config.banned_words) + len(added) > MAX_WORDS
-            if too_many or not added:
+            new_list = (*config.banned_words, *added)
+            too_many = len(new_list) > MAX_WORDS
+            too_many_patterns = any(map(is_pattern, added)) and (
+                sum(map(is_pattern, new_list)) > MAX_PATTERNS
+            )
+            if too_many or too_many_patterns or not added:
                 return {}
-            return {"banned_words": (*config.banned_words, *added)}
+            return {"banned_words": new_list}
 
         updated = await self.store().edit_guild_config(guild_id, add)
         if too_many:
             raise UserFacingError(t(locale, "The list holds at most {n} entries.", n=MAX_WORDS))
+        if too_many_patterns:
+            raise UserFacingError(
+                t(
+                    locale,
+                    "The list holds at most {n} patterns (/regex/ entries): remove one "
+                    "before adding another.",
+                    n=MAX_PATTERNS,
+                )
+            )
         if not added:
             await reply(interaction, t(locale, "All of these are on the list already."))
             return
@@ -1132,7 +1151,9 @@ class Moderation(commands.Cog):
                 interaction, t(locale, "The list is empty. Add entries with /settings words add.")
             )
             return
-        text = ", ".join(f"`{w}`" for w in config.banned_words)
+        unused = set(inactive(config.banned_words))
+        marker = " " + t(locale, "(not active)")
+        text = ", ".join(f"`{w}`" + (marker if w in unused else "") for w in config.banned_words)
         if len(text) > 4000:
             text = text[:3990].rsplit(",", 1)[0] + ", …"
         embed = discord.Embed(
@@ -1140,6 +1161,16 @@ class Moderation(commands.Cog):
             description=text,
             colour=INFO_COLOUR,
         )
+        if unused:
+            embed.set_footer(
+                text=t(
+                    locale,
+                    "Entries marked (not active) are not checked: patterns Atelier can't "
+                    "check quickly, or past the first {n} patterns. Remove them, and add "
+                    "them back rewritten.",
+                    n=MAX_PATTERNS,
+                )
+            )
         await reply(interaction, embed=embed)
 
     # audit, budget, exempt roles

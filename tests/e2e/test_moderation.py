@@ -480,6 +480,37 @@ async def test_settings_words_budget_and_exempt_roles(
     assert (await store.guild_config(guild)).exempt_role_ids == frozenset()
 
 
+async def test_a_pattern_that_could_freeze_the_bot_is_refused_and_nothing_is_stored(
+    world: World, runtime: Runtime, store: Store
+) -> None:
+    """Prompts are checked on the event loop, so patterns run on RE2: one it cannot run
+    (lookaround, backreferences) or not quickly is refused when added, privately, with
+    what to do; a pattern stored before that is listed as not active and skipped."""
+    guild = world.guild.id
+    await store.update_guild_config(guild, banned_words=("dragon",))
+    refused = await as_moderator(world, "settings words add", {"words": "/(?<!not )spam/"})
+    text = refused.embed_text()
+    assert "I can't use the pattern `/(?<!not )spam/`" in text
+    assert "rewrite it without them, or add plain words instead" in text
+    ix = await world.slash(
+        "settings words add", {"words": "/(a)\\1/"}, user=world.moderator, locale="zh-CN"
+    )
+    refused = await answer(ix)
+    assert refused.ephemeral and "无法使用模式 `/(a)\\1/`" in refused.embed_text()
+    refused = await as_moderator(world, "settings words add", {"words": "/(.{0,100}x){10}/"})
+    assert "too complex to check quickly" in refused.embed_text()
+    assert (await store.guild_config(guild)).banned_words == ("dragon",)
+
+    await store.update_guild_config(guild, banned_words=("/(?<=a)b/", "dragon"))
+    listed = (await as_moderator(world, "settings words list")).embed_text()
+    assert "`/(?<=a)b/` (not active)" in listed and "`dragon`," not in listed
+    assert "Entries marked (not active) are not checked" in listed
+    _, card = await imagine(world, "ab " * 1300)
+    assert is_card(card)
+    _, refused = await imagine(world, "the d r a g o n")
+    assert "does not allow" in refused.embed_text()
+
+
 # -- the audit channel --------------------------------------------------------------------------
 
 
