@@ -8,8 +8,9 @@ compare-and-set in the store guarantees each ending is reported by one transitio
 A job started from a slash command has a progress card instead, which is edited to show
 its ending; this module speaks only for jobs without one (or whose card was deleted).
 
-The text is built by :func:`ending_text` with no discord import, so it can be tested
-and reused by the progress message.
+The text is built by :func:`ending_text` from the job alone, so it can be tested and
+reused by the progress message. The prompt in it is escaped: it is the member's text
+posted in the bot's voice, so no masked link or mention of theirs may render.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import logging
 
 import discord
 
+from bot.delivery_plan import escape_markdown
 from bot.i18n import t, t_stored
-from bot.job_states import JobState
+from bot.job_states import JobState, ending_refunded
 from bot.store import Job, Store
 
 log = logging.getLogger(__name__)
@@ -34,8 +36,6 @@ TITLES: dict[JobState, str] = {
     S.UNDELIVERABLE: "could not be posted",
     S.LOST: "was lost",
 }
-#: Endings whose cost goes back to the member (kept in step with job_states.REFUNDED).
-NOT_CHARGED = frozenset({S.REJECTED, S.FAILED, S.CANCELLED, S.LOST})
 
 
 def ending_text(job: Job) -> str | None:
@@ -46,10 +46,11 @@ def ending_text(job: Job) -> str | None:
         return None
     locale = job.locale
     reason = job.failure_message or "No reason was given."
-    charge = " " + t(locale, "You were not charged.") if job.state in NOT_CHARGED else ""
-    if "not charged" in reason:
-        charge = ""
+    charge = ""
+    if ending_refunded(job.state, job.failure_reason) and "not charged" not in reason:
+        charge = " " + t(locale, "You were not charged.")
     prompt = job.prompt if len(job.prompt) <= 80 else job.prompt[:79] + "…"
+    prompt = discord.utils.escape_mentions(escape_markdown(prompt))
     return t(
         locale,
         "<@{user_id}> your {media} job #{job_id} ({prompt}) {title}. {reason}{charge}",
@@ -91,8 +92,9 @@ class Announcer:
                 job.channel_id
             )
             if isinstance(channel, discord.abc.Messageable):
-                mentions = discord.AllowedMentions(users=[discord.Object(job.user_id)])
-                await channel.send(text[:2000], allowed_mentions=mentions, nonce=notice_nonce(job))
+                await channel.send(
+                    text[:2000], allowed_mentions=owner_only(job), nonce=notice_nonce(job)
+                )
         except (discord.Forbidden, discord.NotFound) as exc:
             log.warning("job %s: cannot report its end here, for good: %s", job.id, exc)
         except discord.HTTPException as exc:
@@ -100,6 +102,14 @@ class Announcer:
             log.warning("job %s: could not report its end: %s", job.id, exc)
             return
         await self.store.update(job.id, ending_told_at=self.store.clock())
+
+
+def owner_only(job: Job) -> discord.AllowedMentions:
+    """Mentions for an ending notice: its owner, and explicitly nobody else (the bot-wide
+    default is none, but an explicit object must not lean on a merge with it)."""
+    return discord.AllowedMentions(
+        everyone=False, users=[discord.Object(job.user_id)], roles=False, replied_user=False
+    )
 
 
 def notice_nonce(job: Job) -> str:

@@ -69,6 +69,26 @@ def refund_applies(before: JobState, after: JobState) -> bool:
     return after in REFUNDED or (after == S.EXPIRED and before in UPSTREAM)
 
 
+#: The ``failure_reason`` of a cancel that kept its charge (see :func:`cancel_refunds`).
+CANCEL_CHARGED = "CANCEL_CHARGED"
+
+
+def cancel_refunds(mode: str, state: JobState) -> bool:
+    """Whether cancelling a job in ``state`` gives the member's reservation back, under
+    ``CANCEL_REFUNDS``. ``accepted`` never reached Max API, so every mode refunds it;
+    ``pending`` also refunds ``queued`` (Max API had not started it); ``always`` refunds
+    any cancel. Anything else may already be billed to the operator, so it is kept."""
+    if state == S.ACCEPTED or mode == "always":
+        return True
+    return state == S.QUEUED and mode == "pending"
+
+
+def ending_refunded(state: JobState, failure_reason: str | None) -> bool:
+    """Whether a job that ended in ``state`` without a result gave the charge back,
+    as its ending tells the member (a cancel may keep it: :data:`CANCEL_CHARGED`)."""
+    return state in REFUNDED and not (state == S.CANCELLED and failure_reason == CANCEL_CHARGED)
+
+
 def settle_applies(after: JobState) -> bool:
     """A reservation becomes a charge once Max API has produced the result."""
     return after == S.SUCCEEDED

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from bot.delivery_plan import escape_markdown
 from bot.i18n import t, t_stored
-from bot.job_states import JobState
+from bot.job_states import CANCEL_CHARGED, JobState
 from bot.store import Job
 from bot.units import human_duration as duration
 
@@ -193,8 +193,16 @@ def cancel_text(
 ) -> str:
     """The ``/cancel`` outcome for the caller. The service's sentence speaks to the
     owner ("you were not charged"); a moderator cancelling someone else's job is told
-    whose it was instead."""
+    whose it was instead, and whether it was charged."""
     if cancelled and job.user_id != caller_id:
+        if job.failure_reason == CANCEL_CHARGED:
+            return t(
+                locale,
+                "Cancelled job #{job_id} of <@{user_id}>. Max API already had it, "
+                "so it was charged.",
+                job_id=job.id,
+                user_id=job.user_id,
+            )
         return t(
             locale,
             "Cancelled job #{job_id} of <@{user_id}>. They were not charged.",

@@ -34,7 +34,14 @@ from bot.audit import notify as notify_audit
 from bot.catalog import Catalog, GenerationRequest, Model, PreparedJob, ValidationError
 from bot.errors import NOT_SERVED, NotAllowed, UserFacingError, mark_audited
 from bot.guild_config import GuildConfig
-from bot.job_states import UPSTREAM, JobState, can_move, state_for_upstream
+from bot.job_states import (
+    CANCEL_CHARGED,
+    UPSTREAM,
+    JobState,
+    can_move,
+    cancel_refunds,
+    state_for_upstream,
+)
 from bot.moderation import find_banned
 from bot.poll_schedule import PollSchedule
 from bot.quota import (
@@ -84,6 +91,16 @@ REJECTED_MESSAGES: dict[str, str] = {
     "INVALID_PARAMETERS": "Max API refused the request: {message}. You were not charged.",
     "RATE_LIMITED": "Max API is busy. Try again in {seconds} s. You were not charged.",
     "RATE_LIMITED_LATER": "Max API is busy. Try again in a minute. You were not charged.",
+}
+#: A cancel that keeps its charge (``CANCEL_REFUNDS``), by why: the reason kept on the job
+#: (its card and ending notice show it) and the answer to whoever cancelled it.
+CHARGED_CANCEL_REASONS: dict[str, str] = {
+    "pending": "Max API had already started it, so you were charged for it.",
+    "never": "It had already reached Max API, so you were charged for it.",
+}
+CHARGED_CANCEL_ANSWERS: dict[str, str] = {
+    "pending": "Cancelled. Max API had already started it, so you were charged for it.",
+    "never": "Cancelled. It had already reached Max API, so you were charged for it.",
 }
 ALREADY_ENDED = "Job {job_id} has already {state}."
 HAD_ENDED = "Job {job_id} had already {state}."
@@ -139,6 +156,7 @@ class JobService:
         answers: AnswersFirst | None = None,
         allowed_guild_ids: frozenset[int] | None = None,
         operator_cap: OperatorCap | None = None,
+        cancel_refunds: str = "pending",
     ) -> None:
         self.store = store
         self.catalog = catalog
@@ -152,6 +170,8 @@ class JobService:
         #: The servers the operator lets spend (``None``: every server).
         self.allowed_guild_ids = allowed_guild_ids
         self.operator_cap = operator_cap or OperatorCap()
+        #: ``CANCEL_REFUNDS``: which cancels give the member their reservation back.
+        self.cancel_refunds = cancel_refunds
         self.listeners: list[JobListener] = []
         #: Told about every refusal after it is stored (the audit channel posts them).
         self.on_audit: list[AuditHook] = []
@@ -497,6 +517,8 @@ class JobService:
     # -- cancel -----------------------------------------------------------------------
 
     async def cancel(self, job_id: int, reason: str = "cancelled by member") -> CancelOutcome:
+        """Stop a job; the reservation comes back as ``CANCEL_REFUNDS`` says
+        (:func:`~bot.job_states.cancel_refunds`), and the answer tells which."""
         job = await self.store.get(job_id)
         if job is None:
             raise ValidationError("There is no job {job_id}.", job_id=job_id)
@@ -511,10 +533,23 @@ class JobService:
             return CancelOutcome(
                 job, False, "It is being sent to Max API right now; try again in a few seconds."
             )
+        if job.state == S.QUEUED and job.task_id is not None and self.cancel_refunds == "pending":
+            # The last look may be minutes old: ask whether Max API has started it since.
+            try:
+                job = await self.refresh(job) or job
+            except maxapi.MaxApiError as exc:
+                log.info("job %s: no look before cancelling: %s", job.id, exc)
+                return CancelOutcome(
+                    job,
+                    False,
+                    "Max API could not be reached, so nothing was cancelled. "
+                    "Try again in a minute.",
+                )
         if job.state.is_terminal or job.state not in UPSTREAM or job.task_id is None:
             return CancelOutcome(
                 job, False, ALREADY_ENDED.format(job_id=job.id, state=job.state.value)
             )
+        refund = cancel_refunds(self.cancel_refunds, job.state)
         try:
             await self.api.cancel(job.task_id)
         except maxapi.MaxApiError as exc:
@@ -525,19 +560,24 @@ class JobService:
                 "Max API would not cancel it now (it may be too "
                 "far along). It will finish normally.",
             )
+        kept = "never" if self.cancel_refunds == "never" else "pending"
         done = await self._end(
             job,
             UPSTREAM,
             S.CANCELLED,
             reason,
+            keep_charge=not refund,
             upstream_status="CANCELLED",
-            failure_message="Cancelled.",
+            failure_reason=None if refund else CANCEL_CHARGED,
+            failure_message="Cancelled." if refund else CHARGED_CANCEL_REASONS[kept],
         )
         if done is None or done.state != S.CANCELLED:
             current = await self.store.get(job_id) or job
             return CancelOutcome(
                 current, False, HAD_ENDED.format(job_id=job.id, state=current.state)
             )
+        if not refund:
+            return CancelOutcome(done, True, CHARGED_CANCEL_ANSWERS[kept])
         return CancelOutcome(done, True, "Cancelled. You were not charged.")
 
     # -- start-up ----------------------------------------------------------------------
@@ -611,10 +651,14 @@ class JobService:
         expected: JobState | Iterable[JobState],
         target: JobState,
         reason: str,
+        *,
+        keep_charge: bool = False,
         **values: object,
     ) -> Job | None:
         states = [expected] if isinstance(expected, JobState) else list(expected)
-        moved = await self.store.transition(job.id, states, target, reason, **values)
+        moved = await self.store.transition(
+            job.id, states, target, reason, keep_charge=keep_charge, **values
+        )
         if moved is not None:
             await self._notify(moved)
             return moved

@@ -10,6 +10,15 @@ from bot.units import human_duration
 
 MODELS_PER_PAGE = 6
 PRICE_UNITS = {"image": "per image", "second": "per second", "job": "per job"}
+#: What a cancel costs, by ``CANCEL_REFUNDS``: said where members choose a model.
+CANCEL_POLICIES = {
+    "pending": (
+        "Cancelling is free while a job waits in Max API's queue; "
+        "once Max API has started it, a cancelled job is still charged."
+    ),
+    "always": "Cancelling a job is always free.",
+    "never": "Cancelling is free only before a job reaches Max API; after that it is charged.",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +64,11 @@ def describe(model: Model, locale: str | None = None) -> ModelLine:
     if model.uncertain:
         lines.append(t(locale, "some details are not confirmed by the docs"))
     return ModelLine(f"{model.label} — `{model.id}`", "\n".join(lines))
+
+
+def cancel_policy(mode: str, locale: str | None = None) -> str:
+    """One sentence on what cancelling a job costs under ``CANCEL_REFUNDS``."""
+    return t(locale, CANCEL_POLICIES.get(mode, CANCEL_POLICIES["pending"]))
 
 
 def pages(

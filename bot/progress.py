@@ -19,7 +19,7 @@ from typing import Any, Literal
 from bot.catalog import Model
 from bot.delivery_plan import escape_markdown
 from bot.i18n import t, t_stored
-from bot.job_states import JobState
+from bot.job_states import JobState, ending_refunded
 from bot.store import QUEUE_COUNT_CAP, Job
 
 S = JobState
@@ -31,8 +31,6 @@ PROMPT_CHARS = 1000
 WAITING = frozenset({S.ACCEPTED, S.SUBMITTING, S.QUEUED})
 #: States in which Cancel can still stop the job.
 CANCELLABLE = frozenset({S.ACCEPTED, S.SUBMITTING, S.QUEUED, S.RUNNING})
-#: Endings whose cost goes back to the member (as in ``bot.announcer``).
-NOT_CHARGED = frozenset({S.REJECTED, S.FAILED, S.CANCELLED, S.LOST})
 
 STATE_TEXT: dict[JobState, str] = {
     S.ACCEPTED: "Waiting to start",
@@ -116,7 +114,7 @@ def state_text(job: Job, locale: str | None) -> str:
     if job.state.is_terminal and job.state != S.DELIVERED:
         reason = job.failure_message or t(locale, "No reason was given.")
         charge = ""
-        if job.state in NOT_CHARGED and "not charged" not in reason:
+        if ending_refunded(job.state, job.failure_reason) and "not charged" not in reason:
             charge = " " + t(locale, "You were not charged.")
         return t(
             locale,
@@ -203,7 +201,7 @@ def _footer(job: Job, locale: str | None) -> str:
     if job.state in CANCELLABLE:
         return t(
             locale,
-            "Job #{job_id} · Cancel stops it; you pay only for results.",
+            "Job #{job_id} · Cancel stops it; /models says when that is free.",
             job_id=job.id,
         )
     if job.state == S.DELIVERED:

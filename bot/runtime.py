@@ -112,10 +112,11 @@ class Runtime:
             operator_cap=OperatorCap(
                 settings.operator_budget_usd_per_day, settings.operator_budget_usd_per_month
             ),
+            cancel_refunds=settings.cancel_refunds,
         )
         poller_options = {
-            "rate": settings.poll_rate,
-            "concurrency": looks_at_once(settings.poll_rate),
+            "rate": settings.poll_rate or settings.poll_rate_max,
+            "concurrency": looks_at_once(settings.poll_rate or settings.poll_rate_max),
             **self._poller_options,
         }
         self.poller = Poller(self.jobs, **poller_options)

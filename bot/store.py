@@ -825,6 +825,8 @@ class Store:
         expected: Collection[JobState] | JobState,
         target: JobState,
         reason: str,
+        *,
+        keep_charge: bool = False,
         **values: Any,
     ) -> Job | None:
         """Move a job to ``target`` if it is still in ``expected``; record why.
@@ -833,16 +835,48 @@ class Store:
         caller lost a race and must do nothing). A move the state machine forbids
         raises ``ValueError``: that is a bug, not a race. One statement on the database
         thread: triggers append the event and settle or refund the charge
-        (:func:`m007_transition_triggers`).
+        (:func:`m007_transition_triggers`). ``keep_charge``: settle the reservation
+        first, in the same transaction, so the move cannot refund it (a billed cancel).
         """
         allowed = (expected,) if isinstance(expected, JobState) else tuple(expected)
         for state in allowed:
             if not can_move(state, target):
                 raise ValueError(f"job state {state} cannot move to {target}")
+        if keep_charge:
+            return await self._settle_and_move(job_id, allowed, target, reason, _encode(values))
         return await self._transition(job_id, allowed, target, reason, _encode(values))
+
+    @on_db_thread
+    def _settle_and_move(
+        self,
+        job_id: int,
+        allowed: tuple[JobState, ...],
+        target: JobState,
+        reason: str,
+        extra: dict[str, Any],
+    ) -> Job | None:
+        """Settle the charge of a job still in ``allowed``, then move it (one savepoint)."""
+        marks = ", ".join("?" * len(allowed))
+        self.db.execute(
+            "UPDATE charges SET state = 'settled', updated_at = ? "
+            "WHERE job_id = ? AND state = 'reserved' "
+            f"AND EXISTS (SELECT 1 FROM jobs WHERE id = ? AND state IN ({marks}))",
+            [self.clock(), job_id, job_id, *[s.value for s in allowed]],
+        )
+        return self._move(job_id, allowed, target, reason, extra)
 
     @one_statement
     def _transition(
+        self,
+        job_id: int,
+        allowed: tuple[JobState, ...],
+        target: JobState,
+        reason: str,
+        extra: dict[str, Any],
+    ) -> Job | None:
+        return self._move(job_id, allowed, target, reason, extra)
+
+    def _move(
         self,
         job_id: int,
         allowed: tuple[JobState, ...],

@@ -8,15 +8,20 @@ from discord.ext import commands
 
 from bot.app import AtelierBot
 from bot.i18n import t
-from bot.model_pages import ModelLine, pages
+from bot.model_pages import ModelLine, cancel_policy, pages
 
 EMBED_COLOUR = discord.Colour.blurple()
 
 
 def page_embed(
-    lines: list[ModelLine], index: int, total: int, locale: str | None = None
+    lines: list[ModelLine],
+    index: int,
+    total: int,
+    locale: str | None = None,
+    note: str | None = None,
 ) -> discord.Embed:
-    embed = discord.Embed(title=t(locale, "Models"), colour=EMBED_COLOUR)
+    """One page of models; ``note`` (what a cancel costs) goes above them."""
+    embed = discord.Embed(title=t(locale, "Models"), description=note, colour=EMBED_COLOUR)
     for line in lines:
         embed.add_field(name=line.title[:256], value=line.body[:1024], inline=False)
     embed.set_footer(
@@ -29,13 +34,18 @@ class ModelPager(discord.ui.View):
     """Prev/Next over the model pages; only the member who asked can turn them."""
 
     def __init__(
-        self, all_pages: list[list[ModelLine]], owner_id: int, locale: str | None = None
+        self,
+        all_pages: list[list[ModelLine]],
+        owner_id: int,
+        locale: str | None = None,
+        note: str | None = None,
     ) -> None:
         super().__init__(timeout=300)
         self.pages = all_pages
         self.index = 0
         self.owner_id = owner_id
         self.locale = locale
+        self.note = note
         self.previous.label = t(locale, "Previous")
         self.next.label = t(locale, "Next")
         self._sync_buttons()
@@ -49,7 +59,9 @@ class ModelPager(discord.ui.View):
 
     async def _show(self, interaction: discord.Interaction) -> None:
         self._sync_buttons()
-        embed = page_embed(self.pages[self.index], self.index, len(self.pages), self.locale)
+        embed = page_embed(
+            self.pages[self.index], self.index, len(self.pages), self.locale, self.note
+        )
         await interaction.response.edit_message(embed=embed, view=self)
 
     @discord.ui.button(label="Previous", style=discord.ButtonStyle.secondary)
@@ -71,9 +83,12 @@ class Info(commands.Cog):
     async def models(self, interaction: discord.Interaction) -> None:
         locale = str(interaction.locale)
         all_pages = pages(self.bot.services.catalog, locale=locale)
-        view = ModelPager(all_pages, interaction.user.id, locale)
+        note = cancel_policy(self.bot.services.settings.cancel_refunds, locale)
+        view = ModelPager(all_pages, interaction.user.id, locale, note)
         await interaction.response.send_message(
-            embed=page_embed(all_pages[0], 0, len(all_pages), locale), view=view, ephemeral=True
+            embed=page_embed(all_pages[0], 0, len(all_pages), locale, note),
+            view=view,
+            ephemeral=True,
         )
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import discord
 from discord.ext import commands
 
-from bot.announcer import ending_text, notice_nonce
+from bot.announcer import ending_text, notice_nonce, owner_only
 from bot.app import AtelierBot
 from bot.catalog import Catalog, Model, ValidationError
 from bot.i18n import t
@@ -247,11 +247,12 @@ class ProgressUpdater:
         text = ending_text(job) if job.state.is_terminal else None
         if text is None or job.state == S.UNDELIVERABLE:
             return
-        mentions = discord.AllowedMentions(users=[discord.Object(job.user_id)])
         try:
             channel = await self._channel(job)
             if channel is not None:
-                await channel.send(text[:2000], allowed_mentions=mentions, nonce=notice_nonce(job))
+                await channel.send(
+                    text[:2000], allowed_mentions=owner_only(job), nonce=notice_nonce(job)
+                )
         except discord.HTTPException as exc:
             log.warning("job %s: could not post its ending: %s", job.id, exc)
             return

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from bot.announcer import ending_text
 from bot.job_states import JobState
+from bot.progress import state_text
 from bot.store import Job
 
 S = JobState
@@ -61,3 +64,31 @@ def test_long_prompts_are_shortened_and_missing_reason_is_explained() -> None:
     assert text is not None
     assert "x" * 79 + "…" in text and "x" * 81 not in text
     assert "No reason was given." in text
+
+
+def test_the_prompt_is_shown_as_plain_text() -> None:
+    text = ending_text(job(S.FAILED, prompt="[win](https://evil.example) @everyone <@&5> *x*"))
+    assert text is not None
+    assert r"\[win\](https://evil.example)" in text and "[win](" not in text
+    assert "@everyone" not in text and "@\u200beveryone" in text
+    assert "<@&5>" not in text and r"\*x\*" in text
+
+
+def test_a_charged_cancel_does_not_say_not_charged() -> None:
+    from bot.job_states import CANCEL_CHARGED
+    from bot.jobs import CHARGED_CANCEL_REASONS
+
+    charged = dataclasses.replace(
+        job(S.CANCELLED, CHARGED_CANCEL_REASONS["pending"]), failure_reason=CANCEL_CHARGED
+    )
+    text = ending_text(charged)
+    assert text is not None and "not charged" not in text
+    assert text.endswith("so you were charged for it.")
+    card = state_text(charged, "zh-CN")  # the progress card says the same
+    assert card == "已取消。Max API 已经开始处理它，所以你仍被扣费。"
+
+
+def test_the_notice_may_mention_only_its_owner() -> None:
+    from bot.announcer import owner_only
+
+    assert owner_only(job(S.FAILED)).to_dict() == {"parse": [], "users": [42]}

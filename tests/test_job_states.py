@@ -56,3 +56,29 @@ def test_upstream_status_mapping(status: str, state: JobState) -> None:
 
 def test_upstream_states_are_polled() -> None:
     assert {S.QUEUED, S.RUNNING} == UPSTREAM
+
+
+@pytest.mark.parametrize(
+    ("mode", "refunded"),
+    [
+        ("pending", {S.ACCEPTED, S.QUEUED}),
+        ("always", {S.ACCEPTED, S.SUBMITTING, S.QUEUED, S.RUNNING}),
+        ("never", {S.ACCEPTED}),
+    ],
+)
+def test_cancel_refunds_by_mode(mode: str, refunded: set[JobState]) -> None:
+    """A job that never reached Max API is refunded in every mode; one Max API had
+    started (running) only when the operator chose ``always``."""
+    from bot.job_states import cancel_refunds
+
+    for state in (S.ACCEPTED, S.SUBMITTING, S.QUEUED, S.RUNNING):
+        assert cancel_refunds(mode, state) == (state in refunded), state
+
+
+def test_a_charged_cancel_is_not_told_as_refunded() -> None:
+    from bot.job_states import CANCEL_CHARGED, ending_refunded
+
+    assert ending_refunded(S.CANCELLED, None)
+    assert not ending_refunded(S.CANCELLED, CANCEL_CHARGED)
+    assert ending_refunded(S.FAILED, "TIMEOUT")
+    assert not ending_refunded(S.EXPIRED, None)

@@ -19,10 +19,12 @@ from pathlib import Path
 import pytest
 
 from bot.catalog import GenerationRequest
-from bot.job_states import JobState
-from bot.jobs import FAILURE_MESSAGES, TIMEOUT_MESSAGE
+from bot.job_states import CANCEL_CHARGED, UPSTREAM, JobState
+from bot.jobs import CHARGED_CANCEL_ANSWERS, FAILURE_MESSAGES, TIMEOUT_MESSAGE
 from bot.maxapi import Task, TaskStatus
+from bot.quota import period_keys
 from bot.simulator import SimulatorConfig
+from bot.store import Job
 from tests.jobs_support import (
     IMAGE,
     REQUESTER,
@@ -301,3 +303,100 @@ async def test_accept_reports_the_place_in_the_guild_queue(h: Harness) -> None:
     assert (ahead_of_first, ahead_of_second) == (0, 1)
     assert await h.store.queue_position(second) == 1
     assert second == await h.store.get(second.id), "the job as stored, defaults included"
+
+
+# ------------------------------------------------------------------ what a cancel costs
+
+
+async def charge_of(h: Harness, job_id: int) -> str:
+    """The state of the job's charge: reserved, settled or refunded."""
+    day, _ = period_keys(h.jobs.clock())
+    rows = await h.store.charges_in(REQUESTER.guild_id or 0, day, day)
+    return next(str(r["state"]) for r in rows if r["job_id"] == job_id)
+
+
+async def images_counted_today(h: Harness) -> int:
+    day, month = period_keys(h.jobs.clock())
+    usage = await h.store.usage(REQUESTER.guild_id, REQUESTER.user_id, day, month)
+    return usage.images_today
+
+
+async def running_at_max_api(h: Harness, prompt: str = "a fox [sim:hold]") -> Job:
+    job = await h.start_job(prompt)
+    await asyncio.sleep(0.05)  # past PENDING and PROCESSING
+    job = await h.jobs.refresh(job) or job
+    assert job.state == S.RUNNING
+    return job
+
+
+async def test_cancel_of_a_started_job_keeps_its_charge_by_default(h: Harness) -> None:
+    job = await running_at_max_api(h)
+    outcome = await h.jobs.cancel(job.id)
+    assert outcome.cancelled and outcome.job.state == S.CANCELLED
+    assert outcome.message == CHARGED_CANCEL_ANSWERS["pending"]
+    assert outcome.job.failure_reason == CANCEL_CHARGED
+    assert await charge_of(h, job.id) == "settled"
+    assert await images_counted_today(h) == 1  # /usage and the limits count it
+    assert len(h.sim.cancels_for(job.task_id or "")) == 1
+
+
+async def test_cancel_of_a_pending_job_refunds_by_default(h: Harness) -> None:
+    job = await h.start_job("a fox [sim:hold=PENDING]")
+    outcome = await h.jobs.cancel(job.id)
+    assert outcome.cancelled and outcome.message == "Cancelled. You were not charged."
+    assert await charge_of(h, job.id) == "refunded"
+    assert await images_counted_today(h) == 0
+
+
+async def test_cancel_looks_again_when_the_last_look_said_pending(h: Harness) -> None:
+    """No poll since submit (state still queued), but Max API started it meanwhile."""
+    job = await h.start_job("a fox [sim:hold]")
+    await asyncio.sleep(0.05)  # Max API moved on; nobody looked
+    assert (await h.job(job.id)).state == S.QUEUED
+    outcome = await h.jobs.cancel(job.id)
+    assert outcome.cancelled and outcome.message == CHARGED_CANCEL_ANSWERS["pending"]
+    assert await charge_of(h, job.id) == "settled"
+
+
+async def test_cancel_without_that_look_cancels_nothing(h: Harness) -> None:
+    job = await h.start_job("a fox [sim:hold=PENDING]")
+    h.sim.faults.fail_next(1, status=503, endpoint="query")
+    outcome = await h.jobs.cancel(job.id)
+    assert not outcome.cancelled and "nothing was cancelled" in outcome.message
+    assert h.sim.cancels_for(job.task_id or "") == []
+    assert (await h.job(job.id)).state == S.QUEUED
+    assert await charge_of(h, job.id) == "reserved"
+
+
+async def test_cancel_refunds_always_refunds_a_started_job(h: Harness) -> None:
+    h.jobs.cancel_refunds = "always"
+    job = await running_at_max_api(h)
+    outcome = await h.jobs.cancel(job.id)
+    assert outcome.cancelled and outcome.message == "Cancelled. You were not charged."
+    assert await charge_of(h, job.id) == "refunded"
+
+
+async def test_cancel_refunds_never_keeps_even_a_pending_job(h: Harness) -> None:
+    h.jobs.cancel_refunds = "never"
+    job = await h.start_job("a fox [sim:hold=PENDING]")
+    outcome = await h.jobs.cancel(job.id)
+    assert outcome.cancelled and outcome.message == CHARGED_CANCEL_ANSWERS["never"]
+    assert await charge_of(h, job.id) == "settled"
+    # A job Max API never received could not have been billed: refunded even so.
+    accepted = await h.jobs.accept(GenerationRequest(model=IMAGE, prompt="a hare"), REQUESTER)
+    outcome = await h.jobs.cancel(accepted.id)
+    assert outcome.cancelled and outcome.message == "Cancelled. You were not charged."
+    assert await charge_of(h, accepted.id) == "refunded"
+
+
+async def test_a_kept_charge_is_settled_only_with_the_move(h: Harness) -> None:
+    """Settle and move are one: a job no longer where the cancel expected keeps its
+    reservation, so whatever ending it meets next applies its own rule."""
+    job = await h.start_job("a fox [sim:hold=PENDING]")
+    assert job.state == S.QUEUED
+    moved = await h.store.transition(job.id, S.RUNNING, S.CANCELLED, "late", keep_charge=True)
+    assert moved is None
+    assert await charge_of(h, job.id) == "reserved"
+    failed = await h.store.transition(job.id, UPSTREAM, S.FAILED, "upstream FAILURE")
+    assert failed is not None
+    assert await charge_of(h, job.id) == "refunded"

@@ -96,7 +96,8 @@ async def test_cancel_is_for_the_owner_or_a_moderator(
 
     click = await world.click(message, button)
     answer = await click.wait_followup()
-    assert answer.ephemeral and "Cancelled. You were not charged." in answer.content
+    # Charged or not depends on how far Max API got (CANCEL_REFUNDS; test_job_commands).
+    assert answer.ephemeral and answer.content.startswith("Cancelled.")
     assert (await settled(app.store, job.id)).state == S.CANCELLED
     assert job.task_id is not None and len(sim.cancels_for(job.task_id)) == 1
     await world.wait_for(

@@ -268,7 +268,7 @@ async def test_jobs_in_chinese_and_in_english(
     assert "**进行中**" in text and "运行中" in text and "a slow owl" in text
     assert labels(message) == [f"取消 #{held}"]
     cancelled = await answer(await world.slash("cancel", {"job": held}, locale=ZH))
-    assert cancelled.content == "已取消。你没有被扣费。"
+    assert cancelled.content == "已取消。Max API 已经开始处理它，所以你仍被扣费。"  # it was running
     again = await answer(await world.slash("cancel", {"job": held}, locale=ZH))
     assert again.content == f"任务 {held} 的状态已是：已取消。"  # stored English, read back
 

@@ -16,7 +16,7 @@ import pytest
 from bot.app import AtelierBot
 from bot.catalog import Catalog, GenerationRequest
 from bot.job_states import JobState
-from bot.jobs import Requester
+from bot.jobs import CHARGED_CANCEL_ANSWERS, Requester
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.simulator import Simulator
@@ -203,7 +203,11 @@ async def test_a_member_cannot_cancel_someone_elses_job_but_a_moderator_can(
     assert (await store_of(runtime).get(job.id)).state == S.RUNNING  # type: ignore[union-attr]
 
     done = await answer(await world.slash("cancel", {"job": job.id}, user=world.moderator))
-    assert done.content == f"Cancelled job #{job.id} of <@{world.owner.id}>. They were not charged."
+    # It was running at Max API, so under the default CANCEL_REFUNDS the cancel is charged.
+    assert done.content == (
+        f"Cancelled job #{job.id} of <@{world.owner.id}>. "
+        "Max API already had it, so it was charged."
+    )
     assert (await until(runtime, job.id, lambda j: j.state.is_terminal)).state == S.CANCELLED
 
 
@@ -524,3 +528,28 @@ async def test_a_private_thread_is_hidden_from_manage_messages_without_manage_th
     refused = await answer(await world.slash("cancel", {"job": job.id}, user=helper))
     assert "not yours" in refused.embed_text()
     assert (await store_of(runtime).get(job.id)).state == S.RUNNING  # type: ignore[union-attr]
+
+
+async def test_a_cancel_after_max_api_started_is_charged_and_counted(
+    world: World, runtime: Runtime, sim: Simulator
+) -> None:
+    """Default ``CANCEL_REFUNDS=pending``: a job Max API is running stays charged (the
+    member is told, ``/usage`` counts it); one still waiting in its queue is refunded."""
+    started = await held(runtime, world, "a started owl")
+    waiting = await accept(runtime, world, "a waiting owl [sim:hold=PENDING]")
+    waiting = await until(runtime, waiting.id, lambda j: j.task_id is not None)
+
+    charged = await answer(await world.slash("cancel", {"job": started.id}))
+    assert charged.content == CHARGED_CANCEL_ANSWERS["pending"]
+    free = await answer(await world.slash("cancel", {"job": waiting.id}))
+    assert free.content == "Cancelled. You were not charged."
+    in_chinese = await held(runtime, world, "a started owl, in Chinese")
+    zh = await answer(await world.slash("cancel", {"job": in_chinese.id}, locale="zh-CN"))
+    assert zh.content == "已取消。Max API 已经开始处理它，所以你仍被扣费。"
+
+    usage = (await answer(await world.slash("usage", {"period": "7d"}))).embed_text()
+    started_line = next(x for x in usage.splitlines() if f"#{started.id} ·" in x)
+    waiting_line = next(x for x in usage.splitlines() if f"#{waiting.id} ·" in x)
+    assert "refunded" not in started_line and "$" in started_line
+    assert "refunded" in waiting_line
+    assert started.task_id is not None and len(sim.cancels_for(started.task_id)) == 1
