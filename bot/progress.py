@@ -116,13 +116,10 @@ def state_text(job: Job, locale: str | None) -> str:
         charge = ""
         if ending_refunded(job.state, job.failure_reason) and "not charged" not in reason:
             charge = " " + t(locale, "You were not charged.")
-        return t(
-            locale,
-            "{state}. {reason}{charge}",
-            state=text,
-            reason=t_stored(locale, reason),
-            charge=charge,
-        )
+        reason = t_stored(locale, reason)
+        if reason.rstrip(".。") == text:  # "Cancelled." says no more than the state
+            reason, charge = charge.strip(), ""
+        return t(locale, "{state}. {reason}{charge}", state=text, reason=reason, charge=charge)
     return text
 
 

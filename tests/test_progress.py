@@ -148,6 +148,12 @@ def test_not_charged_is_said_once() -> None:
     )
 
 
+def test_a_cancel_card_says_cancelled_once() -> None:
+    job = make_job(state=S.CANCELLED, failure_message="Cancelled.")
+    assert state_text(job, None) == "Cancelled. You were not charged."
+    assert state_text(job, "zh-CN").count("取消") == 1
+
+
 def test_unknown_or_disabled_model_still_renders() -> None:
     job = make_job(model="retired-model")
     card = progress_card(job, model=None, position=None, now=NOW)
