@@ -76,7 +76,10 @@ class Settings:
     """``pending``: a cancel refunds the member only while Max API had not started the
     task; ``always``; ``never``."""
     poll_scale: float = 1.0
-    poll_rate: float = 20.0
+    poll_rate: float | None = None
+    """Most Max API task queries a second (``POLL_RATE``); ``None``: auto, up to
+    ``poll_rate_max``."""
+    poll_rate_max: float = 200.0
     log_level: str = "INFO"
     catalog_path: Path | None = None
 
@@ -113,6 +116,14 @@ class Settings:
             webhook_port=port,
             poll_scale=_parse_poll_scale(env),
             poll_rate=_parse_poll_rate(env),
+            poll_rate_max=_parse_number(
+                env,
+                "POLL_RATE_MAX",
+                200.0,
+                1,
+                10_000,
+                "must be a number of queries a second, 1 to 10000",
+            ),
             log_level=_parse_log_level(env),
             catalog_path=_parse_catalog_path(catalog),
             metrics_host=metrics_host,
@@ -229,9 +240,17 @@ def _parse_poll_scale(env: Mapping[str, str]) -> float:
     )
 
 
-def _parse_poll_rate(env: Mapping[str, str]) -> float:
+def _parse_poll_rate(env: Mapping[str, str]) -> float | None:
+    raw = (_optional(env, "POLL_RATE") or "auto").lower()
+    if raw == "auto":
+        return None
     return _parse_number(
-        env, "POLL_RATE", 20.0, 1, 10_000, "must be a number of queries per second, 1 to 10000"
+        env,
+        "POLL_RATE",
+        20.0,
+        1,
+        10_000,
+        "must be auto or a number of queries a second, 1 to 10000",
     )
 
 
