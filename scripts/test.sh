@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install what the tests need (first run only) and run the whole suite with pytest.
+# Install what the tests need from requirements-dev.lock (first run only) and run the whole
+# suite with pytest.
 # Extra arguments go to pytest, e.g. scripts/test.sh tests/test_catalog.py -q
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

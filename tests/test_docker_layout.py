@@ -70,9 +70,9 @@ def test_multi_stage_with_a_pinned_python_base() -> None:
 def test_dependencies_are_installed_before_the_source_is_copied() -> None:
     steps = instructions()
     copies = [i for i, (word, rest) in enumerate(steps) if word == "COPY" and "--from" not in rest]
-    deps = next(i for i, (w, r) in enumerate(steps) if w == "RUN" and "requirements.txt" in r)
+    deps = next(i for i, (w, r) in enumerate(steps) if w == "RUN" and "requirements.lock" in r)
     source = next(i for i in copies if "bot" in steps[i][1].split())
-    assert steps[copies[0]][1].startswith("pyproject.toml")
+    assert steps[copies[0]][1] == "requirements.lock ./"
     assert copies[0] < deps < source
 
 
