@@ -1,6 +1,6 @@
 """``python -m bot.simulator``: run the Max API simulator until Ctrl-C.
 
-Prints the base URL and the two settings that point Atelier at it.
+Prints the base URL and the ``.env`` lines that point Atelier at it, one setting a line.
 """
 
 from __future__ import annotations
@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -26,16 +28,25 @@ prompt directives (see bot/simulator/README.md):
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def env_safe(value: str) -> str:
+    """An argparse type: a value that a ``.env`` line holds as it is."""
+    if not value or any(ch.isspace() or ch in "'\"\\" for ch in value):
+        raise argparse.ArgumentTypeError("must be non-empty, without spaces or quotes")
+    return value
+
+
+def build_parser(prog: str = "python -m bot.simulator") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m bot.simulator",
+        prog=prog,
         description="A Max API look-alike for trying Atelier without spending credits.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
-    parser.add_argument("--key", default="sim-key", help="the bearer token clients must send")
+    parser.add_argument(
+        "--key", type=env_safe, default="sim-key", help="the bearer token clients must send"
+    )
     parser.add_argument(
         "--speed", type=float, default=1.0, help="multiplies task durations (0.01 = 100x faster)"
     )
@@ -53,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--result-bytes", type=parse_size, help="pad result files, e.g. 30MB")
     parser.add_argument("--url-ttl", type=float, default=7 * 86400, help="link lifetime, seconds")
     parser.add_argument("--seed", type=int, help="seed for probabilistic faults")
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument(
+        "--log-level", type=str.upper, default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")
+    )
     return parser
 
 
@@ -75,6 +88,15 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
     )
 
 
+def env_lines(base_url: str, config: SimulatorConfig) -> list[str]:
+    """The ``.env`` lines for Atelier: the URL, the key and, at another speed, POLL_SCALE."""
+    lines = [f"MAXAPI_BASE_URL={base_url}", f"MAXAPI_KEY={config.api_key}"]
+    if config.speed != 1:
+        # Atelier accepts 0.001 to 100; polling faster than that gains nothing.
+        lines.append(f"POLL_SCALE={min(100.0, max(0.001, config.speed)):g}")
+    return lines
+
+
 async def serve(
     config: SimulatorConfig, stop: asyncio.Event | None = None, *, handle_signals: bool = False
 ) -> None:
@@ -86,16 +108,21 @@ async def serve(
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
     async with Simulator(config) as sim:
-        print(f"Max API simulator listening on {sim.base_url}", flush=True)
-        print("Point Atelier at it with:", flush=True)
-        print(f"  MAXAPI_BASE_URL={sim.base_url} MAXAPI_KEY={config.api_key}", flush=True)
+        lines = [f"Max API simulator listening on {sim.base_url}"]
         if not config.allow_loopback_callbacks:
-            print("  (webhooks to loopback are refused: add --allow-loopback-callbacks)")
+            lines.append("Webhooks to loopback are refused: add --allow-loopback-callbacks.")
+        lines.append("Put these lines in .env:")
+        lines += env_lines(sim.base_url, config)
+        print("\n".join(lines), flush=True)
         await stop.wait()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, *, prog: str = "python -m bot.simulator") -> int:
+    """Run the simulator until Ctrl-C or SIGTERM; 2 for bad options."""
+    try:
+        args = build_parser(prog).parse_args(argv)
+    except SystemExit as exc:  # --help, or a bad option (argparse printed why)
+        return exc.code if isinstance(exc.code, int) else 2
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -104,8 +131,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(config, handle_signals=True))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(config, handle_signals=True))
+    except OSError as exc:
+        why = os.strerror(exc.errno) if exc.errno else str(exc)
+        fix = (
+            "pick another --port (0: any free one)"
+            if exc.errno == errno.EADDRINUSE
+            else "check --host"
+        )
+        print(f"error: cannot listen on {config.host}:{config.port}: {why}; {fix}", file=sys.stderr)
+        return 2
     return 0
 
 

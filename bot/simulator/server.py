@@ -91,7 +91,11 @@ class Simulator:
         )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port)
-        await site.start()
+        try:
+            await site.start()
+        except BaseException:  # e.g. the port is taken: leave nothing open
+            await self.stop()
+            raise
         host, port = self._runner.addresses[0][:2]
         shown = f"[{host}]" if ":" in host else host
         self._base_url = f"http://{shown}:{port}"

@@ -1,18 +1,23 @@
-"""``python -m bot.simulator``: options, the printed instructions, a clean stop."""
+"""``python -m bot.simulator``: options, the printed `.env` lines, one-line errors, stopping."""
 
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import re
 import signal
+import socket
 import sys
 from pathlib import Path
 
 import aiohttp
 import pytest
+from dotenv import dotenv_values
 
-from bot.simulator.__main__ import build_parser, config_from_args, serve
+from bot.settings import Settings
+from bot.simulator import Simulator, SimulatorConfig
+from bot.simulator.__main__ import build_parser, config_from_args, env_lines, main, serve
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -57,23 +62,89 @@ def test_bad_options_are_refused() -> None:
         build_parser().parse_args(["--result-bytes=lots"])
 
 
-async def test_serve_prints_how_to_connect(capsys: pytest.CaptureFixture[str]) -> None:
-    config = config_from_args(build_parser().parse_args(["--port=0", "--key=try-me"]))
+async def printed_by_serve(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """What ``serve`` prints on start (it runs on a free port, then stops)."""
+    config = config_from_args(build_parser().parse_args(["--port=0", *args]))
     stop = asyncio.Event()
     server = asyncio.create_task(serve(config, stop))
     out = ""
     try:
         async with asyncio.timeout(10):
-            while "MAXAPI_BASE_URL" not in out:
+            while "MAXAPI_KEY=" not in out:
                 await asyncio.sleep(0.01)
                 out += capsys.readouterr().out
     finally:
         stop.set()
         await asyncio.wait_for(server, 10)
-    out += capsys.readouterr().out
-    match = re.search(r"MAXAPI_BASE_URL=(http://127\.0\.0\.1:\d+) MAXAPI_KEY=try-me", out)
-    assert match, out
+    return out + capsys.readouterr().out
+
+
+def env_block(out: str) -> tuple[str, str]:
+    """The base URL from the first line, and what follows "Put these lines in .env:"."""
+    found = re.search(r"listening on (http://127\.0\.0\.1:\d+)\n", out)
+    assert found, out
+    _, marker, block = out.partition("Put these lines in .env:\n")
+    assert marker, out
+    return found.group(1), block
+
+
+async def test_printed_lines_paste_into_env_as_they_are(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = await printed_by_serve(["--key=try-me", "--speed=0.1"], capsys)
+    base_url, block = env_block(out)
+    assert block.splitlines() == [
+        f"MAXAPI_BASE_URL={base_url}",
+        "MAXAPI_KEY=try-me",
+        "POLL_SCALE=0.1",
+    ]
+    values = dotenv_values(stream=io.StringIO(block))
+    assert values == {"MAXAPI_BASE_URL": base_url, "MAXAPI_KEY": "try-me", "POLL_SCALE": "0.1"}
+    env = {"DISCORD_TOKEN": "dummy-token", **{k: v for k, v in values.items() if v is not None}}
+    settings = Settings.from_env(env)
+    assert settings.maxapi_base_url == base_url
+    assert settings.maxapi_key.get() == "try-me"
+    assert settings.poll_scale == 0.1
     assert "--allow-loopback-callbacks" in out
+
+
+async def test_at_normal_speed_two_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    out = await printed_by_serve(["--allow-loopback-callbacks"], capsys)
+    base_url, block = env_block(out)
+    assert block.splitlines() == [f"MAXAPI_BASE_URL={base_url}", "MAXAPI_KEY=sim-key"]
+    assert "--allow-loopback-callbacks" not in out
+
+
+@pytest.mark.parametrize(("speed", "scale"), [("0", "0.001"), ("0.01", "0.01"), ("500", "100")])
+def test_poll_scale_stays_in_what_atelier_accepts(speed: str, scale: str) -> None:
+    config = config_from_args(build_parser().parse_args([f"--speed={speed}"]))
+    assert env_lines("http://127.0.0.1:1", config)[2] == f"POLL_SCALE={scale}"
+
+
+@pytest.mark.parametrize("key", ["", "two words", "it's", 'say"what"'])
+def test_a_key_that_env_cannot_hold_is_refused(
+    key: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([f"--key={key}"]) == 2
+    assert "--key: must be non-empty, without spaces or quotes" in capsys.readouterr().err
+
+
+def test_help_returns_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"], prog="python -m bot simulate") == 0
+    assert capsys.readouterr().out.startswith("usage: python -m bot simulate")
+
+
+def test_a_taken_port_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main([f"--port={port}", "--log-level=error"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use;"
+        " pick another --port (0: any free one)"
+    ]
 
 
 async def test_module_runs_as_a_program() -> None:
@@ -113,3 +184,13 @@ async def test_module_runs_as_a_program() -> None:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_a_failed_bind_leaves_nothing_open() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        sim = Simulator(SimulatorConfig(port=taken.getsockname()[1]))
+        with pytest.raises(OSError):
+            await sim.start()
+    assert sim._session is None and sim._runner is None  # no "Unclosed client session"
