@@ -47,7 +47,7 @@ from bot.runtime import looks_at_once
 import bot.app  # noqa: F401  # isort: skip
 
 S = JobState
-PRODUCT_RATE = 20.0  # the Poller's default looks per second
+PRODUCT_RATE = 200.0  # POLL_RATE=auto's ceiling (POLL_RATE_MAX's default)
 SCENARIOS = ("polling", "callbacks", "resume")
 QUERY_TARGETS = {"image": 3.0, "video": 6.0}  # per delivered job, polling alone
 POLL_DELAY_TARGET = 10.0  # % of the generation time
@@ -476,7 +476,7 @@ def resume_figures(result: ResumeResult) -> list[Figure]:
             target=RESUME_TARGET,
         ),
         Figure(
-            f"the same at the poller's default {PRODUCT_RATE:g} looks/s (n / rate)",
+            f"the same at POLL_RATE=auto's ceiling, {PRODUCT_RATE:g} looks/s (n / rate)",
             n / PRODUCT_RATE,
             unit="s",
             target=RESUME_TARGET,
@@ -589,7 +589,7 @@ def needed_rate(load: Load, catalog: Catalog) -> Figure:
         model = catalog.get(model_id)
         rate += load.jobs * share * QUERY_TARGETS[model.media] / model.typical_seconds
     return Figure(
-        f"poller rate for {load.jobs} jobs in flight at real speed (computed; default "
+        f"poller rate for {load.jobs} jobs in flight at real speed (computed; default ceiling "
         f"{PRODUCT_RATE:g})",
         rate,
         unit="looks/s",

@@ -20,6 +20,7 @@ from bench.figures import Row
 BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "bench.ack_latency": (["--jobs", "200", "--rounds", "2", "--burst", "20"], []),
     "bench.jobs_pipeline": (["--quick", "--scale", "0.1"], []),
+    "bench.resume_overdue": ([], []),
 }
 
 

@@ -524,6 +524,8 @@ class MaxApiClient:
         self._retries = int(retries)
         self._backoff_base = float(backoff_base)
         self._backoff_cap = float(backoff_cap)
+        self.on_rate_limited: Callable[[], None] | None = None
+        """Called on every 429 answer, retried or not (the poller's limiter slows down)."""
         # Built once: a query is the poller's hot path, thousands a minute at scale.
         self._headers = {
             "Authorization": f"Bearer {api_key.get()}",
@@ -652,7 +654,12 @@ class MaxApiClient:
 
     async def _call(self, method: str, url: URL, op: _Op, body: bytes | None = None) -> Envelope:
         raw = await self._send(method, url, body)
-        return self._interpret(op, raw)
+        try:
+            return self._interpret(op, raw)
+        except RateLimited:
+            if self.on_rate_limited is not None:
+                self.on_rate_limited()
+            raise
 
     async def _send(self, method: str, url: URL, body: bytes | None) -> _Raw:
         headers = self._headers if body is None else self._json_headers

@@ -20,10 +20,13 @@ by :class:`~bot.jobs.JobService`; the poller only keeps the appointments.
 
 Two limits keep 10,000 jobs in flight from flooding Max API: at most ``concurrency``
 looks run at once (the loop never starts more, so no task piles up waiting), and a
-global :class:`TokenBucket` spaces the queries out (``rate`` per second). A look that
-fails never ends the job and never stops the loop: API errors back off through
-``JobService.poll_failed``, anything else is logged with the job id and the job's next
-look is pushed back, so one broken job can neither spin nor starve the others.
+global :class:`TokenBucket` spaces the queries out (``rate`` per second). The poller
+only looks at due jobs, so the rate it uses follows the jobs in flight and their
+schedules; the bucket is only a ceiling, which ``POLL_RATE=auto`` halves on each 429
+(``adaptive``). A look that fails never ends the job and never stops the loop: API
+errors back off through ``JobService.poll_failed``, anything else is logged with the
+job id and the job's next look is pushed back, so one broken job can neither spin nor
+starve the others.
 """
 
 from __future__ import annotations
@@ -48,43 +51,101 @@ log = logging.getLogger(__name__)
 BATCH = 256
 #: Seconds of appointments read ahead by one query. Longer: fewer reads, staler rows.
 LOOKAHEAD = 0.5
+# POLL_RATE=auto (TokenBucket(adaptive=True)): each 429 halves the rate down to FLOOR
+# queries a second; 429s within SETTLE seconds of a halving count as that one; every
+# CLIMB_EVERY seconds without a 429 the rate climbs back by CLIMB of the ceiling.
+FLOOR = 1.0
+SETTLE = 1.0
+CLIMB = 0.1
+CLIMB_EVERY = 5.0
 
 
 class TokenBucket:
-    """At most ``rate`` acquisitions a second on average, in bursts of up to ``burst``.
-
-    Waiters are served in arrival order (one lock), so a burst of looks is spread out
-    evenly instead of retried in a thundering herd.
-    """
+    """At most ``rate`` acquisitions a second on average, in bursts of up to ``burst``;
+    waiters are served in arrival order. ``adaptive`` (``POLL_RATE=auto``): ``rate`` is a
+    ceiling, halved by each 429 (:meth:`slow_down`) and climbed back while none comes."""
 
     def __init__(
         self,
         rate: float,
         burst: float | None = None,
         *,
+        adaptive: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if rate <= 0:
             raise ValueError("rate must be > 0")
-        self.rate = float(rate)
-        self.capacity = float(burst) if burst is not None else max(1.0, self.rate)
-        if self.capacity < 1:
+        if burst is not None and burst < 1:
             raise ValueError("burst must be >= 1")
+        self.ceiling = float(rate)
+        self.rate = self.ceiling
+        self.adaptive = adaptive
+        self.floor = min(FLOOR, self.ceiling)
+        self._burst = None if burst is None else float(burst)
         self._clock = clock
         self._tokens = self.capacity
         self._updated = clock()
+        self._slowed_at = -math.inf  # the last halving
+        self._changed_at = self._updated  # the last halving or climb step
         self._lock = asyncio.Lock()
+
+    def __str__(self) -> str:
+        if self.adaptive:
+            return f"up to {self.ceiling:g} queries a second, halved on each 429"
+        return f"{self.ceiling:g} queries a second"
+
+    @property
+    def capacity(self) -> float:
+        """The largest burst: ``burst``, or one second's worth at the current rate."""
+        return self._burst if self._burst is not None else max(1.0, self.rate)
 
     async def acquire(self) -> None:
         async with self._lock:
             while True:
-                now = self._clock()
-                self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
-                self._updated = now
-                if self._tokens >= 1:
-                    self._tokens -= 1
+                wait = self.take()
+                if wait <= 0:
                     return
-                await asyncio.sleep((1 - self._tokens) / self.rate)
+                await asyncio.sleep(wait)
+
+    def take(self) -> float:
+        """Take a token if one is free and return 0, else return the seconds until one is."""
+        now = self._clock()
+        self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
+        self._updated = now
+        if self.rate < self.ceiling:
+            self._climb(now)
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return 0.0
+        return (1 - self._tokens) / self.rate
+
+    def slow_down(self) -> None:
+        """Max API answered 429: halve the rate and empty the bucket (adaptive only).
+        More 429s within ``SETTLE`` seconds answer queries sent before it: they count once."""
+        now = self._clock()
+        if not self.adaptive or now - self._slowed_at < SETTLE:
+            return
+        self._slowed_at = self._changed_at = now
+        self._tokens = 0.0
+        self._updated = now
+        if self.rate > self.floor:
+            self.rate = max(self.floor, self.rate / 2)
+            log.warning(
+                "Max API says too many requests: polling at most %.3g a second for now "
+                "(POLL_RATE_MAX %.3g)",
+                self.rate,
+                self.ceiling,
+            )
+
+    def _climb(self, now: float) -> None:
+        """Add ``CLIMB`` of the ceiling for each ``CLIMB_EVERY`` seconds without a 429."""
+        steps = math.floor((now - self._changed_at) / CLIMB_EVERY)
+        if steps <= 0:
+            return
+        self._changed_at += steps * CLIMB_EVERY
+        self.rate = min(self.ceiling, self.rate + steps * CLIMB * self.ceiling)
+        if self.rate >= self.ceiling:
+            log.info("no 429 for a while: polling at up to %.3g a second again", self.ceiling)
 
 
 @dataclass
@@ -112,6 +173,7 @@ class Poller:
         concurrency: int = 16,
         rate: float | None = 20.0,
         burst: float | None = None,
+        adaptive: bool = False,
         job_timeout: float = 120.0,
         max_sleep: float = 60.0,
         error_pause: float = 5.0,
@@ -124,7 +186,9 @@ class Poller:
         self.jobs = jobs
         self.store = jobs.store
         self.concurrency = concurrency
-        self.limiter = TokenBucket(rate, burst) if rate else None
+        self.limiter = TokenBucket(rate, burst, adaptive=adaptive) if rate else None
+        if self.limiter is not None:  # every 429, the webhook's looks' too, slows it down
+            jobs.api.on_rate_limited = self.limiter.slow_down
         self.job_timeout = job_timeout
         self.max_sleep = max_sleep
         self.error_pause = error_pause
@@ -195,7 +259,9 @@ class Poller:
     # -- the loop -----------------------------------------------------------------------
 
     async def run(self) -> None:
-        log.info("poller started (concurrency %d)", self.concurrency)
+        log.info(
+            "poller started: %s, %d at once", self.limiter or "no rate limit", self.concurrency
+        )
         try:
             while True:
                 self._wake.clear()  # before reading, so no wake-up is lost

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -12,10 +13,15 @@ from typing import Any
 
 import pytest
 
+from bot.catalog import Catalog, GenerationRequest
 from bot.job_states import JobState
-from bot.poller import Poller, TokenBucket
+from bot.maxapi import RateLimited
+from bot.poller import CLIMB_EVERY, FLOOR, SETTLE, Poller, TokenBucket
+from bot.runtime import LOOK_ROUND_TRIP, Runtime, looks_at_once
+from bot.settings import Settings
+from bot.simulator import Simulator, SimulatorConfig
 from bot.store import Job, Store
-from tests.jobs_support import VIDEO, Harness, harness
+from tests.jobs_support import REQUESTER, SIM_KEY, VIDEO, Harness, harness, lift_limits
 
 S = JobState
 
@@ -269,7 +275,177 @@ async def test_stop_cancels_looks_in_flight_and_leaves_no_task(h: Harness) -> No
 
 
 def test_the_slots_follow_the_configured_rate() -> None:
-    from bot.runtime import looks_at_once
-
     assert looks_at_once(20) == 16  # the default rate: the default slots
     assert looks_at_once(1000) == 500  # 1,000 looks/s at a 0.5 s answer need 500 at once
+
+
+# -- POLL_RATE=auto: a ceiling that halves on 429s --------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_auto_rate_halves_on_a_429_and_climbs_back() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(200, adaptive=True, clock=clock)
+    bucket.slow_down()
+    assert bucket.rate == 100
+    assert bucket.take() == pytest.approx(1 / 100), "a 429 empties the bucket too"
+    bucket.slow_down()  # the same moment: answers to queries sent before the halving
+    assert bucket.rate == 100
+    for expected in (50, 25, 12.5, 6.25, 3.125, 1.5625, FLOOR, FLOOR):
+        clock.now += SETTLE
+        bucket.slow_down()
+        assert bucket.rate == expected
+    # A tenth of the ceiling back for every CLIMB_EVERY seconds without a 429.
+    clock.now += CLIMB_EVERY - 0.01
+    bucket.take()
+    assert bucket.rate == FLOOR
+    clock.now += 0.01
+    bucket.take()
+    assert bucket.rate == pytest.approx(FLOOR + 20)
+    clock.now += 2 * CLIMB_EVERY
+    bucket.take()
+    assert bucket.rate == pytest.approx(FLOOR + 60)
+    clock.now += 10 * CLIMB_EVERY
+    bucket.take()
+    assert bucket.rate == 200, "never above the ceiling"
+
+
+def test_a_fixed_rate_stays_fixed_through_429s() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(50, clock=clock)
+    for _ in range(5):
+        bucket.slow_down()
+        clock.now += SETTLE
+    assert bucket.rate == bucket.ceiling == 50
+    assert bucket.take() == 0, "nor is the bucket emptied"
+
+
+def admitted_within(bucket: TokenBucket, clock: FakeClock, looks: int) -> float:
+    """Limiter seconds until ``looks`` acquisitions were admitted, taken back to back."""
+    began = clock.now
+    for _ in range(looks):
+        while (wait := bucket.take()) > 0:
+            clock.now += max(wait, 1e-6)  # a float's last digit must not stall the clock
+    return clock.now - began
+
+
+def default_settings(tmp_path: Path, base_url: str = "http://127.0.0.1:9") -> Settings:
+    return Settings.from_env(
+        {
+            "DISCORD_TOKEN": "discord-token",
+            "MAXAPI_KEY": SIM_KEY,
+            "MAXAPI_BASE_URL": base_url,
+            "DATABASE_PATH": str(tmp_path / "atelier.db"),
+        }
+    )
+
+
+async def test_default_settings_poll_1000_overdue_jobs_within_10_s(tmp_path: Path) -> None:
+    """At the defaults the limiter admits 1,000 looks in 10 s and the slots keep up."""
+    settings = default_settings(tmp_path)
+    assert settings.poll_rate is None and settings.poll_rate_max == 200
+    async with Runtime(settings, Catalog.load()) as runtime:
+        poller = runtime.poller
+        assert poller is not None and poller.limiter is not None
+        assert poller.limiter.adaptive and poller.limiter.ceiling == 200
+        # 100 looks at once, each up to half a second: 200 a second, the ceiling.
+        assert poller.concurrency / LOOK_ROUND_TRIP >= poller.limiter.ceiling
+    clock = FakeClock()
+    bucket = TokenBucket(settings.poll_rate_max, adaptive=True, clock=clock)
+    assert admitted_within(bucket, clock, 1000) <= 10
+    # The old default, a fixed 20 a second, took 50 s.
+    clock = FakeClock()
+    assert admitted_within(TokenBucket(20, clock=clock), clock, 1000) >= 49
+
+
+async def test_a_fixed_poll_rate_sets_the_limit_and_ignores_429s(tmp_path: Path) -> None:
+    settings = dataclasses.replace(default_settings(tmp_path), poll_rate=50.0)
+    async with Runtime(settings, Catalog.load()) as runtime:
+        poller = runtime.poller
+        assert poller is not None and poller.limiter is not None
+        assert not poller.limiter.adaptive and poller.limiter.ceiling == 50
+        assert poller.concurrency == looks_at_once(50)
+        assert runtime.api is not None and runtime.api.on_rate_limited is not None
+        runtime.api.on_rate_limited()
+        assert poller.limiter.rate == 50
+
+
+async def accept_and_submit(runtime: Runtime, prompts: list[str]) -> list[Job]:
+    jobs = runtime.jobs
+    assert jobs is not None
+    accepted = [
+        await jobs.accept(GenerationRequest(model="seedream-4.5", prompt=p), REQUESTER)
+        for p in prompts
+    ]
+    slots = asyncio.Semaphore(50)
+
+    async def submit(job: Job) -> Job:
+        async with slots:
+            submitted = await jobs.submit(job.id)
+        assert submitted is not None and submitted.task_id is not None
+        return submitted
+
+    return list(await asyncio.gather(*(submit(job) for job in accepted)))
+
+
+async def test_every_429_from_max_api_reaches_the_auto_limiter(tmp_path: Path) -> None:
+    async with Simulator(SimulatorConfig(speed=0.01)) as sim:
+        settings = default_settings(tmp_path, sim.base_url)
+        runtime = Runtime(settings, Catalog.load(), api_options={"retries": 1})
+        async with runtime:
+            assert runtime.store is not None and runtime.jobs is not None
+            await lift_limits(runtime.store, REQUESTER.guild_id or 0)
+            [job] = await accept_and_submit(runtime, ["fox [sim:hold]"])
+            limiter = runtime.poller.limiter if runtime.poller else None
+            assert limiter is not None and runtime.api is not None
+            seen = []
+
+            def slow_down() -> None:
+                seen.append(limiter.rate)
+                limiter.slow_down()
+
+            runtime.api.on_rate_limited = slow_down
+            # The client retries the first 429 (within half a second) and gives up on
+            # the second: both reach the limiter, and count as one halving.
+            sim.faults.rate_limit_next(2, retry_after=0, endpoint="query")
+            with pytest.raises(RateLimited):
+                await runtime.jobs.refresh(job)
+            assert seen == [200, 100] and limiter.rate == 100
+
+
+async def test_a_restart_polls_each_of_1000_overdue_jobs_once(tmp_path: Path) -> None:
+    """Every one of 1,000 overdue jobs is queried once at the defaults (counted at the
+    simulator; the wall-clock limit only keeps a broken poller from hanging the run)."""
+    async with Simulator(SimulatorConfig(speed=0.01)) as sim:
+        settings = default_settings(tmp_path, sim.base_url)
+        async with Runtime(settings, Catalog.load()) as before:
+            assert before.store is not None
+            await lift_limits(before.store, REQUESTER.guild_id or 0)
+            jobs = await accept_and_submit(before, [f"fox {i} [sim:hold]" for i in range(1000)])
+        tasks = {job.task_id for job in jobs}
+        assert len(tasks) == 1000 and not [r for r in sim.requests if r.endpoint == "query"]
+
+        # Back five minutes later: every first look (at ~18 s) is overdue, and after a
+        # look the next one is 24 s away (8 % of the time since submit).
+        offset = 300.0
+        async with Runtime(settings, Catalog.load(), clock=lambda: time.time() + offset) as after:
+            assert after.jobs is not None and after.poller is not None
+            await after.jobs.recover()
+            after.poller.start()
+
+            def queried() -> Counter[str | None]:
+                return Counter(r.task_id for r in sim.requests if r.endpoint == "query")
+
+            # 30 s: three times the target, and less than the 50 s of the old fixed 20 a second.
+            await sim.wait_for(lambda: len(queried()) >= 1000, within=30, interval=0.2)
+            await after.poller.stop()
+        counts = queried()
+        assert set(counts) == tasks
+        assert set(counts.values()) == {1}, "each overdue job is queried once, none twice"
