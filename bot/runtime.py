@@ -33,8 +33,8 @@ from bot.metrics import JobGauges, Metrics, MetricsServer, read_job_gauges
 from bot.poll_schedule import PollSchedule
 from bot.poller import Poller
 from bot.quota import OperatorCap
-from bot.settings import Settings
-from bot.store import Store
+from bot.settings import DatabaseUnavailable, Settings
+from bot.store import Store, StoreUnavailable
 from bot.webhook import CallbackReceiver
 
 if TYPE_CHECKING:
@@ -91,10 +91,13 @@ class Runtime:
 
     async def open(self) -> None:
         settings = self.settings
+        try:  # first: nothing else is open yet when the database cannot be
+            self.store = await Store.open(settings.database_path, clock=self.clock)
+        except StoreUnavailable as exc:
+            raise DatabaseUnavailable(settings.database_path, str(exc)) from exc
         self.http = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=60), headers={"User-Agent": USER_AGENT}
         )
-        self.store = await Store.open(settings.database_path, clock=self.clock)
         self.api = MaxApiClient(
             self.http, settings.maxapi_base_url, settings.maxapi_key, **self._api_options
         )
@@ -114,9 +117,11 @@ class Runtime:
             ),
             cancel_refunds=settings.cancel_refunds,
         )
+        rate = settings.poll_rate or settings.poll_rate_max  # auto: the ceiling
         poller_options = {
-            "rate": settings.poll_rate or settings.poll_rate_max,
-            "concurrency": looks_at_once(settings.poll_rate or settings.poll_rate_max),
+            "rate": rate,
+            "adaptive": settings.poll_rate is None,
+            "concurrency": looks_at_once(rate),
             **self._poller_options,
         }
         self.poller = Poller(self.jobs, **poller_options)
@@ -235,6 +240,6 @@ class Runtime:
 
 
 def looks_at_once(rate: float) -> int:
-    """Enough looks in flight for ``POLL_RATE`` even when Max API takes half a second to
-    answer (16 at least): a raised rate must not be capped by the slots instead."""
+    """Enough looks in flight for ``rate`` (``POLL_RATE`` or auto's ceiling) even when Max
+    API takes half a second to answer (16 at least): the slots must not cap the rate."""
     return max(16, math.ceil(rate * LOOK_ROUND_TRIP))

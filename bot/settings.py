@@ -1,18 +1,23 @@
 """Environment → one typed, immutable settings object.
 
 Read once at start-up (``python -m bot`` loads ``.env`` first with python-dotenv).
-Every problem is a :class:`SettingsError` that names the variable and says how to
-fix it, so ``__main__`` can print one line instead of a traceback. Secrets are
-wrapped in :class:`Secret`, whose ``repr`` and ``str`` never show the value.
+Every problem found is reported together in one :class:`SettingsError` that names
+each variable and says how to fix it, so ``__main__`` can print one line per problem
+instead of a traceback. Secrets are wrapped in :class:`Secret`, whose ``repr`` and
+``str`` never show the value.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
+
+from bot.download import is_public
 
 DEFAULT_MAXAPI_BASE_URL = "https://api.maxapi.io"
 DEFAULT_DATABASE_PATH = "data/atelier.db"
@@ -20,13 +25,30 @@ DEFAULT_WEBHOOK_LISTEN = "127.0.0.1:8080"
 #: When Max API may refund a cancelled task to the operator (see ``CANCEL_REFUNDS``).
 CANCEL_REFUND_MODES = ("pending", "always", "never")
 
+#: A space and then ``NAME=``: two lines of .env pasted as one (the value is never shown).
+_PASTED_SETTING = re.compile(r"\s([A-Z][A-Z0-9_]*)=")
+
 
 class SettingsError(ValueError):
-    """A setting is missing or malformed; ``str()`` is the one line to show."""
+    """Settings are missing or malformed; ``str()`` is one line per problem.
 
-    def __init__(self, name: str, problem: str) -> None:
-        super().__init__(f"{name}: {problem}")
+    ``problems`` holds every ``(name, problem)`` pair; ``name`` is the first name."""
+
+    def __init__(self, name: str, problem: str, *more: tuple[str, str]) -> None:
+        self.problems = [(name, problem), *more]
         self.name = name
+        super().__init__("\n".join(f"{n}: {p}" for n, p in self.problems))
+
+
+class DatabaseUnavailable(SettingsError):
+    """The file at ``DATABASE_PATH`` could not be opened as the bot's database."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(
+            "DATABASE_PATH",
+            f"cannot open {path} ({why}); point it at the bot's database or a new file "
+            "in a folder the bot can write",
+        )
 
 
 class Secret:
@@ -85,167 +107,265 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        """Build settings from a mapping such as ``os.environ``; raise on the first problem."""
-        host, port = _parse_listen(
-            env.get("WEBHOOK_LISTEN", DEFAULT_WEBHOOK_LISTEN) or DEFAULT_WEBHOOK_LISTEN
+        """Build settings from a mapping such as ``os.environ``; raise one
+        :class:`SettingsError` listing every problem found."""
+        r = _Reader(env)
+        discord_token = r.required(
+            "DISCORD_TOKEN", "the bot token from the Discord developer portal (Bot → Reset Token)"
         )
-        catalog = _optional(env, "CATALOG_PATH")
-        metrics = _optional(env, "METRICS_LISTEN")
+        maxapi_key = r.required("MAXAPI_KEY", "the API secret from the Max API dashboard")
+        maxapi_base_url = _parse_base_url(r)
+        dev_guild_id = _parse_snowflake(r, "DEV_GUILD_ID")
+        database_path = _parse_database_path(r)
+        # While MAXAPI_BASE_URL is wrong, whether it is the simulator is not known.
+        simulator = _is_loopback(maxapi_base_url) or r.reported("MAXAPI_BASE_URL")
+        webhook_public_url = _parse_public_url(r, simulator=simulator)
+        webhook_host, webhook_port = _parse_listen(
+            r, "WEBHOOK_LISTEN", r.optional("WEBHOOK_LISTEN") or DEFAULT_WEBHOOK_LISTEN
+        )
+        metrics = r.optional("METRICS_LISTEN")
         metrics_host, metrics_port = (
-            _parse_listen(metrics, "METRICS_LISTEN") if metrics else (None, 0)
+            _parse_listen(r, "METRICS_LISTEN", metrics) if metrics else (None, 0)
         )
-        metrics_token = _optional(env, "METRICS_TOKEN")
-        return cls(
-            discord_token=Secret(
-                _required(
-                    env,
-                    "DISCORD_TOKEN",
-                    "the bot token from the Discord developer portal (Bot → Reset Token)",
-                )
+        metrics_token = r.optional("METRICS_TOKEN")
+        settings = cls(
+            discord_token=Secret(discord_token),
+            maxapi_key=Secret(maxapi_key),
+            maxapi_base_url=maxapi_base_url,
+            dev_guild_id=dev_guild_id,
+            database_path=database_path,
+            webhook_public_url=webhook_public_url,
+            webhook_host=webhook_host,
+            webhook_port=webhook_port,
+            metrics_host=metrics_host,
+            metrics_port=metrics_port,
+            metrics_token=Secret(metrics_token) if metrics_token else None,
+            allowed_guild_ids=_parse_guild_ids(r),
+            operator_budget_usd_per_day=_parse_budget(r, "OPERATOR_BUDGET_USD_PER_DAY"),
+            operator_budget_usd_per_month=_parse_budget(r, "OPERATOR_BUDGET_USD_PER_MONTH"),
+            cancel_refunds=_parse_cancel_refunds(r),
+            poll_scale=r.number(
+                "POLL_SCALE", 1.0, 0.001, 100, "must be a number from 0.001 to 100 (1.0 is normal)"
             ),
-            maxapi_key=Secret(
-                _required(env, "MAXAPI_KEY", "the API secret from the Max API dashboard")
-            ),
-            maxapi_base_url=_parse_base_url(
-                env.get("MAXAPI_BASE_URL", DEFAULT_MAXAPI_BASE_URL) or DEFAULT_MAXAPI_BASE_URL
-            ),
-            dev_guild_id=_parse_snowflake(env, "DEV_GUILD_ID"),
-            database_path=Path(_optional(env, "DATABASE_PATH") or DEFAULT_DATABASE_PATH),
-            webhook_public_url=_parse_public_url(env),
-            webhook_host=host,
-            webhook_port=port,
-            poll_scale=_parse_poll_scale(env),
-            poll_rate=_parse_poll_rate(env),
-            poll_rate_max=_parse_number(
-                env,
+            poll_rate=_parse_poll_rate(r),
+            poll_rate_max=r.number(
                 "POLL_RATE_MAX",
                 200.0,
                 1,
                 10_000,
                 "must be a number of queries a second, 1 to 10000",
             ),
-            log_level=_parse_log_level(env),
-            catalog_path=_parse_catalog_path(catalog),
-            metrics_host=metrics_host,
-            metrics_port=metrics_port,
-            metrics_token=Secret(metrics_token) if metrics_token else None,
-            allowed_guild_ids=_parse_guild_ids(env),
-            operator_budget_usd_per_day=_parse_budget(env, "OPERATOR_BUDGET_USD_PER_DAY"),
-            operator_budget_usd_per_month=_parse_budget(env, "OPERATOR_BUDGET_USD_PER_MONTH"),
-            cancel_refunds=_parse_cancel_refunds(env),
+            log_level=_parse_log_level(r),
+            catalog_path=_parse_catalog_path(r),
         )
+        if r.problems:
+            raise SettingsError(*r.problems[0], *r.problems[1:])
+        return settings
 
 
-def _optional(env: Mapping[str, str], name: str) -> str | None:
-    value = env.get(name, "").strip()
-    return value or None
+class _Reader:
+    """The environment being read, and every problem found in it so far."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[tuple[str, str]] = []
+
+    def problem(self, name: str, problem: str) -> None:
+        if not self.reported(name):
+            self.problems.append((name, problem))
+
+    def reported(self, name: str) -> bool:
+        return any(seen == name for seen, _ in self.problems)
+
+    def optional(self, name: str, *, spaces: bool = False) -> str | None:
+        """The value without surrounding blanks, or None when unset or refused for
+        holding a space (only values with ``spaces`` may hold one)."""
+        value = (self.env.get(name) or "").strip()
+        if not value:
+            return None
+        pasted = _PASTED_SETTING.search(value)
+        if pasted:
+            self.problem(
+                name,
+                f"holds a space and then {pasted.group(1)}=…: put each setting on its own "
+                "line in .env",
+            )
+            return None
+        if not spaces and any(c.isspace() for c in value):
+            self.problem(
+                name, "holds a space: remove it (and put each setting on its own line in .env)"
+            )
+            return None
+        return value
+
+    def required(self, name: str, what: str) -> str:
+        value = self.optional(name)
+        if value is None:
+            self.problem(name, f"is not set; put {what} in .env or the environment")
+            return ""
+        return value
+
+    def number(self, name: str, default: float, low: float, high: float, what: str) -> float:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:  # also NaN
+            self.problem(name, what)
+            return default
+        return value
 
 
-def _required(env: Mapping[str, str], name: str, what: str) -> str:
-    value = _optional(env, name)
-    if value is None:
-        raise SettingsError(name, f"is not set; put {what} in .env or the environment")
-    return value
-
-
-def _parse_base_url(raw: str) -> str:
-    parts = urlsplit(raw.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise SettingsError(
-            "MAXAPI_BASE_URL", "must be an http(s) URL such as https://api.maxapi.io"
-        )
-    return raw.strip().rstrip("/")
-
-
-def _parse_snowflake(env: Mapping[str, str], name: str) -> int | None:
-    raw = _optional(env, name)
-    if raw is None:
+def _split(url: str) -> SplitResult | None:
+    try:
+        return urlsplit(url)
+    except ValueError:  # such as an unclosed [ of an IPv6 address
         return None
-    if not raw.isdigit() or int(raw) <= 0:
-        raise SettingsError(
-            name, "must be a server id (digits only; right-click the server → Copy Server ID)"
-        )
-    return int(raw)
 
 
-def _parse_public_url(env: Mapping[str, str]) -> str | None:
-    raw = _optional(env, "WEBHOOK_PUBLIC_URL")
-    if raw is None:
-        return None
-    parts = urlsplit(raw)
-    # Max API refuses non-public callback URLs; http is allowed only so that the
-    # simulator can call back on loopback in tests and demos.
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise SettingsError(
-            "WEBHOOK_PUBLIC_URL",
-            "must be a public https URL prefix such as https://bot.example.com/maxapi",
-        )
+def _is_localhost(host: str) -> bool:
+    host = host.rstrip(".")
+    return host == "localhost" or host.endswith(".localhost")
+
+
+def _is_loopback(url: str) -> bool:
+    """Whether ``url`` points at this machine (the simulator): localhost or 127.x / ::1."""
+    parts = _split(url)
+    host = (parts.hostname or "") if parts else ""
+    if _is_localhost(host):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _may_be_public(host: str) -> bool:
+    """False for localhost and for loopback or private addresses; names other than
+    localhost pass (``python -m bot check`` resolves them)."""
+    host = host.rstrip(".")
+    if _is_localhost(host):
+        return False
+    try:
+        address = ipaddress.ip_address(int(host) if host.isdigit() else host)
+    except ValueError:
+        return True
+    return is_public(str(address))
+
+
+def _parse_base_url(r: _Reader) -> str:
+    raw = r.optional("MAXAPI_BASE_URL") or DEFAULT_MAXAPI_BASE_URL
+    parts = _split(raw)
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        r.problem("MAXAPI_BASE_URL", "must be an http(s) URL such as https://api.maxapi.io")
+        return DEFAULT_MAXAPI_BASE_URL
     return raw.rstrip("/")
 
 
-def _parse_listen(raw: str, name: str = "WEBHOOK_LISTEN") -> tuple[str, int]:
-    host, sep, port = raw.strip().rpartition(":")
+def _parse_snowflake(r: _Reader, name: str) -> int | None:
+    raw = r.optional(name)
+    if raw is None:
+        return None
+    if not raw.isdigit() or int(raw) <= 0:
+        r.problem(
+            name, "must be a server id (digits only; right-click the server → Copy Server ID)"
+        )
+        return None
+    return int(raw)
+
+
+def _parse_database_path(r: _Reader) -> Path:
+    """The path, refused when it is a folder or lies under a file (what can be told
+    without creating anything; the store reports the rest when it opens)."""
+    path = Path(r.optional("DATABASE_PATH", spaces=True) or DEFAULT_DATABASE_PATH)
+    if path.is_dir():
+        r.problem(
+            "DATABASE_PATH", f"{path} is a folder; name a file in it, such as {path / 'atelier.db'}"
+        )
+    else:
+        parent = next((p for p in path.parents if p.exists()), None)
+        if parent is not None and not parent.is_dir():
+            r.problem(
+                "DATABASE_PATH",
+                f"{parent} is a file, not a folder; put the database in a folder, "
+                "such as data/atelier.db",
+            )
+    return path
+
+
+def _parse_public_url(r: _Reader, *, simulator: bool) -> str | None:
+    """The callback URL prefix: https to a public host, as Max API requires; any
+    http(s) URL when Max API is the simulator on loopback, which calls back there."""
+    raw = r.optional("WEBHOOK_PUBLIC_URL")
+    if raw is None:
+        return None
+    parts = _split(raw)
+    example = "such as https://bot.example.com/maxapi"
+    why = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        why = f"must be a public https URL prefix {example}"
+    elif simulator:
+        pass
+    elif parts.scheme != "https":
+        why = f"must be https (Max API calls back over https only), {example}"
+    elif not _may_be_public(parts.hostname):
+        why = (
+            "is a loopback or private address, which Max API cannot reach; use your https "
+            f"proxy's public URL, {example} (loopback works only with the simulator)"
+        )
+    if why:
+        r.problem("WEBHOOK_PUBLIC_URL", why)
+        return None
+    return raw.rstrip("/")
+
+
+def _parse_listen(r: _Reader, name: str, raw: str) -> tuple[str, int]:
+    host, sep, port = raw.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise SettingsError(name, "must be host:port, for example 127.0.0.1:8080")
+        r.problem(name, "must be host:port, for example 127.0.0.1:8080")
+        return "127.0.0.1", 8080
     return host.strip("[]"), int(port)
 
 
-def _parse_guild_ids(env: Mapping[str, str]) -> frozenset[int] | None:
-    raw = _optional(env, "ALLOWED_GUILD_IDS")
+def _parse_guild_ids(r: _Reader) -> frozenset[int] | None:
+    raw = r.optional("ALLOWED_GUILD_IDS", spaces=True)
     if raw is None:
         return None
     parts = [part.strip() for part in raw.replace(" ", ",").split(",") if part.strip()]
     if not parts or not all(part.isdigit() and int(part) > 0 for part in parts):
-        raise SettingsError(
+        r.problem(
             "ALLOWED_GUILD_IDS",
             "must be server ids separated by commas, such as 123456789012345678,234567890123456789",
         )
+        return None
     return frozenset(int(part) for part in parts)
 
 
-def _parse_budget(env: Mapping[str, str], name: str) -> float | None:
-    if _optional(env, name) is None:
+def _parse_budget(r: _Reader, name: str) -> float | None:
+    if r.optional(name) is None:
         return None
-    return _parse_number(env, name, 0.0, 0, 1_000_000, "must be a number of US dollars, 0 or more")
+    return r.number(name, 0.0, 0, 1_000_000, "must be a number of US dollars, 0 or more")
 
 
-def _parse_cancel_refunds(env: Mapping[str, str]) -> str:
-    raw = (_optional(env, "CANCEL_REFUNDS") or "pending").lower()
+def _parse_cancel_refunds(r: _Reader) -> str:
+    raw = (r.optional("CANCEL_REFUNDS") or "pending").lower()
     if raw not in CANCEL_REFUND_MODES:
-        raise SettingsError(
+        r.problem(
             "CANCEL_REFUNDS",
             "must be pending (refund a cancel only before Max API started it), always or never",
         )
+        return "pending"
     return raw
 
 
-def _parse_number(
-    env: Mapping[str, str], name: str, default: float, low: float, high: float, what: str
-) -> float:
-    raw = _optional(env, name)
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        raise SettingsError(name, what)
-    return value
-
-
-def _parse_poll_scale(env: Mapping[str, str]) -> float:
-    return _parse_number(
-        env, "POLL_SCALE", 1.0, 0.001, 100, "must be a number from 0.001 to 100 (1.0 is normal)"
-    )
-
-
-def _parse_poll_rate(env: Mapping[str, str]) -> float | None:
-    raw = (_optional(env, "POLL_RATE") or "auto").lower()
+def _parse_poll_rate(r: _Reader) -> float | None:
+    raw = (r.optional("POLL_RATE") or "auto").lower()
     if raw == "auto":
         return None
-    return _parse_number(
-        env,
+    return r.number(
         "POLL_RATE",
         20.0,
         1,
@@ -254,17 +374,20 @@ def _parse_poll_rate(env: Mapping[str, str]) -> float | None:
     )
 
 
-def _parse_log_level(env: Mapping[str, str]) -> str:
-    raw = (_optional(env, "LOG_LEVEL") or "INFO").upper()
+def _parse_log_level(r: _Reader) -> str:
+    raw = (r.optional("LOG_LEVEL") or "INFO").upper()
     if raw not in logging.getLevelNamesMapping() or raw == "NOTSET":
-        raise SettingsError("LOG_LEVEL", "must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        r.problem("LOG_LEVEL", "must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return "INFO"
     return raw
 
 
-def _parse_catalog_path(raw: str | None) -> Path | None:
+def _parse_catalog_path(r: _Reader) -> Path | None:
+    raw = r.optional("CATALOG_PATH", spaces=True)
     if raw is None:
         return None
     path = Path(raw)
     if not path.is_file():
-        raise SettingsError("CATALOG_PATH", f"no file at {raw}; point it at a JSON catalogue")
+        r.problem("CATALOG_PATH", f"no file at {raw}; point it at a JSON catalogue")
+        return None
     return path

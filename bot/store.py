@@ -693,6 +693,10 @@ def _settle(calls: list[_Call]) -> None:
             call.future.set_exception(call.outcome)
 
 
+class StoreUnavailable(Exception):
+    """The database file cannot be created, opened or migrated; ``str()`` says why."""
+
+
 class Store:
     """The database. Open with ``await Store.open(path)``; close with ``await store.close()``."""
 
@@ -712,8 +716,15 @@ class Store:
 
     @classmethod
     async def open(cls, path: Path | str, clock: Callable[[], float] = time.time) -> Store:
+        """Open (creating it and its folder if missing) and migrate; raise
+        :class:`StoreUnavailable` when the file cannot be opened as a database."""
         store = cls(path, clock)
-        await store._open()
+        try:
+            await store._open()
+        except (OSError, sqlite3.Error) as exc:
+            store._thread.stop()
+            why = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+            raise StoreUnavailable(why) from exc
         return store
 
     @outside_transaction

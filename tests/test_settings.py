@@ -1,12 +1,21 @@
-"""Settings: required secrets, formats, one-line errors, secrets never shown."""
+"""Settings: required secrets, formats, every problem at once with one line each,
+secrets never shown, and the database path refused before a traceback could be."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from dotenv import dotenv_values
 
-from bot.settings import Secret, Settings, SettingsError
+from bot.catalog import Catalog
+from bot.runtime import Runtime
+from bot.settings import DatabaseUnavailable, Secret, Settings, SettingsError
+
+ROOT = Path(__file__).resolve().parents[1]
 
 BASE = {"DISCORD_TOKEN": "discord-secret-token", "MAXAPI_KEY": "maxapi-secret-key"}
 
@@ -73,7 +82,7 @@ def test_every_setting_is_read(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("env", "name"),
     [
-        ({}, "DISCORD_TOKEN"),
+        ({"MAXAPI_KEY": "k"}, "DISCORD_TOKEN"),
         ({"DISCORD_TOKEN": "x"}, "MAXAPI_KEY"),
         ({"DISCORD_TOKEN": "  ", "MAXAPI_KEY": "k"}, "DISCORD_TOKEN"),
         ({**BASE, "MAXAPI_BASE_URL": "api.maxapi.io"}, "MAXAPI_BASE_URL"),
@@ -121,3 +130,226 @@ def test_secret_equality_and_hash_use_the_value() -> None:
     assert Secret("a") == Secret("a")
     assert Secret("a") != Secret("b")
     assert len({Secret("a"), Secret("a")}) == 1
+
+
+def problem_names(env: dict[str, str]) -> list[str]:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env(env)
+    lines = str(info.value).splitlines()
+    assert [line.split(":", 1)[0] for line in lines] == [n for n, _ in info.value.problems]
+    return [name for name, _ in info.value.problems]
+
+
+def test_an_untouched_copy_of_env_example_reports_both_secrets_at_once() -> None:
+    example = {k: v or "" for k, v in dotenv_values(ROOT / ".env.example").items()}
+    assert problem_names(example) == ["DISCORD_TOKEN", "MAXAPI_KEY"]
+    # Everything else in the file is valid as shipped, and says what the defaults are.
+    assert Settings.from_env(example | BASE) == Settings.from_env(BASE)
+
+
+def test_every_problem_is_reported_in_one_run() -> None:
+    env = {
+        "MAXAPI_KEY": "k",
+        "DEV_GUILD_ID": "my-server",
+        "WEBHOOK_LISTEN": "8080",
+        "POLL_SCALE": "fast",
+        "LOG_LEVEL": "LOUD",
+    }
+    names = problem_names(env)
+    assert names == ["DISCORD_TOKEN", "DEV_GUILD_ID", "WEBHOOK_LISTEN", "POLL_SCALE", "LOG_LEVEL"]
+
+
+def test_the_simulators_two_settings_pasted_as_one_line_are_refused(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(
+        "DISCORD_TOKEN=t\n"
+        "MAXAPI_BASE_URL=http://127.0.0.1:8765 MAXAPI_KEY=sim-key\n"
+        "WEBHOOK_PUBLIC_URL=http://127.0.0.1:9000/cb\n"  # right for the simulator
+    )
+    env = {k: v or "" for k, v in dotenv_values(dotenv).items()}
+    # python-dotenv reads the rest of the line as the value.
+    assert env["MAXAPI_BASE_URL"] == "http://127.0.0.1:8765 MAXAPI_KEY=sim-key"
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env(env)
+    problems = dict(info.value.problems)
+    assert list(problems) == ["MAXAPI_KEY", "MAXAPI_BASE_URL"]
+    assert "MAXAPI_KEY=" in problems["MAXAPI_BASE_URL"]
+    assert "own line in .env" in problems["MAXAPI_BASE_URL"]
+    assert "sim-key" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DISCORD_TOKEN", "secret-abc def"),
+        ("MAXAPI_KEY", "secret-key\twith-tab"),
+        ("METRICS_TOKEN", "secret-m x"),
+        ("MAXAPI_BASE_URL", "http://127.0.0.1:8765 x"),
+        ("WEBHOOK_PUBLIC_URL", "https://bot.example.com/cb POLL_SCALE=0.1"),
+        ("WEBHOOK_LISTEN", "127.0.0.1:8080 LOG_LEVEL=debug"),
+        ("METRICS_LISTEN", "127.0.0.1 :9100"),
+        ("DEV_GUILD_ID", "1234 5678"),
+        ("POLL_SCALE", "0.1 LOG_LEVEL=debug"),
+        ("DATABASE_PATH", "data/atelier.db POLL_SCALE=0.1"),
+        ("CATALOG_PATH", "catalog.json DEV_GUILD_ID=1"),
+    ],
+)
+def test_a_value_holding_a_space_is_refused_with_a_hint(name: str, value: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({**BASE, name: value})
+    assert info.value.problems[0][0] == name
+    assert info.value.problems[0][1].startswith("holds a space")
+    assert "own line in .env" in str(info.value)
+    assert "secret-" not in str(info.value)
+
+
+def test_spaces_stay_allowed_where_a_value_may_hold_them(tmp_path: Path) -> None:
+    folder = tmp_path / "my data"
+    settings = Settings.from_env(
+        {**BASE, "DATABASE_PATH": str(folder / "a.db"), "ALLOWED_GUILD_IDS": "12, 34"}
+    )
+    assert settings.database_path == folder / "a.db"
+    assert settings.allowed_guild_ids == {12, 34}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.com/cb",
+        "https://127.0.0.1/cb",
+        "https://localhost/cb",
+        "https://app.localhost/cb",
+        "https://10.0.0.5/cb",
+        "https://192.168.1.2:8443/cb",
+        "https://[::1]/cb",
+        "https://[::ffff:127.0.0.1]/cb",
+        "https://2130706433/cb",
+    ],
+)
+def test_webhook_url_must_be_public_https(url: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({**BASE, "WEBHOOK_PUBLIC_URL": url})
+    assert info.value.name == "WEBHOOK_PUBLIC_URL"
+    assert "https://bot.example.com/maxapi" in str(info.value)
+    # A private Max API is not the simulator: the rule still holds.
+    with pytest.raises(SettingsError):
+        Settings.from_env(
+            {**BASE, "WEBHOOK_PUBLIC_URL": url, "MAXAPI_BASE_URL": "http://10.0.0.2:8765"}
+        )
+
+
+@pytest.mark.parametrize(
+    "url", ["https://bot.example.com/cb", "https://93.184.216.34/cb", "https://[2606:4700::1]/cb"]
+)
+def test_public_https_webhook_urls_pass(url: str) -> None:
+    assert Settings.from_env({**BASE, "WEBHOOK_PUBLIC_URL": url}).webhook_public_url == url
+
+
+@pytest.mark.parametrize(
+    "base", ["http://127.0.0.1:8765", "http://localhost:8765", "http://[::1]:8765"]
+)
+def test_with_the_simulator_on_loopback_a_loopback_http_webhook_passes(base: str) -> None:
+    env = {**BASE, "MAXAPI_BASE_URL": base, "WEBHOOK_PUBLIC_URL": "http://127.0.0.1:9000/cb/"}
+    assert Settings.from_env(env).webhook_public_url == "http://127.0.0.1:9000/cb"
+
+
+def test_database_path_that_is_a_folder_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({**BASE, "DATABASE_PATH": str(tmp_path)})
+    assert info.value.problems == [
+        (
+            "DATABASE_PATH",
+            f"{tmp_path} is a folder; name a file in it, such as {tmp_path}/atelier.db",
+        )
+    ]
+
+
+@pytest.mark.parametrize("under", ["x.db", "sub/x.db"])
+def test_database_path_under_a_file_is_one_line(tmp_path: Path, under: str) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({**BASE, "DATABASE_PATH": str(tmp_path / "file" / under)})
+    assert info.value.name == "DATABASE_PATH"
+    assert f"{tmp_path / 'file'} is a file, not a folder" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+async def test_a_file_that_is_not_a_database_stops_the_runtime_with_one_line(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("not a database, but a long enough text file " * 100)
+    settings = Settings(discord_token=Secret("t"), maxapi_key=Secret("k"), database_path=path)
+    with pytest.raises(DatabaseUnavailable) as info:
+        await Runtime(settings, Catalog.load()).open()
+    assert isinstance(info.value, SettingsError)
+    assert str(info.value) == (
+        f"DATABASE_PATH: cannot open {path} (file is not a database); point it at the "
+        "bot's database or a new file in a folder the bot can write"
+    )
+
+
+def run_bot(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m bot`` in ``cwd`` with only ``env`` set (and no way to reach Max API)."""
+    clean = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    clean |= {"PYTHONPATH": str(ROOT), "MAXAPI_BASE_URL": "http://127.0.0.1:9"}
+    return subprocess.run(
+        [sys.executable, "-m", "bot"],
+        env=clean | env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_bot_with_database_path_under_a_file_prints_one_line_and_exits_2(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "file").write_text("")
+    result = run_bot({**BASE, "DATABASE_PATH": str(tmp_path / "file" / "atelier.db")}, tmp_path)
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        f"atelier: DATABASE_PATH: {tmp_path / 'file'} is a file, not a folder; put the "
+        "database in a folder, such as data/atelier.db"
+    ]
+    assert result.returncode == 2
+
+
+def test_bot_with_a_file_that_is_not_a_database_prints_one_line_and_exits_2(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("not a database, but a long enough text file " * 100)
+    result = run_bot({**BASE, "DATABASE_PATH": str(path)}, tmp_path)
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("atelier: ")]
+    assert errors == [
+        f"atelier: DATABASE_PATH: cannot open {path} (file is not a database); "
+        "point it at the bot's database or a new file in a folder the bot can write"
+    ]
+    assert result.returncode == 2
+
+
+def test_bot_prints_every_settings_problem_on_its_own_line(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(
+        "DISCORD_TOKEN=\nMAXAPI_BASE_URL=http://127.0.0.1:8765 MAXAPI_KEY=sim-key\n"
+    )
+    clean = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot"],
+        env=clean | {"PYTHONPATH": str(ROOT)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    lines = result.stderr.splitlines()
+    assert [line.split(":")[:2] for line in lines] == [
+        ["atelier", " DISCORD_TOKEN"],
+        ["atelier", " MAXAPI_KEY"],
+        ["atelier", " MAXAPI_BASE_URL"],
+    ], result.stderr
+    assert result.returncode == 2
