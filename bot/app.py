@@ -30,6 +30,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Atelier has no voice: without this, building the client warns that PyNaCl and davey
+# (voice libraries) are missing.
+discord.VoiceClient.warn_nacl = False
+discord.VoiceClient.warn_dave = False
+
 EXTENSIONS: tuple[str, ...] = (
     "cogs.info",
     "cogs.jobs",

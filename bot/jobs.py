@@ -367,7 +367,8 @@ class JobService:
             )
         except maxapi.MaxApiError as exc:
             reason, message = _rejection(exc)
-            log.info("job %s: submit refused: %s", job.id, reason)
+            level = logging.WARNING if isinstance(exc, maxapi.Unauthorized) else logging.INFO
+            log.log(level, "job %s: submit refused: %s", job.id, reason)
             return await self._end(
                 job,
                 S.SUBMITTING,

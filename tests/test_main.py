@@ -26,12 +26,14 @@ def run_bot(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_empty_environment_names_discord_token(tmp_path: Path) -> None:
+def test_empty_environment_names_both_required_settings_at_once(tmp_path: Path) -> None:
     result = run_bot({}, tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "DISCORD_TOKEN" in lines[0]
+    assert [line.split(":")[:2] for line in lines] == [
+        ["atelier", " DISCORD_TOKEN"],
+        ["atelier", " MAXAPI_KEY"],
+    ], result.stderr
     assert "Traceback" not in result.stderr
 
 

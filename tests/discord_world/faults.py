@@ -3,10 +3,12 @@
     world.faults.next(route="POST /channels/{channel_id}/messages", code=50013)
     world.faults.next(route=f"POST /channels/{cid}/messages", status=429, retry_after=0.2)
     world.faults.next(route="PATCH /webhooks/{app}/{token}/messages/@original", status=500)
+    world.faults.next(route="GET /users/@me", drop=True, times=2)  # Discord unreachable
 
 A route is ``METHOD path`` with the path as after ``/api/v10``; a ``{…}`` segment
 matches any value and a literal id only that one, so a fault can target one channel.
-``route=None`` matches every API request.
+``route=None`` matches every API request. ``route="GET /gateway", drop=True`` refuses
+gateway connections (the websocket, not the REST route of that name).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class Fault:
     """Seconds to hold the request before answering."""
     commit: bool = False
     """Do the request for real, then answer the error anyway (a lost response)."""
+    drop: bool = False
+    """Close the connection without an answer, as an unreachable Discord would."""
     hits: int = 0
     requests: list[str] = field(default_factory=list)
 
@@ -97,9 +101,11 @@ class Faults:
         is_global: bool = False,
         delay: float = 0.0,
         commit: bool = False,
+        drop: bool = False,
     ) -> Fault:
         """Script the next ``times`` answers of ``route``. The status defaults to the
-        one Discord uses for ``code`` (50013 → 403, 10003 → 404, 40005 → 413, …)."""
+        one Discord uses for ``code`` (50013 → 403, 10003 → 404, 40005 → 413, …);
+        ``drop`` closes the connection with no answer instead."""
         method: str | None = None
         segments: list[str] | None = None
         if route is not None:
@@ -113,7 +119,7 @@ class Faults:
             segments = path.strip("/").split("/")
         known_status, known_message = KNOWN_CODES.get(code, (400, "Error"))
         if status is None:
-            if code == 0:
+            if code == 0 and not drop:
                 raise ValueError("give a Discord error code or an HTTP status")
             status = known_status
         if message is None:
@@ -131,13 +137,17 @@ class Faults:
             is_global=is_global,
             delay=delay,
             commit=commit,
+            drop=drop,
         )
         self._plan.append(fault)
         return fault
 
-    def take(self, method: str, path: str) -> Fault | None:
-        """The first scripted fault for this request, counted as used."""
+    def take(self, method: str, path: str, *, gateway: bool = False) -> Fault | None:
+        """The first scripted fault for this request, counted as used. A gateway
+        connection (``GET /gateway``) takes only a fault that names its path."""
         for fault in self._plan:
+            if gateway and fault.segments is None:
+                continue
             if fault.matches(method, path):
                 fault.hits += 1
                 fault.requests.append(f"{method} {path}")

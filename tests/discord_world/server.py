@@ -63,9 +63,14 @@ class DiscordServer:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in GATEWAY_PATHS:
-            return await handler(request)
         world = self.world
+        if request.path in GATEWAY_PATHS:
+            fault = world.faults.take(request.method, request.path, gateway=True)
+            if fault is not None and fault.drop:
+                assert request.transport is not None
+                request.transport.close()
+                return web.Response(status=499, text="dropped")
+            return await handler(request)
         world.in_flight += 1
         world.notify()
         api_path = request.path[len(API) :] if request.path.startswith(API) else request.path
@@ -88,7 +93,11 @@ class DiscordServer:
             await asyncio.sleep(fault.delay)
         response: web.StreamResponse
         code: int | None = None
-        if fault is not None and not fault.commit:
+        if fault is not None and fault.drop:
+            assert request.transport is not None
+            request.transport.close()  # the client sees the server disconnect
+            response, code = web.Response(status=499, text="dropped"), None
+        elif fault is not None and not fault.commit:
             await request.read()
             response, code = self._fault_response(fault), fault.code
         else:
