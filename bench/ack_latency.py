@@ -161,9 +161,9 @@ async def poller_at_work(runtime: Runtime, world: World, looks: int = 40) -> Non
     poller = runtime.poller
     if poller is None:
         return
-    start = poller.stats.looks
+    start = poller.stats.polls
     await world.wait_for(
-        lambda: poller.stats.looks - start >= looks, timeout=600, what="the poller at work"
+        lambda: poller.stats.polls - start >= looks, timeout=600, what="the poller at work"
     )
 
 

@@ -77,7 +77,7 @@ async def follow(
     store, poller = pipeline.runtime.store, pipeline.runtime.poller
     assert store is not None and poller is not None
     deadline = time.monotonic() + within
-    last_looks, last_at = poller.stats.looks, time.monotonic()
+    last_looks, last_at = poller.stats.polls, time.monotonic()
     while time.monotonic() < deadline:
         await asyncio.sleep(0.5)
         out.rss_peak = max(out.rss_peak, rss_bytes())
@@ -87,9 +87,9 @@ async def follow(
         upstream = sum(counts.get(state.value, 0) for state in UPSTREAM)
         out.upstream_peak = max(out.upstream_peak, upstream)
         now = time.monotonic()
-        rate = (poller.stats.looks - last_looks) / (now - last_at)
+        rate = (poller.stats.polls - last_looks) / (now - last_at)
         out.look_rate_peak = max(out.look_rate_peak, rate)
-        last_looks, last_at = poller.stats.looks, now
+        last_looks, last_at = poller.stats.polls, now
         if out.ended >= total and submitted.is_set():
             return
 
@@ -157,13 +157,13 @@ async def run_flow(load: Load, catalog: Catalog, mode: str, workdir: Path) -> Fl
             accepted = time.perf_counter()
             await submit_all(pipeline.jobs, ids, load.submit_concurrency, load.submit_rate)
             submit_seconds = time.perf_counter() - accepted
-            tail_cpu, tail_looks = cpu_seconds(), poller.stats.looks
+            tail_cpu, tail_looks = cpu_seconds(), poller.stats.polls
             submitted.set()
             await watcher
             wall = time.perf_counter() - started
             cpu_total, cpu_loop, cpu_db = cpu.since()
-            tail_cpu, tail_looks = cpu_seconds() - tail_cpu, poller.stats.looks - tail_looks
-            looks = poller.stats.looks
+            tail_cpu, tail_looks = cpu_seconds() - tail_cpu, poller.stats.polls - tail_looks
+            looks = poller.stats.polls
             rss_hwm = peak_rss_bytes() if hwm_reset else None
         finally:
             watcher.cancel()
@@ -412,7 +412,7 @@ async def run_resume(load: Load, catalog: Catalog, workdir: Path) -> ResumeResul
             looked_at = await until_all_looked(second, before, within=60 + load.jobs / 20)
             poller = second.runtime.poller
             assert poller is not None
-            looks, rss, cpu = poller.stats.looks, rss_bytes(), cpu_seconds() - cpu0
+            looks, rss, cpu = poller.stats.polls, rss_bytes(), cpu_seconds() - cpu0
         finally:
             await second.close()
     return ResumeResult(
@@ -454,7 +454,7 @@ async def until_all_looked(
     deadline = time.perf_counter() + within
     while time.perf_counter() < deadline:
         # One look per job is the least it takes; then check that none was skipped.
-        if poller.stats.looks >= len(before) and not await asyncio.to_thread(not_yet):
+        if poller.stats.polls >= len(before) and not await asyncio.to_thread(not_yet):
             return time.perf_counter()
         await asyncio.sleep(0.01)
     return None

@@ -67,7 +67,7 @@ async def resume(settings: Settings, catalog: Catalog, away: float, within: floa
         await runtime.jobs.recover()
         runtime.poller.start()
         while time.perf_counter() - began < within:
-            if runtime.poller.stats.looks >= len(before):
+            if runtime.poller.stats.polls >= len(before):
                 now = await asyncio.to_thread(polls, settings.database_path)
                 if all(now[job] > count for job, count in before.items()):
                     return time.perf_counter() - began

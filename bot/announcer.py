@@ -20,8 +20,9 @@ import logging
 import discord
 
 from bot.delivery_plan import escape_markdown
-from bot.i18n import t, t_stored
-from bot.job_states import JobState, ending_refunded
+from bot.i18n import t
+from bot.job_states import JobState
+from bot.progress import failure_text
 from bot.store import Job, Store
 
 log = logging.getLogger(__name__)
@@ -45,10 +46,7 @@ def ending_text(job: Job) -> str | None:
     if title is None:
         return None
     locale = job.locale
-    reason = job.failure_message or "No reason was given."
-    charge = ""
-    if ending_refunded(job.state, job.failure_reason) and "not charged" not in reason:
-        charge = " " + t(locale, "You were not charged.")
+    reason, charge = failure_text(job, locale)
     prompt = job.prompt if len(job.prompt) <= 80 else job.prompt[:79] + "…"
     prompt = discord.utils.escape_mentions(escape_markdown(prompt))
     return t(
@@ -59,7 +57,7 @@ def ending_text(job: Job) -> str | None:
         job_id=job.id,
         prompt=prompt,
         title=t(locale, title),
-        reason=t_stored(locale, reason),
+        reason=reason,
         charge=charge,
     )
 
@@ -82,7 +80,7 @@ class Announcer:
         if text is None or job.ending_told_at is not None:
             return
         if job.progress_message_id is not None:
-            return  # its progress card shows the ending (cogs/progress.py): no second message
+            return  # its card shows the ending (bot/progress_updater.py): no second message
         if job.state == S.UNDELIVERABLE:
             # The channel refused us, so posting there would fail too.
             await self.store.update(job.id, ending_told_at=self.store.clock())

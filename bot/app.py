@@ -1,8 +1,7 @@
 """The Discord client: wiring only.
 
-``setup_hook`` loads the cogs and syncs the command tree; the services (HTTP
-session, Max API client, catalogue, …) are built by ``__main__`` (or a test
-harness) and handed in, so that nothing here opens a connection of its own.
+``setup_hook`` loads the cogs and syncs the command tree; the services are built by
+:class:`bot.runtime.Runtime` and handed in, so nothing here opens a connection of its own.
 """
 
 from __future__ import annotations
@@ -26,7 +25,12 @@ from bot.translator import Translator
 from bot.ui import AtelierTree
 
 if TYPE_CHECKING:
+    from bot.audit import AuditLog
+    from bot.guild_settings_service import GuildSettingsService
+    from bot.job_queries import JobQueries
     from bot.jobs import JobService
+    from bot.moderation_service import ModerationService
+    from bot.progress_updater import ProgressUpdater
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +42,6 @@ discord.VoiceClient.warn_dave = False
 EXTENSIONS: tuple[str, ...] = (
     "cogs.info",
     "cogs.jobs",
-    "cogs.progress",
     "cogs.generate",
     "cogs.buttons",
     "cogs.moderation",
@@ -48,16 +51,20 @@ EXTENSIONS: tuple[str, ...] = (
 
 @dataclass
 class Services:
-    """Everything the cogs need, built once at start-up."""
+    """Everything the cogs use, built once at start-up by :class:`bot.runtime.Runtime`."""
 
     settings: Settings
     catalog: Catalog
-    jobs: JobService | None = None
+    jobs: JobService
+    queries: JobQueries
+    progress: ProgressUpdater
+    moderation: ModerationService
+    guild_settings: GuildSettingsService
+    audit: AuditLog
     on_setup: list[Callable[[AtelierBot], Awaitable[None]]] = field(default_factory=list)
     """Run at the end of ``setup_hook`` (the runtime starts its loops here)."""
     on_close: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     """Run first in ``close`` (the runtime stops its loops before the gateway goes)."""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def intents() -> discord.Intents:

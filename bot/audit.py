@@ -1,16 +1,7 @@
-"""The audit trail: every moderator action and every refusal, stored and shown.
+"""The audit trail: every moderator action and every refusal, stored, then posted.
 
-:class:`AuditLog` stores an entry (through the store, so it survives anything that
-happens next) and then tells its sinks. The one sink today is
-:class:`DiscordAuditSink`, which posts to the guild's audit channel when one is set.
-Posting is best-effort and happens in the background: a refusal must not wait on
-Discord before the member gets their answer, and a burst (a hundred refused commands
-in a second) becomes a few messages, not a hundred, because pending entries for the
-same guild are coalesced into one post. The stored row is the record; the post is a
-convenience.
-
-Posts never ping anyone (allowed mentions: none), so naming a member or a role in an
-entry is safe.
+The stored row is the record; the sinks (the audit channel, ``bot/audit_sink.py``) are
+told after, best-effort. Posts never ping anyone, so naming a member in an entry is safe.
 """
 
 from __future__ import annotations
@@ -19,6 +10,8 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from bot.tasks import notify
 
 if TYPE_CHECKING:
     from bot.store import Store
@@ -60,15 +53,6 @@ class AuditEntry:
 
 
 AuditHook = Callable[[AuditEntry], Awaitable[None]]
-
-
-async def notify(hooks: Iterable[AuditHook], entry: AuditEntry) -> None:
-    """Tell every hook; one failing hook neither stops the others nor the caller."""
-    for hook in list(hooks):
-        try:
-            await hook(entry)
-        except Exception:
-            log.exception("audit hook %r failed for entry %s", hook, entry.id)
 
 
 def target_for(kind: str, target_id: int | None = None) -> str:
@@ -129,7 +113,8 @@ def chunk_lines(lines: Iterable[str], limit: int = POST_MAX_CHARS) -> list[str]:
 
 
 class AuditLog:
-    """Store an entry, then tell the sinks (``sinks`` is a plain list of hooks)."""
+    """Store an entry, then tell the sinks (``sinks`` is a plain list of hooks). The one
+    way anything is audited: moderator commands, the job service, the error path."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -149,3 +134,22 @@ class AuditLog:
         log.info("audit %s: %s by %s on %s", entry_id, action, actor_id, target)
         await notify(self.sinks, entry)
         return entry
+
+    async def change(
+        self,
+        guild_id: int,
+        actor_id: int,
+        action: str,
+        target: str | None,
+        summary: str,
+        **detail: Any,
+    ) -> AuditEntry:
+        """Record a moderator's change: ``summary`` in English, ``detail`` the values."""
+        return await self.record(guild_id, actor_id, action, target, {"summary": summary, **detail})
+
+    async def refused(
+        self, guild_id: int | None, actor_id: int | None, target: str | None, reason: str, kind: str
+    ) -> AuditEntry:
+        """Record a refusal: ``reason`` in English, ``kind`` the error's class name."""
+        detail = {"reason": reason, "kind": kind}
+        return await self.record(guild_id, actor_id, "refused", target, detail)

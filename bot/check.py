@@ -11,7 +11,6 @@ import os
 import platform
 import secrets
 import socket
-import sqlite3
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -23,13 +22,12 @@ import aiohttp
 import discord
 from aiohttp import web
 from discord.http import Route
-from sqlite_utils import Database
 
 from bot import USER_AGENT, maxapi
 from bot.catalog import Catalog, CatalogError
 from bot.download import is_public
 from bot.settings import Settings, SettingsError
-from bot.store import migrations
+from bot.store import StoreUnavailable, migration_state
 
 #: The permissions the README's invite asks for (View Channel, Send Messages, Embed Links,
 #: Attach Files, Read Message History, Use Application Commands): 2147601408.
@@ -126,19 +124,10 @@ def check_database(path: Path) -> Result:
             "it); fix the owner or mode, or " + fix,
         )
     try:
-        conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=rw", uri=True, timeout=10)
-    except sqlite3.Error as exc:
-        return failed("database", f"cannot open {path} ({exc}); {fix}")
-    try:
-        db = Database(conn)
-        known = {m.name for m in migrations.pending(Database(memory=True))}
-        applied = {m.name for m in migrations.applied(db)}
-        pending = len(migrations.pending(db))
-    except sqlite3.Error as exc:
-        return failed("database", f"cannot read {path} ({exc}); {fix}")
-    finally:
-        conn.close()
-    unknown = sorted(applied - known)
+        newer, pending = migration_state(path)
+    except StoreUnavailable as exc:
+        return failed("database", f"{exc}; {fix}")
+    unknown = sorted(newer)
     if unknown:
         return failed(
             "database",

@@ -20,7 +20,7 @@ import discord
 from discord.http import Route
 from dotenv import load_dotenv
 
-from bot import check, heap, logs
+from bot import check, logs
 from bot.catalog import Catalog, CatalogError
 from bot.settings import Settings, SettingsError
 
@@ -141,7 +141,6 @@ async def run(
     token = settings.discord_token.get()
     async with Runtime(settings, catalog) as runtime:
         bot = AtelierBot(runtime.services())
-        bot.add_listener(heap.on_ready, "on_ready")  # short full GC passes from then on
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         handled = []

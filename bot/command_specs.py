@@ -37,8 +37,7 @@ MODE_LABELS: dict[str, str] = {
 }
 
 
-#: Templates (not f-strings), so the translator reads the family's name back out of the
-#: synced text (``i18n.t_stored``) and a new family is described in every locale.
+#: Templates kept with their fields (``source``), so a new family is described in every locale.
 FAMILY_DESCRIPTION = "Make {kind} with {label}"
 FAMILY_MODEL = "The {label} model"
 
@@ -62,6 +61,8 @@ class OptionSpec:
     min_value: int | None = None
     max_value: int | None = None
     max_length: int | None = None
+    #: The template and fields ``description`` was made from, if any (the translation key).
+    source: tuple[str, Mapping[str, str]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,8 @@ class CommandSpec:
     options: tuple[OptionSpec, ...]
     families: tuple[str, ...] = ()
     """The catalogue families of a family command; empty for /imagine and /video."""
+    source: tuple[str, Mapping[str, str]] | None = None
+    """The template and fields ``description`` was made from, if any (the translation key)."""
 
     @property
     def is_family(self) -> bool:
@@ -181,7 +184,12 @@ def _family_spec(
     listed = _listed(catalog, models)
     options: list[OptionSpec] = [
         _prompt(catalog, "What to make"),
-        _model_option(catalog, listed, FAMILY_MODEL.format(label=label)),
+        _model_option(
+            catalog,
+            listed,
+            FAMILY_MODEL.format(label=label),
+            source=(FAMILY_MODEL, {"label": label}),
+        ),
     ]
     for key, description in (
         ("ratio", "Aspect ratio"),
@@ -220,6 +228,7 @@ def _family_spec(
     return CommandSpec(
         name=command,
         description=FAMILY_DESCRIPTION.format(kind=kind, label=label)[:100],
+        source=(FAMILY_DESCRIPTION, {"kind": kind, "label": label}),
         media=media,
         models=tuple(m.id for m in models),
         listed=listed,
@@ -243,12 +252,17 @@ def _prompt(catalog: Catalog, description: str) -> OptionSpec:
     )
 
 
-def _model_option(catalog: Catalog, listed: Sequence[str], description: str) -> OptionSpec:
+def _model_option(
+    catalog: Catalog,
+    listed: Sequence[str],
+    description: str,
+    source: tuple[str, Mapping[str, str]] | None = None,
+) -> OptionSpec:
     """Static choices for a family (few models); autocomplete for /imagine and /video."""
     if listed and len(listed) <= MAX_CHOICES:
         choices = tuple(Choice(model_label(catalog.get(m)), m) for m in listed)
-        return OptionSpec("model", "string", description, choices=choices)
-    return OptionSpec("model", "string", description, autocomplete=True)
+        return OptionSpec("model", "string", description, choices=choices, source=source)
+    return OptionSpec("model", "string", description, autocomplete=True, source=source)
 
 
 def _count(models: Sequence[Model]) -> list[OptionSpec]:

@@ -30,7 +30,7 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +41,6 @@ import aiohttp
 import discord
 
 from bot import download as dl
-from bot.answers_first import AnswersFirst
 from bot.delivery_plan import (
     MessagePlan,
     Outcome,
@@ -55,6 +54,7 @@ from bot.delivery_plan import (
 from bot.i18n import t
 from bot.job_states import JobState
 from bot.store import Job, Store
+from bot.tasks import Tasks
 from bot.ui import custom_id
 
 log = logging.getLogger(__name__)
@@ -202,19 +202,6 @@ def new_delivery_nonce(job_id: int) -> str:
     return f"{job_id}-{secrets.token_hex(3)}"
 
 
-def notify_listeners(listeners: Sequence[Any]) -> Notify:
-    """A ``notify`` callback that tells ``JobService.listeners`` (read at call time)."""
-
-    async def notify(job: Job) -> None:
-        for listener in list(listeners):
-            try:
-                await listener.job_changed(job)
-            except Exception:
-                log.exception("job %s: listener %r failed", job.id, listener)
-
-    return notify
-
-
 # -- outcomes of an attempt --------------------------------------------------------------
 
 
@@ -228,12 +215,14 @@ class _Retry(Exception):
 
 
 class _Refused(Exception):
-    """Permanent: Discord will not take this post (→ ``undeliverable``)."""
+    """Permanent: Discord will not take this post (→ ``undeliverable``); ``message`` is
+    an English template, stored with its ``fields`` and translated when shown."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, /, **fields: object) -> None:
         super().__init__(code)
         self.code = code
         self.message = message
+        self.fields = fields
 
 
 REFUSALS: dict[int, tuple[str, str]] = {
@@ -245,7 +234,6 @@ REFUSALS: dict[int, tuple[str, str]] = {
     50001: ("MISSING_ACCESS", "Atelier can no longer see this channel."),
     10003: ("UNKNOWN_CHANNEL", "The channel was deleted before the result could be posted."),
 }
-#: Stored as the job's failure message; English templates, translated when shown.
 REFUSED_TEXT = "Discord refused the post (code {code})."
 NOT_FOUND_TEXT = "Discord could not find the channel (code {code})."
 
@@ -264,10 +252,10 @@ def classify(exc: BaseException) -> _Retry | _Refused:
         if exc.code in REFUSALS:
             return _Refused(*REFUSALS[exc.code])
         if isinstance(exc, discord.Forbidden):
-            return _Refused("FORBIDDEN", REFUSED_TEXT.format(code=exc.code))
+            return _Refused("FORBIDDEN", REFUSED_TEXT, code=exc.code)
         if isinstance(exc, discord.NotFound):
-            return _Refused("NOT_FOUND", NOT_FOUND_TEXT.format(code=exc.code))
-        return _Refused("DISCORD_REFUSED", REFUSED_TEXT.format(code=exc.code))
+            return _Refused("NOT_FOUND", NOT_FOUND_TEXT, code=exc.code)
+        return _Refused("DISCORD_REFUSED", REFUSED_TEXT, code=exc.code)
     if isinstance(exc, TimeoutError | aiohttp.ClientError | OSError | discord.ConnectionClosed):
         return _Retry(f"{type(exc).__name__}: {exc}")
     raise TypeError(f"not a delivery error: {exc!r}")
@@ -332,7 +320,6 @@ class Deliverer:
         build: MessageBuilder = build_result_message,
         clock: Callable[[], float] = time.time,
         rng: Callable[[], float] = random.random,
-        answers: AnswersFirst | None = None,
     ) -> None:
         self.client = client
         self.store = store
@@ -342,11 +329,10 @@ class Deliverer:
         self.build = build
         self.clock = clock
         self.rng = rng
-        self.answers = answers or AnswersFirst()
         self._wake = asyncio.Event()
         self._semaphore = asyncio.Semaphore(self.config.concurrency)
         self._in_flight: set[int] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Tasks()
         self._loop_task: asyncio.Task[None] | None = None
 
     # -- the loop ------------------------------------------------------------------------
@@ -360,13 +346,12 @@ class Deliverer:
             self._loop_task = asyncio.create_task(self.run(), name="atelier-delivery")
 
     async def close(self) -> None:
-        tasks = [t for t in (self._loop_task, *self._tasks) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
+        if self._loop_task is not None:
+            self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._loop_task = None
+                await self._loop_task
+            self._loop_task = None
+        await self._tasks.close()
 
     async def run(self) -> None:
         """Sleep until the earliest due delivery (or a wake-up), start what is due, repeat."""
@@ -414,9 +399,7 @@ class Deliverer:
         return delay
 
     def _spawn(self, job_id: int) -> None:
-        task = asyncio.create_task(self._run_claimed(job_id), name=f"deliver-{job_id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._run_claimed(job_id), name=f"deliver-{job_id}")
 
     async def _run_claimed(self, job_id: int) -> None:
         try:
@@ -443,7 +426,6 @@ class Deliverer:
 
     async def _deliver(self, job_id: int) -> Job | None:
         async with self._semaphore:
-            await self.answers.wait()
             job = await self.store.get(job_id)
             if job is None or job.state not in (S.SUCCEEDED, S.DELIVERING):
                 return job
@@ -486,6 +468,7 @@ class Deliverer:
                     exc.code,
                     failure_reason=exc.code,
                     failure_message=exc.message,
+                    failure_fields=exc.fields or None,
                 )
             finally:
                 await _remove_tree(workdir)
@@ -670,7 +653,6 @@ __all__ = [
     "OutgoingMessage",
     "build_result_message",
     "classify",
-    "notify_listeners",
 ]
 
 

@@ -1,9 +1,9 @@
 """The local job states and the transitions allowed between them.
 
 A job's state is recorded in SQLite before the next step starts, so a restart at
-any point resumes the job where it stood. The rules that protect money live here
-as data: which states may have reached Max API (never resubmitted automatically)
-and which endings give the member their quota back.
+any point resumes the job where it stood. The rules that protect money live here,
+and only here: which states may have reached Max API (never resubmitted
+automatically), which endings give the member their quota back, which settle it.
 """
 
 from __future__ import annotations
@@ -92,6 +92,17 @@ def ending_refunded(state: JobState, failure_reason: str | None) -> bool:
 def settle_applies(after: JobState) -> bool:
     """A reservation becomes a charge once Max API has produced the result."""
     return after == S.SUCCEEDED
+
+
+def charge_after(before: JobState, after: JobState, *, keep_charge: bool = False) -> str | None:
+    """What moving ``before`` → ``after`` does to the job's reserved charge: "settled",
+    "refunded", or ``None`` (it stays reserved). ``keep_charge``: a cancel that may
+    already be billed (:func:`cancel_refunds` said no) settles instead of refunding."""
+    if keep_charge or settle_applies(after):
+        return "settled"
+    if refund_applies(before, after):
+        return "refunded"
+    return None
 
 
 def can_move(current: JobState, target: JobState) -> bool:

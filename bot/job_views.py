@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.delivery_plan import escape_markdown
-from bot.i18n import t, t_stored
+from bot.i18n import t
 from bot.job_states import CANCEL_CHARGED, JobState
 from bot.store import Job
 from bot.units import human_duration as duration
@@ -191,9 +191,9 @@ def not_yours(job_id: int, action: str, locale: str | None) -> str:
 def cancel_text(
     message: str, job: Job, *, cancelled: bool, caller_id: int, locale: str | None
 ) -> str:
-    """The ``/cancel`` outcome for the caller. The service's sentence speaks to the
-    owner ("you were not charged"); a moderator cancelling someone else's job is told
-    whose it was instead, and whether it was charged."""
+    """The ``/cancel`` outcome for the caller. The service's answer (a template with the
+    job's id and state) speaks to the owner ("you were not charged"); a moderator
+    cancelling someone else's job is told whose it was instead, and whether it was charged."""
     if cancelled and job.user_id != caller_id:
         if job.failure_reason == CANCEL_CHARGED:
             return t(
@@ -209,7 +209,7 @@ def cancel_text(
             job_id=job.id,
             user_id=job.user_id,
         )
-    return t_stored(locale, message)
+    return t(locale, message, job_id=job.id, state=t(locale, job.state.value))
 
 
 def show_refusal(job: Job, *, now: float, locale: str | None) -> str | None:

@@ -17,20 +17,16 @@ Money rules enforced here:
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import logging
 import secrets
 import time
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot import maxapi
-from bot.answers_first import AnswersFirst
-from bot.audit import AuditEntry, AuditHook
-from bot.audit import notify as notify_audit
+from bot.audit import AuditLog
 from bot.catalog import Catalog, GenerationRequest, Model, PreparedJob, ValidationError
 from bot.errors import NOT_SERVED, NotAllowed, UserFacingError, mark_audited
 from bot.guild_config import GuildConfig
@@ -54,6 +50,7 @@ from bot.quota import (
     period_keys,
 )
 from bot.store import Job, Store
+from bot.tasks import Tasks, notify
 from bot.units import human_duration
 
 log = logging.getLogger(__name__)
@@ -63,6 +60,8 @@ RESULT_LIFETIME = 7 * 24 * 3600  # Max API keeps result files for 7 days
 #: After a restart, endings owed to their owners are told if they are this recent.
 TELL_ENDINGS_WITHIN = 2 * 24 * 3600
 
+# What a job's end says is stored as an English template (``failure_message``) and its
+# fields (``failure_fields``), and translated for whoever reads it (``bot.i18n``).
 #: What the member is told for each Max API ``failure_reason``.
 FAILURE_MESSAGES: dict[str | None, str] = {
     "CONTENT_MODERATION": (
@@ -78,8 +77,6 @@ FAILURE_MESSAGES: dict[str | None, str] = {
     None: "Max API could not finish this job. Trying again may work.",
 }
 TIMEOUT_MESSAGE = "Max API timed out on this job. Trying again may work."
-# English templates, stored formatted as ``failure_message`` (or answered by /cancel) and
-# translated when shown: ``i18n.t_stored`` reads the fields back out of the sentence.
 TOO_OLD_MESSAGE = (
     "Max API did not finish this job within {duration}. Atelier stopped waiting for it."
 )
@@ -91,6 +88,16 @@ REJECTED_MESSAGES: dict[str, str] = {
     "INVALID_PARAMETERS": "Max API refused the request: {message}. You were not charged.",
     "RATE_LIMITED": "Max API is busy. Try again in {seconds} s. You were not charged.",
     "RATE_LIMITED_LATER": "Max API is busy. Try again in a minute. You were not charged.",
+    "INSUFFICIENT_CREDITS": (
+        "The server's Max API account is out of credits. Ask a moderator to top it up. "
+        "You were not charged."
+    ),
+    "UNAUTHORIZED": (
+        "Max API refused the bot's API key. Ask the bot's operator to check MAXAPI_KEY."
+    ),
+    "UNAVAILABLE": (
+        "Max API could not be reached. Try again in a few minutes. You were not charged."
+    ),
 }
 #: A cancel that keeps its charge (``CANCEL_REFUNDS``), by why: the reason kept on the job
 #: (its card and ending notice show it) and the answer to whoever cancelled it.
@@ -138,6 +145,9 @@ class Requester:
 
 @dataclass(frozen=True, slots=True)
 class CancelOutcome:
+    """``message``: an English template whose fields, if any, are the job's ``job_id``
+    and ``state`` (``bot.job_views.cancel_text`` translates it for the caller)."""
+
     job: Job
     cancelled: bool
     message: str
@@ -150,10 +160,10 @@ class JobService:
         catalog: Catalog,
         api: maxapi.MaxApiClient,
         *,
+        audit: AuditLog | None = None,
         schedule: PollSchedule | None = None,
         callback_base_url: str | None = None,
         clock: Callable[[], float] = time.time,
-        answers: AnswersFirst | None = None,
         allowed_guild_ids: frozenset[int] | None = None,
         operator_cap: OperatorCap | None = None,
         cancel_refunds: str = "pending",
@@ -164,21 +174,18 @@ class JobService:
         self.schedule = schedule or PollSchedule()
         self.callback_base_url = callback_base_url
         self.clock = clock
-        #: Commands being answered; background work (submits, looks, card edits,
-        #: deliveries) waits on it before starting so answers go out first.
-        self.answers = answers or AnswersFirst()
         #: The servers the operator lets spend (``None``: every server).
         self.allowed_guild_ids = allowed_guild_ids
         self.operator_cap = operator_cap or OperatorCap()
         #: ``CANCEL_REFUNDS``: which cancels give the member their reservation back.
         self.cancel_refunds = cancel_refunds
         self.listeners: list[JobListener] = []
-        #: Told about every refusal after it is stored (the audit channel posts them).
-        self.on_audit: list[AuditHook] = []
+        #: Where refusals are recorded (and posted to the audit channel).
+        self.audit = audit or AuditLog(store)
         #: Told the time of a poll appointment just set (``None``: maybe one due now).
         self.wake_poller: Callable[[float | None], None] = lambda at: None
         self.wake_delivery: Callable[[], None] = lambda: None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = Tasks()
 
     # -- accept & submit ------------------------------------------------------------
 
@@ -198,21 +205,6 @@ class JobService:
         ``accepted`` — all before any network call, so the caller can answer the
         interaction right after. Refusals raise :class:`UserFacingError` (or
         :class:`ValidationError`), are audited, and cost nothing."""
-        job, _ = await self.accept_with_position(
-            request, requester, parent_job_id=parent_job_id, action=action
-        )
-        return job
-
-    async def accept_with_position(
-        self,
-        request: GenerationRequest,
-        requester: Requester,
-        *,
-        parent_job_id: int | None = None,
-        action: str | None = None,
-    ) -> tuple[Job, int]:
-        """:meth:`accept`, and the job's place in the guild's queue (for its card), in
-        one visit to the database thread."""
         guild_id = requester.guild_id or 0
         config = await self.store.guild_config(guild_id)
         try:
@@ -237,28 +229,18 @@ class JobService:
             def gate(usage: Usage) -> None:
                 check(limits, usage, charge, policy, now, exempt=exempt, operator=operator)
 
-            return await self.store.create_job_with_charge(
+            job, _ = await self.store.create_job_with_charge(
                 self._job_values(request, requester, prepared, parent_job_id, action),
                 charge,
                 period_keys(now, policy.rollover_hour_utc),
                 gate,
                 operator_periods(now) if operator.active else None,
             )
+            return job
         except (UserFacingError, ValidationError) as exc:
-            detail = {"reason": str(exc), "kind": type(exc).__name__}
-            entry_id = await self.store.add_audit(
-                requester.guild_id, requester.user_id, "refused", request.model, detail
+            await self.audit.refused(
+                requester.guild_id, requester.user_id, request.model, str(exc), type(exc).__name__
             )
-            entry = AuditEntry(
-                entry_id,
-                requester.guild_id,
-                requester.user_id,
-                "refused",
-                request.model,
-                detail,
-                self.clock(),
-            )
-            await notify_audit(self.on_audit, entry)
             mark_audited(exc)
             raise
 
@@ -329,11 +311,10 @@ class JobService:
 
     def submit_soon(self, job: Job) -> None:
         """Submit in the background (after the interaction was answered)."""
-        self._spawn(self.submit(job.id), job.id, "submit")
+        self._tasks.spawn(self.submit(job.id), name=f"submit-{job.id}")
 
     async def submit(self, job_id: int) -> Job | None:
         """Send an ``accepted`` job to Max API, at most once."""
-        await self.answers.wait()
         token = secrets.token_urlsafe(24) if self.callback_base_url else None
         job = await self.store.transition(
             # A job leaves ``accepted`` once, so this is always its first and only attempt.
@@ -366,7 +347,7 @@ class JobService:
                 ),
             )
         except maxapi.MaxApiError as exc:
-            reason, message = _rejection(exc)
+            reason, message, fields = _rejection(exc)
             level = logging.WARNING if isinstance(exc, maxapi.Unauthorized) else logging.INFO
             log.log(level, "job %s: submit refused: %s", job.id, reason)
             return await self._end(
@@ -376,6 +357,7 @@ class JobService:
                 reason,
                 failure_reason=reason,
                 failure_message=message,
+                failure_fields=fields or None,
             )
         model = self._model(job)
         now = self.clock()
@@ -392,7 +374,7 @@ class JobService:
         log.info("job %s: submitted as task %s", job.id, task_id)
         if moved is not None:
             self.wake_poller(moved.next_poll_at)
-            await self._notify(moved)
+            await self.notify_listeners(moved)
         return moved
 
     # -- following a task -------------------------------------------------------------
@@ -452,7 +434,7 @@ class JobService:
             )
             if moved is not None:
                 self.wake_delivery()
-                await self._notify(moved)
+                await self.notify_listeners(moved)
             return moved
         if target == S.FAILED:
             timed_out = task.status == maxapi.TaskStatus.TIMEOUT
@@ -488,7 +470,8 @@ class JobService:
                 S.EXPIRED,
                 "too old",
                 failure_reason="MAX_AGE",
-                failure_message=TOO_OLD_MESSAGE.format(duration=human_duration(now - started)),
+                failure_message=TOO_OLD_MESSAGE,
+                failure_fields={"duration": human_duration(now - started)},
             )
         next_at = now + self.schedule.next_delay(model, now - started)
         look: dict[str, Any] = {
@@ -503,7 +486,7 @@ class JobService:
                 job.id, job.state, target, f"upstream {task.status.value}", **look
             )
             if moved is not None:
-                await self._notify(moved)
+                await self.notify_listeners(moved)
                 return moved
         elif await self.store.update_if(job.id, UPSTREAM, **look):
             return dataclasses.replace(job, **look)
@@ -547,9 +530,7 @@ class JobService:
                     "Try again in a minute.",
                 )
         if job.state.is_terminal or job.state not in UPSTREAM or job.task_id is None:
-            return CancelOutcome(
-                job, False, ALREADY_ENDED.format(job_id=job.id, state=job.state.value)
-            )
+            return CancelOutcome(job, False, ALREADY_ENDED)
         refund = cancel_refunds(self.cancel_refunds, job.state)
         try:
             await self.api.cancel(job.task_id)
@@ -574,9 +555,7 @@ class JobService:
         )
         if done is None or done.state != S.CANCELLED:
             current = await self.store.get(job_id) or job
-            return CancelOutcome(
-                current, False, HAD_ENDED.format(job_id=job.id, state=current.state)
-            )
+            return CancelOutcome(current, False, HAD_ENDED)
         if not refund:
             return CancelOutcome(done, True, CHARGED_CANCEL_ANSWERS[kept])
         return CancelOutcome(done, True, "Cancelled. You were not charged.")
@@ -617,7 +596,7 @@ class JobService:
         for job in await self.store.untold_endings(now - TELL_ENDINGS_WITHIN):
             if job.id in lost:
                 continue  # told just above
-            await self._notify(job)  # the listeners tell it and stamp ending_told_at
+            await self.notify_listeners(job)  # the listeners tell it and stamp ending_told_at
             counts["told"] += 1
         self.wake_poller(None)
         self.wake_delivery()
@@ -627,14 +606,7 @@ class JobService:
     async def close(self, grace: float = 10.0) -> None:
         """Let in-flight submits finish (cancelling one mid-request would turn its job
         into ``lost``), then cancel what is still running after ``grace`` seconds."""
-        pending = list(self._tasks)
-        if pending:
-            await asyncio.wait(pending, timeout=grace)
-        for task in pending:
-            task.cancel()
-        for task in pending:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._tasks.close(grace)
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -661,53 +633,32 @@ class JobService:
             job.id, states, target, reason, keep_charge=keep_charge, **values
         )
         if moved is not None:
-            await self._notify(moved)
+            await self.notify_listeners(moved)
             return moved
         return await self.store.get(job.id)
 
-    async def _notify(self, job: Job) -> None:
-        for listener in self.listeners:
-            try:
-                await listener.job_changed(job)
-            except Exception:
-                log.exception("job %s: listener %r failed", job.id, listener)
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any], job_id: int, what: str) -> None:
-        """Run in the background, keeping a reference and logging a failure."""
-        task = asyncio.create_task(coro, name=f"{what}-{job_id}")
-        self._tasks.add(task)
-
-        def done(t: asyncio.Task[Any]) -> None:
-            self._tasks.discard(t)
-            if not t.cancelled() and t.exception() is not None:
-                log.error("job %s: %s failed", job_id, what, exc_info=t.exception())
-
-        task.add_done_callback(done)
+    async def notify_listeners(self, job: Job) -> None:
+        """Tell every listener about ``job`` (delivery does too, through this)."""
+        await notify([listener.job_changed for listener in self.listeners], job)
 
 
-def _rejection(exc: maxapi.MaxApiError) -> tuple[str, str]:
-    """A reason code and the member-facing sentence for a refused submit."""
+def _rejection(exc: maxapi.MaxApiError) -> tuple[str, str, dict[str, Any]]:
+    """A reason code, the member-facing template and its fields, for a refused submit."""
     if isinstance(exc, maxapi.ContentRejected):
         cats = ", ".join(c.replace("/", " / ") for c in exc.categories) or "unspecified"
-        return "CONTENT_REJECTED", REJECTED_MESSAGES["CONTENT_REJECTED"].format(categories=cats)
-    if isinstance(exc, maxapi.InsufficientCredits):
-        return "INSUFFICIENT_CREDITS", (
-            "The server's Max API account is out of credits. Ask a moderator to top it up. "
-            "You were not charged."
-        )
-    if isinstance(exc, maxapi.Unauthorized):
-        return "UNAUTHORIZED", (
-            "Max API refused the bot's API key. Ask the bot's operator to check MAXAPI_KEY."
-        )
+        return "CONTENT_REJECTED", REJECTED_MESSAGES["CONTENT_REJECTED"], {"categories": cats}
     if isinstance(exc, maxapi.InvalidParameters):
-        return "INVALID_PARAMETERS", REJECTED_MESSAGES["INVALID_PARAMETERS"].format(
-            message=exc.message
-        )
+        message = REJECTED_MESSAGES["INVALID_PARAMETERS"]
+        return "INVALID_PARAMETERS", message, {"message": exc.message}
     if isinstance(exc, maxapi.RateLimited):
         if exc.retry_after:
             wait = int(exc.retry_after) + 1
-            return "RATE_LIMITED", REJECTED_MESSAGES["RATE_LIMITED"].format(seconds=wait)
-        return "RATE_LIMITED", REJECTED_MESSAGES["RATE_LIMITED_LATER"]
-    return "UNAVAILABLE", (
-        "Max API could not be reached. Try again in a few minutes. You were not charged."
-    )
+            return "RATE_LIMITED", REJECTED_MESSAGES["RATE_LIMITED"], {"seconds": wait}
+        return "RATE_LIMITED", REJECTED_MESSAGES["RATE_LIMITED_LATER"], {}
+    if isinstance(exc, maxapi.InsufficientCredits):
+        code = "INSUFFICIENT_CREDITS"
+    elif isinstance(exc, maxapi.Unauthorized):
+        code = "UNAUTHORIZED"
+    else:
+        code = "UNAVAILABLE"
+    return code, REJECTED_MESSAGES[code], {}

@@ -1,39 +1,20 @@
-"""The background poller: looks at every job with a task id when its next look is due.
+"""The poller: queries Max API about each job with a task id when its poll is due.
 
-One loop in the shape of RoboDanny's timer dispatcher: sleep until the earliest
-``next_poll_at``, or until :meth:`Poller.wake` says an earlier one was just set
-(``JobService.wake_poller`` is pointed at it); then refresh the due jobs concurrently.
+The loop has the shape of the delivery loop (and RoboDanny's timer dispatcher): read the
+due jobs there are free slots for, start a poll for each, then sleep until the next
+``next_poll_at`` or until :meth:`Poller.wake` says an earlier one was set.
+When to poll is :class:`~bot.poll_schedule.PollSchedule`'s business, recorded per job by
+:class:`~bot.jobs.JobService`; the poller only keeps the appointments.
 
-The loop reads ahead: one query brings every appointment of the next ``lookahead``
-seconds (up to ``batch`` rows, skipping the jobs already in hand), and the loop keeps
-them in memory in time order and starts each when it is due, until that stretch of
-time is used up. At thousands of jobs in flight, reading the store for each due look
-cost more than the look itself, and the reads made the looks late (they wait on the
-database thread, which the looks' own writes keep busy). An appointment set inside
-the stretch already read (``wake(at)``) shortens it, so the next read comes by then;
-one set without a wake-up is found by the next read, at most ``lookahead`` (or
-``max_sleep`` when idle) later. A held row can be up to ``lookahead`` seconds stale
-when its look starts: every write of a look is conditional on the job's state, so a
-stale copy cannot undo a change.
-When to look is :class:`~bot.poll_schedule.PollSchedule`'s business, recorded per job
-by :class:`~bot.jobs.JobService`; the poller only keeps the appointments.
-
-Two limits keep 10,000 jobs in flight from flooding Max API: at most ``concurrency``
-looks run at once (the loop never starts more, so no task piles up waiting), and a
-global :class:`TokenBucket` spaces the queries out (``rate`` per second). The poller
-only looks at due jobs, so the rate it uses follows the jobs in flight and their
-schedules; the bucket is only a ceiling, which ``POLL_RATE=auto`` halves on each 429
-(``adaptive``). A look that fails never ends the job and never stops the loop: API
-errors back off through ``JobService.poll_failed``, anything else is logged with the
-job id and the job's next look is pushed back, so one broken job can neither spin nor
-starve the others.
+At most ``concurrency`` polls run at once, and a :class:`TokenBucket` spaces the queries
+out (``rate`` a second; ``POLL_RATE=auto`` halves it on each 429 and climbs back). A poll
+that fails never ends the job and never stops the loop: its next poll is pushed back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import logging
 import math
 import time
@@ -47,10 +28,6 @@ from bot.store import Job
 
 log = logging.getLogger(__name__)
 
-#: Appointments read per store query (a backlog of due looks is read in these steps).
-BATCH = 256
-#: Seconds of appointments read ahead by one query. Longer: fewer reads, staler rows.
-LOOKAHEAD = 0.5
 # POLL_RATE=auto (TokenBucket(adaptive=True)): each 429 halves the rate down to FLOOR
 # queries a second; 429s within SETTLE seconds of a halving count as that one; every
 # CLIMB_EVERY seconds without a 429 the rate climbs back by CLIMB of the ceiling.
@@ -61,9 +38,9 @@ CLIMB_EVERY = 5.0
 
 
 class TokenBucket:
-    """At most ``rate`` acquisitions a second on average, in bursts of up to ``burst``;
-    waiters are served in arrival order. ``adaptive`` (``POLL_RATE=auto``): ``rate`` is a
-    ceiling, halved by each 429 (:meth:`slow_down`) and climbed back while none comes."""
+    """At most ``rate`` acquisitions a second on average, in bursts of up to ``burst``.
+    ``adaptive`` (``POLL_RATE=auto``): ``rate`` is a ceiling, halved by each 429
+    (:meth:`slow_down`) and climbed back while none comes, which aiolimiter cannot do."""
 
     def __init__(
         self,
@@ -150,9 +127,9 @@ class TokenBucket:
 
 @dataclass
 class PollerStats:
-    """Counters for health checks and metrics (issue 7)."""
+    """Counters for the health check and metrics."""
 
-    looks: int = 0
+    polls: int = 0
     api_errors: int = 0
     unexpected_errors: int = 0
     timeouts: int = 0
@@ -161,10 +138,8 @@ class PollerStats:
 class Poller:
     """Keeps every job's poll appointments; start with :meth:`start`, end with :meth:`stop`.
 
-    ``clock`` must tell the same time as the :class:`JobService`'s (it is compared with
-    the ``next_poll_at`` values that the service wrote) and move at real speed, because
-    the loop sleeps with asyncio.
-    """
+    ``clock`` must tell the same time as the :class:`JobService`'s: it is compared with the
+    ``next_poll_at`` values the service wrote."""
 
     def __init__(
         self,
@@ -178,31 +153,24 @@ class Poller:
         max_sleep: float = 60.0,
         error_pause: float = 5.0,
         clock: Callable[[], float] | None = None,
-        batch: int = BATCH,
-        lookahead: float = LOOKAHEAD,
     ) -> None:
-        if concurrency < 1 or batch < 1:
-            raise ValueError("concurrency and batch must be >= 1")
+        if concurrency < 1:
+            raise ValueError("concurrency must be >= 1")
         self.jobs = jobs
         self.store = jobs.store
         self.concurrency = concurrency
         self.limiter = TokenBucket(rate, burst, adaptive=adaptive) if rate else None
-        if self.limiter is not None:  # every 429, the webhook's looks' too, slows it down
+        if self.limiter is not None:  # every 429, the webhook's polls' too, slows it down
             jobs.api.on_rate_limited = self.limiter.slow_down
         self.job_timeout = job_timeout
         self.max_sleep = max_sleep
         self.error_pause = error_pause
         self.clock = clock or jobs.clock
-        self.batch = batch
-        self.lookahead = lookahead
         self.stats = PollerStats()
         self._wake = asyncio.Event()
-        self._asleep_until: float | None = None  # None while the loop is awake
-        # Read from the store, not started yet, earliest appointment first.
-        self._held: list[tuple[float, int, Job]] = []
-        self._held_ids: set[int] = set()
-        # Every appointment before this time is held or in flight (-inf: read first).
-        self._covered_until = -math.inf
+        #: When the sleeping loop reads the store next; ``None`` while it is awake or
+        #: waits for a free slot (then any wake-up counts).
+        self._asleep_until: float | None = None
         self._in_flight: dict[int, asyncio.Task[float | None]] = {}
         self._runner: asyncio.Task[None] | None = None
         jobs.wake_poller = self.wake
@@ -215,7 +183,7 @@ class Poller:
 
     @property
     def in_flight(self) -> frozenset[int]:
-        """Ids of the jobs being looked at right now."""
+        """Ids of the jobs being polled right now."""
         return frozenset(self._in_flight)
 
     def start(self) -> None:
@@ -224,7 +192,7 @@ class Poller:
         self._runner = asyncio.create_task(self.run(), name="poller")
 
     async def stop(self) -> None:
-        """Cancel the loop and every look in flight, and wait until they are gone."""
+        """Cancel the loop and every poll in flight, and wait until they are gone."""
         tasks = [t for t in (self._runner, *self._in_flight.values()) if t is not None]
         for task in tasks:
             task.cancel()
@@ -233,28 +201,12 @@ class Poller:
                 await task
         self._runner = None
         self._in_flight.clear()
-        self._held.clear()
-        self._held_ids.clear()
-        self._covered_until = -math.inf
 
     def wake(self, at: float | None = None) -> None:
-        """An appointment at ``at`` was just set (``None``: maybe one due now).
-
-        If the loop had read past ``at`` it reads again in time to hold the job before
-        ``at``; it is woken only if it was going to sleep past that: 10,000 submits in
-        a burst would otherwise cost 10,000 reads.
-        """
-        read_by = self._expect(-math.inf if at is None else at)
-        if self._asleep_until is not None and read_by >= self._asleep_until:
-            return
-        self._wake.set()
-
-    def _expect(self, at: float) -> float:
-        """Make sure the store is read again in time to hold an appointment at ``at``;
-        return when that read is due."""
-        read_by = at - self.lookahead
-        self._covered_until = min(self._covered_until, read_by)
-        return read_by
+        """A poll appointment at ``at`` was just set (``None``: maybe one is due now).
+        The loop reads the store again, unless it will anyway by then."""
+        if at is None or self._asleep_until is None or at < self._asleep_until:
+            self._wake.set()
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -266,92 +218,55 @@ class Poller:
             while True:
                 self._wake.clear()  # before reading, so no wake-up is lost
                 try:
-                    delay = await self._tick()
+                    until = await self._start_due()
                 except Exception:
                     log.exception(
                         "poller: reading due jobs failed; again in %s s", self.error_pause
                     )
-                    delay = self.error_pause
-                await self._sleep(delay)
+                    until = self.clock() + self.error_pause
+                await self._sleep(until)
         finally:
             log.info("poller stopped")
 
-    async def _tick(self) -> float:
-        """Start the due looks there is room for; return how long to sleep."""
-        started = self._start_due()
-        now = self.clock()
-        if now >= self._covered_until and self._wants_more(now):
-            await self.jobs.answers.wait()  # a read holds the database thread
-            await self._read_ahead(self.clock())
-            started += self._start_due()
-        if len(self._in_flight) >= self.concurrency:
-            return self.max_sleep  # a finishing look wakes the loop
-        next_at = min(self._held[0][0], self._covered_until) if self._held else self._covered_until
-        delay = min(self.max_sleep, next_at - self.clock())
-        if delay <= 0 and not started:
-            return 0.01  # due per the store but not startable: never spin
-        return max(0.0, delay)
-
-    def _wants_more(self, now: float) -> bool:
-        """Whether a read may find a look to start soon: not while a backlog of due
-        rows already in hand fills every free slot."""
-        return len(self._held) < self.concurrency or self._held[0][0] > now
-
-    async def _read_ahead(self, now: float) -> None:
-        """Hold every appointment up to ``now + lookahead`` that is neither held nor
-        being looked at (up to ``batch`` rows), and say how far that covers."""
-        horizon = now + self.lookahead
-        skip = self._held_ids | self._in_flight.keys()
-        # A wake-up during the read may shorten the stretch: it lowers this mark.
-        self._covered_until = math.inf
-        try:
-            rows = await self.store.due_for_poll(horizon, self.batch, skip=skip)
-            for job in rows:
-                if job.id in self._held_ids or job.id in self._in_flight:
-                    continue
-                at = job.next_poll_at if job.next_poll_at is not None else now
-                heapq.heappush(self._held, (at, job.id, job))
-                self._held_ids.add(job.id)
-            if len(rows) >= self.batch:  # a backlog: covered up to the last row read
-                covered = rows[-1].next_poll_at or now
-            elif self._held:
-                covered = horizon
-            else:  # nothing soon: ask when the next appointment is, to sleep till then
-                next_at = await self.store.next_poll_time(skip=tuple(self._in_flight))
-                covered = (math.inf if next_at is None else next_at) - self.lookahead
-        except BaseException:
-            self._covered_until = -math.inf  # read again after the pause
-            raise
-        # Read again at least every max_sleep: an appointment set without a wake-up is
-        # found then.
-        self._covered_until = min(covered, now + self.max_sleep, self._covered_until)
-
-    def _start_due(self) -> int:
-        started = 0
-        now = self.clock()
-        while self._held and self._held[0][0] <= now and len(self._in_flight) < self.concurrency:
-            _, job_id, job = heapq.heappop(self._held)
-            self._held_ids.discard(job_id)
+    async def _start_due(self) -> float | None:
+        """Start a poll for each due job there is a free slot for; return when the next
+        appointment is (``None``: when a slot frees)."""
+        free = self.concurrency - len(self._in_flight)
+        if free <= 0:
+            return None
+        skip = tuple(self._in_flight)  # their rows still carry the due time
+        due = await self.store.due_for_poll(self.clock(), free, skip=skip)
+        for job in due:
             self._start(job)
-            started += 1
-        return started
+        if len(due) == free:
+            return None
+        next_at = await self.store.next_poll_time(skip=tuple(self._in_flight))
+        if next_at is None:
+            return math.inf
+        if not due:
+            next_at = max(next_at, self.clock() + 0.01)  # never spin on a stale time
+        return next_at
 
-    async def _sleep(self, delay: float) -> None:
+    async def _sleep(self, until: float | None) -> None:
+        """Until ``until`` (``None``: until a poll ends) or a wake-up; ``max_sleep`` at most."""
+        now = self.clock()
+        delay = self.max_sleep if until is None else min(self.max_sleep, until - now)
         if delay <= 0:
             await asyncio.sleep(0)
             return
-        self._asleep_until = self.clock() + delay
+        self._asleep_until = None if until is None else now + delay
         try:
+            # Not wait_for: on 3.11 it swallows a cancel that meets a wake-up.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await self._wake.wait()
         finally:
             self._asleep_until = None
 
-    # -- one look -----------------------------------------------------------------------
+    # -- one poll -----------------------------------------------------------------------
 
     def _start(self, job: Job) -> None:
-        task = asyncio.create_task(self._look(job), name=f"poll-{job.id}")
+        task = asyncio.create_task(self._poll(job), name=f"poll-{job.id}")
         self._in_flight[job.id] = task
 
         def done(finished: asyncio.Task[float | None]) -> None:
@@ -361,17 +276,18 @@ class Poller:
                 return
             if finished.exception() is not None:
                 log.error("job %s: poll task crashed", job.id, exc_info=finished.exception())
-                self._expect(-math.inf)  # its appointment is unknown: read again
-            elif (at := finished.result()) is not None:
-                # Reads skipped the job while it was in flight, so they may have read
-                # past its new appointment: only now is it readable again.
-                self._expect(at)
-            self._wake.set()  # a slot is free and the job has a new appointment
+                self.wake()  # its appointment is unknown: read again
+                return
+            # A slot is free; reads skipped the job while it was in flight, so its new
+            # appointment may be earlier than the loop's.
+            at = finished.result()
+            if self._asleep_until is None or (at is not None and at < self._asleep_until):
+                self._wake.set()
 
         task.add_done_callback(done)
 
-    async def _look(self, job: Job) -> float | None:
-        """Look at one job; return its next appointment, if it has one."""
+    async def _poll(self, job: Job) -> float | None:
+        """Poll one job; return its next appointment, if it has one."""
         after = await self._refresh(job)
         if after is None or after.state not in UPSTREAM:
             return None  # it moved on, or nothing was recorded: its row says
@@ -379,12 +295,11 @@ class Poller:
 
     async def _refresh(self, job: Job) -> Job | None:
         try:
-            await self.jobs.answers.wait()
             if self.limiter is not None:
                 await self.limiter.acquire()
             async with asyncio.timeout(self.job_timeout):
                 result = await self.jobs.refresh(job)
-            self.stats.looks += 1
+            self.stats.polls += 1
         except maxapi.MaxApiError as exc:
             self.stats.api_errors += 1
             if exc.transient:
@@ -394,7 +309,7 @@ class Poller:
             return await self._back_off(job, exc)
         except TimeoutError:
             self.stats.timeouts += 1
-            log.warning("job %s: look took over %s s; backing off", job.id, self.job_timeout)
+            log.warning("job %s: poll took over %s s; backing off", job.id, self.job_timeout)
             error = maxapi.NetworkError(f"poll took longer than {self.job_timeout:g} s")
             return await self._back_off(job, error)
         except Exception:
@@ -407,13 +322,13 @@ class Poller:
             and (result.next_poll_at is None or result.next_poll_at <= self.clock())
         ):
             # Nothing moved the appointment (e.g. a row without a task id): push it back
-            # rather than look again at once, forever.
-            log.warning("job %s: look left no next appointment; backing off", job.id)
+            # rather than poll again at once, forever.
+            log.warning("job %s: poll left no next appointment; backing off", job.id)
             return await self._back_off(job, None)
         return result
 
     async def _back_off(self, job: Job, error: maxapi.MaxApiError | None) -> Job | None:
-        """Push the job's next look back; the job itself keeps going."""
+        """Push the job's next poll back; the job itself keeps going."""
         try:
             if error is not None:
                 return await self.jobs.poll_failed(job, error)
@@ -422,5 +337,5 @@ class Poller:
                 job.id, "poll_errors", next_poll_at=self.clock() + delay
             )
         except Exception:
-            log.exception("job %s: could not record the failed look", job.id)
+            log.exception("job %s: could not record the failed poll", job.id)
             return job  # its old, due appointment stands

@@ -6,7 +6,7 @@ the expected time (from the model's typical time), and the estimated cost. Times
 Discord's relative timestamps (``<t:…:R>``), which every client keeps current, so the
 card stays right between edits without spending an edit per second.
 
-Pure: a :class:`Card` of plain strings built from a :class:`Job`; ``cogs/progress.py``
+Pure: a :class:`Card` of plain strings built from a :class:`Job`; ``bot/progress_updater.py``
 turns it into an embed.
 """
 
@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from bot.catalog import Model
 from bot.delivery_plan import escape_markdown
-from bot.i18n import t, t_stored
+from bot.i18n import t
 from bot.job_states import JobState, ending_refunded
 from bot.store import QUEUE_COUNT_CAP, Job
 
@@ -109,14 +109,20 @@ def expected_at(job: Job, model: Model | None) -> float | None:
     return (job.submitted_at or job.created_at) + model.typical_seconds
 
 
+def failure_text(job: Job, locale: str | None) -> tuple[str, str]:
+    """Why ``job`` ended, in ``locale``, and " You were not charged." when its refund is
+    worth saying (the stored reason does not already say so)."""
+    template = job.failure_message or "No reason was given."
+    charge = ""
+    if ending_refunded(job.state, job.failure_reason) and "not charged" not in template:
+        charge = " " + t(locale, "You were not charged.")
+    return t(locale, template, **(job.failure_fields or {})), charge
+
+
 def state_text(job: Job, locale: str | None) -> str:
     text = t(locale, STATE_TEXT[job.state])
     if job.state.is_terminal and job.state != S.DELIVERED:
-        reason = job.failure_message or t(locale, "No reason was given.")
-        charge = ""
-        if ending_refunded(job.state, job.failure_reason) and "not charged" not in reason:
-            charge = " " + t(locale, "You were not charged.")
-        reason = t_stored(locale, reason)
+        reason, charge = failure_text(job, locale)
         if reason.rstrip(".。") == text:  # "Cancelled." says no more than the state
             reason, charge = charge.strip(), ""
         return t(locale, "{state}. {reason}{charge}", state=text, reason=reason, charge=charge)

@@ -11,7 +11,6 @@ guild caches for upload limits). Shutdown reverses it, so in-flight writes finis
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -23,18 +22,25 @@ import aiohttp
 
 from bot import USER_AGENT
 from bot.announcer import Announcer
+from bot.audit import AuditLog
+from bot.audit_sink import DiscordAuditSink
 from bot.catalog import Catalog
-from bot.delivery import Deliverer, DeliveryConfig, notify_listeners
+from bot.delivery import Deliverer, DeliveryConfig
 from bot.download import download_session
+from bot.guild_settings_service import GuildSettingsService
 from bot.healthcheck import HEARTBEAT_EVERY, heartbeat_path, write_heartbeat
+from bot.job_queries import JobQueries
 from bot.jobs import JobService
 from bot.maxapi import MaxApiClient
 from bot.metrics import JobGauges, Metrics, MetricsServer, read_job_gauges
+from bot.moderation_service import ModerationService
 from bot.poll_schedule import PollSchedule
 from bot.poller import Poller
+from bot.progress_updater import EDIT_INTERVAL, ProgressUpdater
 from bot.quota import OperatorCap
 from bot.settings import DatabaseUnavailable, Settings
 from bot.store import Store, StoreUnavailable
+from bot.tasks import Tasks
 from bot.webhook import CallbackReceiver
 
 if TYPE_CHECKING:
@@ -57,6 +63,7 @@ class Runtime:
         delivery_config: DeliveryConfig | None = None,
         api_options: dict[str, Any] | None = None,
         poller_options: dict[str, Any] | None = None,
+        progress_interval: float = EDIT_INTERVAL,
     ) -> None:
         self.settings = settings
         self.catalog = catalog
@@ -64,18 +71,24 @@ class Runtime:
         self._delivery_config = delivery_config
         self._api_options = api_options or {}
         self._poller_options = poller_options or {}
+        self._progress_interval = progress_interval
         self.http: aiohttp.ClientSession | None = None
         self.store: Store | None = None
         self.api: MaxApiClient | None = None
+        self.audit: AuditLog | None = None
         self.jobs: JobService | None = None
+        self.queries: JobQueries | None = None
+        self.progress: ProgressUpdater | None = None
+        self.moderation: ModerationService | None = None
+        self.guild_settings: GuildSettingsService | None = None
+        self.audit_sink: DiscordAuditSink | None = None
         self.poller: Poller | None = None
         self.receiver: CallbackReceiver | None = None
         self.metrics: Metrics | None = None
         self.metrics_server: MetricsServer | None = None
         self.deliverer: Deliverer | None = None
         self.downloads: aiohttp.ClientSession | None = None
-        self._ready_task: asyncio.Task[None] | None = None
-        self._heartbeat_task: asyncio.Task[None] | None = None
+        self._tasks = Tasks()
 
     async def __aenter__(self) -> Runtime:
         await self.open()
@@ -101,10 +114,15 @@ class Runtime:
         self.api = MaxApiClient(
             self.http, settings.maxapi_base_url, settings.maxapi_key, **self._api_options
         )
+        self.audit = AuditLog(self.store)
+        operator_cap = OperatorCap(
+            settings.operator_budget_usd_per_day, settings.operator_budget_usd_per_month
+        )
         self.jobs = JobService(
             self.store,
             self.catalog,
             self.api,
+            audit=self.audit,
             schedule=PollSchedule(
                 scale=settings.poll_scale,
                 first_look=1.5 if settings.webhook_public_url else None,
@@ -112,10 +130,16 @@ class Runtime:
             callback_base_url=settings.webhook_public_url,
             clock=self.clock,
             allowed_guild_ids=settings.allowed_guild_ids,
-            operator_cap=OperatorCap(
-                settings.operator_budget_usd_per_day, settings.operator_budget_usd_per_month
-            ),
+            operator_cap=operator_cap,
             cancel_refunds=settings.cancel_refunds,
+        )
+        self.queries = JobQueries(self.store, self.api, clock=self.clock)
+        self.progress = ProgressUpdater(
+            self.jobs, interval=self._progress_interval, clock=self.clock
+        )
+        self.moderation = ModerationService(self.store, self.audit, clock=self.clock)
+        self.guild_settings = GuildSettingsService(
+            self.store, self.audit, self.catalog, operator_cap
         )
         rate = settings.poll_rate or settings.poll_rate_max  # auto: the ceiling
         poller_options = {
@@ -131,17 +155,24 @@ class Runtime:
         )
         self.metrics_server = MetricsServer.from_settings(settings, self.metrics)
 
-    def services(self, **extra: Any) -> Services:
-        """The services a bot built on this runtime hands to its cogs."""
+    def services(self) -> Services:
+        """The services a bot built on this runtime hands to its cogs (after :meth:`open`)."""
         from bot.app import Services
 
+        assert self.jobs is not None and self.queries is not None, "Runtime.open() first"
+        assert self.progress is not None and self.audit is not None
+        assert self.moderation is not None and self.guild_settings is not None
         return Services(
             settings=self.settings,
             catalog=self.catalog,
             jobs=self.jobs,
+            queries=self.queries,
+            progress=self.progress,
+            moderation=self.moderation,
+            guild_settings=self.guild_settings,
+            audit=self.audit,
             on_setup=[self.start],
             on_close=[self.stop_loops],
-            extra=extra,
         )
 
     async def start(self, bot: AtelierBot) -> None:
@@ -156,12 +187,16 @@ class Runtime:
             self.store,
             self.downloads,
             config,
-            notify=notify_listeners(self.jobs.listeners),
+            notify=self.jobs.notify_listeners,
             clock=self.clock,
-            answers=self.jobs.answers,
         )
         self.jobs.wake_delivery = self.deliverer.wake
+        assert self.progress is not None and self.audit is not None
+        self.progress.start(bot)
         self.jobs.listeners.append(Announcer(bot, self.store))
+        self.audit_sink = DiscordAuditSink(bot, self.store.guild_config)
+        self.audit.sinks.append(self.audit_sink.deliver)
+        self._tasks.spawn(self.progress.refresh_active(), name="progress-refresh")
         await self.jobs.recover()
         assert self.poller is not None
         self.poller.start()
@@ -169,8 +204,8 @@ class Runtime:
             await self.receiver.start()
         if self.metrics_server is not None:
             await self.metrics_server.start()
-        self._heartbeat_task = asyncio.create_task(self._heartbeat(), name="heartbeat")
-        self._ready_task = asyncio.create_task(self._deliver_when_ready(bot), name="ready")
+        self._tasks.spawn(self._heartbeat(), name="heartbeat")
+        self._tasks.spawn(self._deliver_when_ready(bot), name="ready")
 
     async def _deliver_when_ready(self, bot: AtelierBot) -> None:
         await bot.wait_until_ready()
@@ -207,15 +242,7 @@ class Runtime:
 
     async def stop_loops(self) -> None:
         """Stop taking new work and let in-flight work finish (idempotent)."""
-        if self._heartbeat_task is not None:
-            self._heartbeat_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat_task
-            self._heartbeat_task = None
-        if self._ready_task is not None:
-            self._ready_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ready_task
+        await self._tasks.close()
         if self.metrics_server is not None:
             await self.metrics_server.stop()
         if self.receiver is not None:
@@ -226,6 +253,12 @@ class Runtime:
             await self.deliverer.close()
         if self.jobs is not None:
             await self.jobs.close()
+        if self.progress is not None:
+            await self.progress.close()
+        if self.audit_sink is not None:
+            if self.audit is not None and self.audit_sink.deliver in self.audit.sinks:
+                self.audit.sinks.remove(self.audit_sink.deliver)
+            await self.audit_sink.close()
 
     async def close(self) -> None:
         """Stop the loops, then close the sessions and the database."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
-from bot.i18n import normalise, t_stored, table
+from bot.i18n import normalise, t, t_fields, table
 
 #: Command and group names stay English in every locale: messages, the README and
 #: moderators cite them ("use /cancel", "/limits set"), and a shared server would
@@ -30,7 +30,10 @@ class Translator(app_commands.Translator):
     ) -> str | None:
         if context.location in ENGLISH_NAMES:
             return None
-        if context.location == app_commands.TranslationContextLocation.parameter_name:
-            return table(normalise(locale)).get(string.message)
-        translated = t_stored(locale, string.message)
+        entries = table(normalise(locale))
+        template = string.extras.get("template")
+        if template is None or not entries:
+            return entries.get(string.message)
+        # A description made from a template (a family's): translated with its fields.
+        translated = t(locale, template, **t_fields(locale, string.extras["fields"]))
         return translated if translated != string.message else None

@@ -21,7 +21,7 @@ from discord import app_commands
 
 from bot.catalog import ValidationError
 from bot.errors import NOT_SERVED, UserFacingError
-from bot.i18n import t, t_fields, t_stored
+from bot.i18n import t, t_fields
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,11 @@ def custom_id(action: str, job_id: int) -> str:
     if action not in ACTIONS:
         raise ValueError(f"unknown job action {action!r}")
     return f"atelier:{action}:{job_id}"
+
+
+def locale_of(interaction: discord.Interaction) -> str:
+    """The member's client language (``en-US``, ``zh-CN`` …), for :func:`bot.i18n.t`."""
+    return str(interaction.locale)
 
 
 def is_moderator(interaction: discord.Interaction) -> bool:
@@ -113,17 +118,13 @@ async def reply(
 def describe_error(error: BaseException, locale: str | None = None) -> tuple[str, str] | None:
     """(title, message) for errors a member should see, in ``locale``; ``None`` for bugs.
 
-    A message raised as a template with fields is translated before the fields go in;
-    one raised as a finished English sentence is looked up whole (``t_stored``); one
+    A message raised as an English template is translated before its fields go in; one
     already translated where it was raised passes through unchanged."""
     if isinstance(error, app_commands.CommandInvokeError | app_commands.TransformerError):
         error = error.__cause__ or error
     if isinstance(error, UserFacingError | ValidationError):
         title = error.title if isinstance(error, UserFacingError) else "Can't do that"
-        if error.fields:
-            message = t(locale, error.template, **t_fields(locale, error.fields))
-        else:
-            message = t_stored(locale, str(error))
+        message = t(locale, error.template, **t_fields(locale, error.fields))
         return t(locale, title), message
     if isinstance(error, app_commands.TransformerError):
         # An option value a real client would not send (too long, out of range).
@@ -151,7 +152,7 @@ async def handle_error(
         # nobody to tell, and every further call would fail the same way.
         log.warning("interaction expired before it could be answered: %s", cause)
         return
-    locale = str(interaction.locale)
+    locale = locale_of(interaction)
     known = describe_error(error, locale)
     if known is not None:
         title, message = known
@@ -188,17 +189,16 @@ async def audit_refusal(interaction: discord.Interaction, error: BaseException) 
     if cause is None or getattr(cause, "audited", False):
         return
     services = getattr(interaction.client, "services", None)
-    audit = services.extra.get("audit") if services is not None else None
-    if audit is None:
+    if services is None:
         return
     command = interaction.command.qualified_name if interaction.command else "component"
     try:
-        await audit.record(
+        await services.audit.refused(
             interaction.guild_id,
             interaction.user.id,
-            "refused",
-            target=f"/{command}",
-            detail={"reason": str(cause), "kind": type(cause).__name__},
+            f"/{command}",
+            str(cause),
+            type(cause).__name__,
         )
     except Exception:
         log.exception("could not store a refusal in the audit log")
@@ -216,7 +216,7 @@ class AtelierTree(app_commands.CommandTree[Any]):
         if interaction.type is discord.InteractionType.autocomplete:
             await interaction.response.autocomplete([])
             return False
-        locale = str(interaction.locale)
+        locale = locale_of(interaction)
         await reply(interaction, embed=error_embed(t(locale, "Not allowed"), t(locale, NOT_SERVED)))
         return False
 

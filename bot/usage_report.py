@@ -1,4 +1,4 @@
-"""What ``/usage`` and ``/limits show`` say, and the rows of a usage export. Pure.
+"""What ``/usage``, ``/limits`` and ``/settings`` say, and the rows of a usage export. Pure.
 
 Numbers come from the store (``Store.usage`` for today, ``Store.charges_in`` for a
 period); refunded charges are shown as such but never counted, the same rule the
@@ -153,6 +153,44 @@ def limits_line(limits: Limits, locale: str | None = None, *, unset: str = "—"
 
 def is_empty(limits: Limits) -> bool:
     return all(getattr(limits, name) is None for name in DIMENSIONS)
+
+
+def changes_summary(before: Limits, after: Limits, locale: str | None = None) -> str:
+    """What changed, in English for the audit log (``locale=None``) or for the reader."""
+    parts = []
+    for name in DIMENSIONS:
+        old, new = getattr(before, name), getattr(after, name)
+        if old == new:
+            continue
+        label = t(locale, DIMENSION_LABELS[name])
+        if new is None:
+            parts.append(t(locale, "{label} cleared", label=label))
+        else:
+            old_text = "—" if old is None else limit_value(name, old, locale)
+            parts.append(f"{label} {old_text} → {limit_value(name, new, locale)}")
+    return "; ".join(parts) or t(locale, "no change")
+
+
+def block_text(reason: str | None, until: float | None, locale: str | None = None) -> str:
+    """How long a block lasts and why: ``until <t:…:f> (<t:…:R>) — reason: spam``."""
+    text = (
+        t(locale, "until <t:{at}:f> (<t:{at}:R>)", at=int(until))
+        if until
+        else t(locale, "until unblocked")
+    )
+    if reason:
+        text += " — " + t(locale, "reason: {reason}", reason=reason)
+    return text
+
+
+def channels_text(config: GuildConfig, locale: str | None = None) -> str:
+    """Where Atelier may be used in a server."""
+    mentions = " ".join(f"<#{c}>" for c in sorted(config.channel_ids))[:900]
+    if config.channel_mode == "allow":
+        return t(locale, "only in {channels}", channels=mentions or "—")
+    if config.channel_mode == "deny":
+        return t(locale, "everywhere except {channels}", channels=mentions or "—")
+    return t(locale, "every channel")
 
 
 def _of(used: str, limit: Any, left: Any, name: str, locale: str | None) -> str:

@@ -28,7 +28,6 @@ the path does not exist (404). The token is part of the URL, so there is no acce
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import json
 import logging
@@ -46,6 +45,7 @@ from bot.jobs import JobService
 from bot.metrics import Metrics, bearer_matches
 from bot.poller import TokenBucket
 from bot.settings import Secret, Settings
+from bot.tasks import Tasks
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ class CallbackReceiver:
         self.metrics_token = metrics_token
         self.path = f"{route_prefix(public_url)}/{{token}}"
         self._slots = asyncio.Semaphore(concurrency)
-        self._pending: set[asyncio.Task[None]] = set()
+        self._pending = Tasks()
         self._dropped = BurstWarning(
             "dropped %d callback(s) since the last warning: %d already waiting; "
             "the poller catches up"
@@ -212,18 +212,12 @@ class CallbackReceiver:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        tasks = list(self._pending)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._pending.close()
         self._bound_port = None
 
     async def wait_idle(self) -> None:
         """Wait until every accepted callback has been handled (for tests and shutdown)."""
-        while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        await self._pending.idle()
 
     # -- handlers -----------------------------------------------------------------------
 
@@ -257,22 +251,12 @@ class CallbackReceiver:
             self._dropped.note(len(self._pending))
         else:
             self._count("accepted")
-            self._spawn(self._handle(token, task_id))  # the pair only, not the body
+            # The pair only, not the body.
+            self._pending.spawn(self._handle(token, task_id), name="callback")
         return web.Response(text="ok")
 
     def _count(self, outcome: str) -> None:
         self.metrics.callbacks.labels(outcome=outcome).inc()
-
-    def _spawn(self, coro: Any) -> None:
-        task: asyncio.Task[None] = asyncio.create_task(coro, name="callback")
-        self._pending.add(task)
-
-        def done(finished: asyncio.Task[None]) -> None:
-            self._pending.discard(finished)
-            if not finished.cancelled() and finished.exception() is not None:
-                log.error("callback handling crashed", exc_info=finished.exception())
-
-        task.add_done_callback(done)
 
     async def _handle(self, token: str, task_id: str) -> None:
         """Find the job, check the token, and look at the task ourselves."""

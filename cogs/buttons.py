@@ -32,11 +32,10 @@ from bot.delivery_plan import escape_markdown
 from bot.errors import NotAllowed, UserFacingError
 from bot.i18n import t
 from bot.job_views import can_manage, cancel_text, not_yours
-from bot.jobs import JobService
+from bot.launch import is_nsfw, launch
 from bot.progress import cost_text, options_text, state_text
 from bot.store import Job
-from bot.ui import CUSTOM_ID, INFO_COLOUR, GuardedView, can_manage_jobs, guarded, reply
-from cogs.generate import is_nsfw, launch, locale_of, service
+from bot.ui import CUSTOM_ID, INFO_COLOUR, GuardedView, can_manage_jobs, guarded, locale_of, reply
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +163,8 @@ class JobButtons(commands.Cog):
 
     def __init__(self, bot: AtelierBot) -> None:
         self.bot = bot
+        self.services = bot.services
+        self.jobs = bot.services.jobs
         self.catalog = bot.services.catalog
 
     async def cog_unload(self) -> None:
@@ -182,14 +183,10 @@ class JobButtons(commands.Cog):
         handler = handlers.get(action)
         if handler is None:
             raise UserFacingError(t(locale, "This button no longer does anything."))
-        job = await service(self.bot).store.get(job_id)
-        if job is None or job.guild_id != interaction.guild_id:
+        job = await self.services.queries.in_guild(job_id, interaction.guild_id)
+        if job is None:
             raise UserFacingError(t(locale, "Job #{job_id} no longer exists.", job_id=job_id))
         await handler(interaction, job)
-
-    @property
-    def jobs(self) -> JobService:
-        return service(self.bot)
 
     # -- Cancel --------------------------------------------------------------------------
 
@@ -226,7 +223,7 @@ class JobButtons(commands.Cog):
             image_urls=list(job.image_urls),
             nsfw_channel=is_nsfw(interaction.channel),
         )
-        await launch(interaction, request, parent_job_id=job.id, action="reroll")
+        await launch(self.services, interaction, request, parent_job_id=job.id, action="reroll")
 
     async def vary(self, interaction: discord.Interaction, job: Job) -> None:
         """Image-to-image from a result, on the same model (or its image variant)."""
@@ -257,7 +254,7 @@ class JobButtons(commands.Cog):
                 image_urls=[urls[index]],
                 nsfw_channel=is_nsfw(ix.channel),
             )
-            return await launch(ix, request, parent_job_id=job.id, action="vary")
+            return await launch(self.services, ix, request, parent_job_id=job.id, action="vary")
 
         if len(urls) == 1:
             await start(interaction, None, 0)
@@ -282,7 +279,7 @@ class JobButtons(commands.Cog):
                 image_urls=[urls[index]],
                 nsfw_channel=is_nsfw(ix.channel),
             )
-            return await launch(ix, request, parent_job_id=job.id, action="animate")
+            return await launch(self.services, ix, request, parent_job_id=job.id, action="animate")
 
         prompt = t(locale, "Animate job #{job_id}: pick a video model.", job_id=job.id)
         await self._picker(interaction, len(urls), models, start, prompt)
@@ -307,7 +304,7 @@ class JobButtons(commands.Cog):
 
     async def _animators(self, interaction: discord.Interaction) -> list[Model]:
         """Video models that take one image as their start, allowed in this server."""
-        config = await self.jobs.store.guild_config(interaction.guild_id or 0)
+        config = await self.services.queries.guild_config(interaction.guild_id or 0)
         found = []
         for model in self.catalog.enabled("video"):
             spec = model.images

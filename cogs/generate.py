@@ -2,21 +2,15 @@
 
 The commands are built at load time from :mod:`bot.command_specs` (which reads the
 catalogue), so ``/seedream`` and ``/imagine`` differ only in their options: every one
-of them ends in :meth:`Generate.run`, and every job — from a command or a result
-button — starts through :func:`launch`.
-
-The answer comes before any network call: the options are checked against the
-catalogue, the attachments from their metadata, the bot's own permissions from the
-interaction, and the job is recorded (quota reserved) in SQLite; then the progress
-card is the answer, and only then does the job go to Max API. A refusal is an
-ephemeral message that says what to do, and nothing is recorded or charged.
+of them ends in :meth:`Generate.run`, which checks the options and attachments and
+starts the job through :func:`bot.launch.launch`. A refusal says what to do; nothing
+is recorded or charged.
 """
 
 from __future__ import annotations
 
 import contextlib
 import inspect
-import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -36,150 +30,14 @@ from bot.command_specs import (
     resolve_model,
     value_choices,
 )
-from bot.errors import MissingBotPermissions, NotAllowed, UserFacingError
+from bot.errors import NotAllowed, UserFacingError
 from bot.i18n import t
-from bot.jobs import JobService, Requester
-from bot.store import Job
-from cogs.progress import render
+from bot.launch import is_nsfw, launch
+from bot.ui import locale_of
 
-log = logging.getLogger(__name__)
-
-#: What the bot needs where a job runs: the card, the result files, the buttons.
-NEEDED = discord.Permissions(
-    view_channel=True, send_messages=True, embed_links=True, attach_files=True
-)
-PERMISSION_NAMES = {
-    "view_channel": "View Channel",
-    "send_messages": "Send Messages",
-    "embed_links": "Embed Links",
-    "attach_files": "Attach Files",
-}
 ANNOTATIONS: dict[str, Any] = {"string": str, "integer": int, "attachment": discord.Attachment}
 
 Handler = Callable[[discord.Interaction, CommandSpec, dict[str, Any]], Awaitable[None]]
-
-
-def locale_of(interaction: discord.Interaction) -> str:
-    return str(interaction.locale)
-
-
-def service(client: discord.Client) -> JobService:
-    jobs = getattr(getattr(client, "services", None), "jobs", None)
-    if not isinstance(jobs, JobService):
-        raise UserFacingError("Atelier is starting up. Try again in a minute.")
-    return jobs
-
-
-def is_nsfw(channel: Any) -> bool:
-    check = getattr(channel, "is_nsfw", None)
-    return bool(check()) if callable(check) else False
-
-
-def check_bot_permissions(interaction: discord.Interaction) -> None:
-    """Refuse before accepting a paid job the bot could not deliver here: an
-    interaction answer can succeed where a later channel message is refused."""
-    have = interaction.app_permissions
-    if have >= NEEDED:  # a bit mask compare: walking every flag cost 0.1 ms a command
-        return
-    locale = locale_of(interaction)
-    missing = [
-        t(locale, PERMISSION_NAMES[name])
-        for name, wanted in NEEDED
-        if wanted and not getattr(have, name)
-    ]
-    if missing:
-        raise MissingBotPermissions(
-            t(
-                locale,
-                "I need {permissions} in this channel to post results. Ask a moderator to "
-                "grant them, or use another channel. Nothing was charged.",
-                permissions=t(locale, ", ").join(missing),
-            )
-        )
-
-
-def age_restricted(channel: Any) -> bool | None:
-    """Whether ``channel`` is age-restricted; a thread is if its parent is. ``None`` when
-    it cannot be told (a thread whose parent is not cached, a partial channel)."""
-    if isinstance(channel, discord.Thread):
-        channel = channel.parent
-    check = getattr(channel, "is_nsfw", None)
-    return bool(check()) if callable(check) else None
-
-
-def requester_of(interaction: discord.Interaction) -> Requester:
-    user = interaction.user
-    roles = tuple(r.id for r in user.roles) if isinstance(user, discord.Member) else ()
-    channel_id = interaction.channel_id
-    assert channel_id is not None
-    return Requester(
-        guild_id=interaction.guild_id,
-        channel_id=channel_id,
-        user_id=user.id,
-        locale=locale_of(interaction),
-        application_id=interaction.application_id,
-        interaction_token=interaction.token,
-        interaction_expires_at=interaction.expires_at.timestamp(),
-        role_ids=roles,
-        age_restricted=age_restricted(interaction.channel),
-    )
-
-
-async def launch(
-    interaction: discord.Interaction,
-    request: GenerationRequest,
-    *,
-    parent_job_id: int | None = None,
-    action: str | None = None,
-) -> Job:
-    """Accept a job and answer ``interaction`` with its progress card, then submit it.
-
-    The one way a job starts (commands, Reroll, Variations, Animate). Nothing before
-    the answer leaves the machine; a refusal raises before anything is recorded."""
-    jobs = service(interaction.client)
-    check_bot_permissions(interaction)
-    with jobs.answers.answering():
-        job, position = await jobs.accept_with_position(
-            request, requester_of(interaction), parent_job_id=parent_job_id, action=action
-        )
-        embed, view = await render(jobs, job, now=jobs.clock(), position=position)
-        try:
-            kwargs: dict[str, Any] = {
-                "embed": embed,
-                "allowed_mentions": discord.AllowedMentions.none(),
-            }
-            if view is not None:
-                kwargs["view"] = view
-            answer = await interaction.response.send_message(**kwargs)
-        except Exception:
-            # Nobody will see this job: drop it before it reaches Max API (no charge).
-            try:
-                await jobs.cancel(job.id, "the answer to the interaction failed")
-            except Exception:
-                log.exception("job %s: could not drop it after a failed answer", job.id)
-            raise
-    message_id = answer.message_id if answer is not None else None
-    if message_id is None:
-        try:
-            message_id = (await interaction.original_response()).id
-        except discord.HTTPException as exc:
-            # The member saw the card: run the job anyway; only its card stays still.
-            log.warning("job %s: no id for its card (%s); it will not be edited", job.id, exc)
-    if message_id is not None:
-        await jobs.answers.wait()  # the other commands of a burst first
-        job = await jobs.store.update(
-            job.id, progress_message_id=message_id, progress_edited_at=jobs.clock()
-        )
-    jobs.submit_soon(job)
-    log.info(
-        "job %s accepted: %s by %s in %s%s",
-        job.id,
-        job.model,
-        job.user_id,
-        job.channel_id,
-        f" ({action} of #{parent_job_id})" if action else "",
-    )
-    return job
 
 
 # -- building the commands -------------------------------------------------------------
@@ -222,7 +80,9 @@ def build_command(
             )
         )
     callback.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    app_commands.describe(**{o.name: o.description for o in spec.options})(callback)
+    app_commands.describe(**{o.name: _text(o.description, o.source) for o in spec.options})(
+        callback
+    )
     choices = {
         o.name: [app_commands.Choice(name=c.name, value=c.value) for c in o.choices]
         for o in spec.options
@@ -236,7 +96,16 @@ def build_command(
     if wanted:
         app_commands.autocomplete(**wanted)(callback)
     app_commands.guild_only()(callback)
-    return app_commands.Command(name=spec.name, description=spec.description, callback=callback)
+    return app_commands.Command(
+        name=spec.name, description=_text(spec.description, spec.source), callback=callback
+    )
+
+
+def _text(text: str, source: tuple[str, Mapping[str, str]] | None) -> str | app_commands.locale_str:
+    """A description, with the template and fields it was made from for the translator."""
+    if source is None:
+        return text
+    return app_commands.locale_str(text, template=source[0], fields=source[1])
 
 
 class Generate(commands.Cog):
@@ -244,6 +113,7 @@ class Generate(commands.Cog):
 
     def __init__(self, bot: AtelierBot) -> None:
         self.bot = bot
+        self.services = bot.services
         self.catalog = bot.services.catalog
         self.specs = command_specs(self.catalog)
         self._added: list[str] = []
@@ -266,7 +136,6 @@ class Generate(commands.Cog):
     ) -> None:
         """Every generation command: check, accept, answer with the card, submit."""
         locale = locale_of(interaction)
-        jobs = service(self.bot)
         if interaction.guild_id is None or interaction.channel_id is None:
             raise UserFacingError(t(locale, "Use Atelier in a server channel."))
         attachments: list[discord.Attachment] = [
@@ -281,7 +150,7 @@ class Generate(commands.Cog):
                 )
             )
         options = {key: values[key] for key in OPTION_FIELDS if values.get(key) not in (None, "")}
-        preferred = await self.preferred_models(jobs, interaction.guild_id, spec.media)
+        preferred = await self.preferred_models(interaction.guild_id, spec.media)
         model = resolve_model(
             self.catalog,
             spec,
@@ -304,13 +173,11 @@ class Generate(commands.Cog):
             image_urls=urls,
             nsfw_channel=is_nsfw(interaction.channel),
         )
-        await launch(interaction, request)
+        await launch(self.services, interaction, request)
 
-    async def preferred_models(
-        self, jobs: JobService, guild_id: int, media: tuple[Media, ...]
-    ) -> list[str | None]:
+    async def preferred_models(self, guild_id: int, media: tuple[Media, ...]) -> list[str | None]:
         """The server's default model for each media, then the catalogue's."""
-        config = await jobs.store.guild_config(guild_id)
+        config = await self.services.queries.guild_config(guild_id)
         server = {"image": config.default_image_model, "video": config.default_video_model}
         found: list[str | None] = [server[m] for m in media]
         for m in media:
@@ -327,9 +194,8 @@ class Generate(commands.Cog):
             interaction: discord.Interaction, current: str
         ) -> list[app_commands.Choice[Any]]:
             allowed: Callable[[str], bool] | None = None
-            jobs = getattr(self.bot.services, "jobs", None)
-            if jobs is not None and interaction.guild_id is not None:
-                config = await jobs.store.guild_config(interaction.guild_id)
+            if interaction.guild_id is not None:
+                config = await self.services.queries.guild_config(interaction.guild_id)
                 allowed = config.model_allowed
             found = model_choices(self.catalog, spec, str(current or ""), allowed=allowed)
             return [app_commands.Choice(name=c.name, value=c.value) for c in found]

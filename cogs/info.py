@@ -9,6 +9,7 @@ from discord.ext import commands
 from bot.app import AtelierBot
 from bot.i18n import t
 from bot.model_pages import ModelLine, cancel_policy, pages
+from bot.ui import locale_of
 
 EMBED_COLOUR = discord.Colour.blurple()
 
@@ -81,7 +82,7 @@ class Info(commands.Cog):
 
     @app_commands.command(name="models", description="The models, what each can do, time and price")
     async def models(self, interaction: discord.Interaction) -> None:
-        locale = str(interaction.locale)
+        locale = locale_of(interaction)
         all_pages = pages(self.bot.services.catalog, locale=locale)
         note = cancel_policy(self.bot.services.settings.cancel_refunds, locale)
         view = ModelPager(all_pages, interaction.user.id, locale, note)

@@ -21,7 +21,6 @@ import secrets
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import discord
@@ -49,9 +48,9 @@ from bot.job_views import (
     show_refusal,
     shown_by,
 )
-from bot.jobs import JobService
+from bot.launch import is_nsfw
 from bot.store import Job
-from bot.ui import INFO_COLOUR, can_manage_jobs, custom_id, permissions_in, reply
+from bot.ui import INFO_COLOUR, can_manage_jobs, custom_id, locale_of, permissions_in, reply
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +86,8 @@ def cancel_buttons(job_ids: tuple[int, ...], locale: str | None) -> discord.ui.V
 class Jobs(commands.Cog):
     def __init__(self, bot: AtelierBot) -> None:
         self.bot = bot
+        self.service = bot.services.jobs
+        self.queries = bot.services.queries
         self.config = DeliveryConfig.for_api(bot.services.settings.maxapi_base_url)
         self._downloads: aiohttp.ClientSession | None = None
         self._show_slots = asyncio.Semaphore(SHOW_CONCURRENCY)
@@ -96,12 +97,6 @@ class Jobs(commands.Cog):
             await self._downloads.close()
             self._downloads = None
 
-    def service(self) -> JobService:
-        jobs = self.bot.services.jobs
-        if jobs is None:
-            raise UserFacingError("Jobs are not available right now. Try again later.")
-        return jobs
-
     # -- /jobs -----------------------------------------------------------------------
 
     @app_commands.command(name="jobs", description="Your active and recent jobs, with Cancel")
@@ -110,12 +105,14 @@ class Jobs(commands.Cog):
         # Acknowledge before reading: the database thread is shared with the poller and
         # delivery, so a read can wait behind their writes; the deferral does not.
         await interaction.response.defer(ephemeral=True, thinking=True)
-        service = self.service()
-        guild_id, user_id = interaction.guild_id, interaction.user.id
-        active = await service.store.for_user(guild_id, user_id, active=True, limit=ACTIVE_LIMIT)
-        recent = await service.store.for_user(guild_id, user_id, active=False, limit=RECENT_LIMIT)
-        locale = str(interaction.locale)
-        shown = overview(active, recent, now=service.clock(), locale=locale)
+        active, recent = await self.queries.mine(
+            interaction.guild_id,
+            interaction.user.id,
+            active_limit=ACTIVE_LIMIT,
+            recent_limit=RECENT_LIMIT,
+        )
+        locale = locale_of(interaction)
+        shown = overview(active, recent, now=self.queries.clock(), locale=locale)
         embed = discord.Embed(
             title=t(locale, "Your jobs"), description=shown.description, colour=INFO_COLOUR
         )
@@ -131,12 +128,11 @@ class Jobs(commands.Cog):
     ) -> None:
         # Max API's cancel is a network call: answer first.
         await interaction.response.defer(ephemeral=True, thinking=True)
-        service = self.service()
-        locale = str(interaction.locale)
-        found = await self.job_for(interaction, service, job, action="cancel")
+        locale = locale_of(interaction)
+        found = await self.job_for(interaction, job, action="cancel")
         owner = found.user_id == interaction.user.id
         reason = "cancelled by member" if owner else f"cancelled by moderator {interaction.user.id}"
-        outcome = await service.cancel(found.id, reason=reason)
+        outcome = await self.service.cancel(found.id, reason=reason)
         if outcome.cancelled and not owner:
             log.info("job %s cancelled by moderator %s", found.id, interaction.user.id)
         text = cancel_text(
@@ -164,10 +160,9 @@ class Jobs(commands.Cog):
     async def show(self, interaction: discord.Interaction, job: app_commands.Range[int, 1]) -> None:
         # Downloads take time: answer first (privately, so refusals stay private).
         await interaction.response.defer(ephemeral=True, thinking=True)
-        service = self.service()
-        locale = str(interaction.locale)
-        found = await self.job_for(interaction, service, job, action="show")
-        refusal = show_refusal(found, now=service.clock(), locale=locale)
+        locale = locale_of(interaction)
+        found = await self.job_for(interaction, job, action="show")
+        refusal = show_refusal(found, now=self.queries.clock(), locale=locale)
         if refusal is not None:
             raise UserFacingError(refusal)
         channel = interaction.channel
@@ -181,7 +176,7 @@ class Jobs(commands.Cog):
                     "Files). Try another channel or ask a moderator.",
                 )
             )
-        if found.age_restricted is not False and not _is_nsfw(channel):
+        if found.age_restricted is not False and not is_nsfw(channel):
             raise NotAllowed(age_refusal(found, locale))
         message_ids = await self.repost(found, channel, interaction, locale)
         url = jump_url(interaction.guild_id, interaction.channel_id or 0, message_ids[0])
@@ -199,14 +194,12 @@ class Jobs(commands.Cog):
 
     # -- shared --------------------------------------------------------------------------
 
-    async def job_for(
-        self, interaction: discord.Interaction, service: JobService, job_id: int, *, action: str
-    ) -> Job:
+    async def job_for(self, interaction: discord.Interaction, job_id: int, *, action: str) -> Job:
         """The job, if it is in this server and the caller may act on it; else a refusal.
         Another server's job reads as unknown, so ids leak nothing across servers."""
-        locale = str(interaction.locale)
-        job = await service.store.get(job_id)
-        if job is None or job.guild_id != interaction.guild_id:
+        locale = locale_of(interaction)
+        job = await self.queries.in_guild(job_id, interaction.guild_id)
+        if job is None:
             raise UserFacingError(
                 t(locale, "There is no job #{job_id} in this server.", job_id=job_id)
             )
@@ -235,22 +228,19 @@ class Jobs(commands.Cog):
     async def _choices(
         self, interaction: discord.Interaction, typed: str, *, active: bool
     ) -> list[app_commands.Choice[int]]:
-        service = self.bot.services.jobs
-        if service is None or interaction.guild_id is None:
+        if interaction.guild_id is None:
             return []
-        store, guild_id, user_id = service.store, interaction.guild_id, interaction.user.id
-        found = await store.for_user(guild_id, user_id, active=active, limit=CANDIDATES)
-        if may_moderate(interaction):
-            others = await store.for_guild(guild_id, active=active, limit=CANDIDATES)
-            merged = {job.id: job for job in [*found, *others]}
-            found = sorted(merged.values(), key=lambda job: job.id, reverse=True)
-        digits = typed.strip().lstrip("#")
-        if digits.isdigit() and all(job.id != int(digits) for job in found):
-            exact = await store.get(int(digits))  # an older job, typed by its id
-            if exact is not None:
-                found.insert(0, exact)
-        now = service.clock()
-        locale = str(interaction.locale)
+        user_id = interaction.user.id
+        found = await self.queries.candidates(
+            interaction.guild_id,
+            user_id,
+            typed,
+            active=active,
+            others=may_moderate(interaction),
+            limit=CANDIDATES,
+        )
+        now = self.queries.clock()
+        locale = locale_of(interaction)
         picked: list[app_commands.Choice[int]] = []
         for job in found:
             if not self.offered(interaction, job):
@@ -273,7 +263,7 @@ class Jobs(commands.Cog):
         member = interaction.guild.get_member(job.user_id) if interaction.guild else None
         if member is not None:
             return member.display_name
-        return t(str(interaction.locale), "member {user_id}", user_id=job.user_id)
+        return t(locale_of(interaction), "member {user_id}", user_id=job.user_id)
 
     def offered(self, interaction: discord.Interaction, job: Job) -> bool:
         """Whether autocomplete may list ``job``: the caller's own, or one they moderate
@@ -356,7 +346,7 @@ class Jobs(commands.Cog):
         """One message of the re-post, mentioning nobody; a file Discord refuses as too
         large becomes a link, as in delivery. No Delete button: it deletes only the job's
         own messages, and a re-post is not recorded as one."""
-        locale = str(interaction.locale)
+        locale = locale_of(interaction)
         while True:
             message = build_result_message(job, plan, nonce=nonce)
             message.allowed_mentions = discord.AllowedMentions.none()
@@ -381,11 +371,6 @@ class Jobs(commands.Cog):
             finally:
                 message.close()
             return sent.id
-
-
-def _is_nsfw(channel: Any) -> bool:
-    check = getattr(channel, "is_nsfw", None)
-    return bool(check()) if callable(check) else False
 
 
 def may_moderate(interaction: discord.Interaction) -> bool:

@@ -1,67 +1,28 @@
-"""``/status``: the bot's health at a glance, for moderators.
+"""``/status``: the bot's health at a glance, for moderators (checked at run time).
 
-This server's jobs by state and its oldest unfinished job's age come from the store
-(``GET /metrics`` counts every server's; a moderator sees only their own); Max API is
-probed with a query for a task id that cannot exist — free, and a "task not found"
-answer proves both reachability and that the key is accepted; the gateway latency is
-discord.py's heartbeat round trip; the budget is this server's spend today against its
-daily budget. Moderator-only at run time
-(``default_permissions`` is only a default that server admins can override).
+This server's jobs by state and its oldest unfinished job (``GET /metrics`` counts every
+server's), whether Max API answers, the gateway latency, and today's spend against the
+daily budget (:meth:`bot.job_queries.JobQueries.status`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
-import time
-from dataclasses import dataclass
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import maxapi
 from bot.app import AtelierBot
-from bot.errors import NotAllowed, UserFacingError
+from bot.errors import NotAllowed
 from bot.i18n import t
+from bot.job_queries import ApiProbe
 from bot.job_states import JobState
-from bot.metrics import JobGauges, read_job_gauges
-from bot.quota import period_keys
-from bot.ui import INFO_COLOUR, is_moderator, reply
+from bot.metrics import JobGauges
+from bot.ui import INFO_COLOUR, is_moderator, locale_of, reply
 
 log = logging.getLogger(__name__)
-
-PROBE_TASK_ID = "atelier-status-probe"
-PROBE_TIMEOUT = 8.0
-
-
-@dataclass(frozen=True, slots=True)
-class ApiProbe:
-    """How a query to Max API went: reachable at all, how fast, what it said."""
-
-    reachable: bool
-    latency: float  # seconds
-    detail: str
-
-
-async def probe_api(api: maxapi.MaxApiClient, within: float = PROBE_TIMEOUT) -> ApiProbe:
-    """Query a task id that cannot exist; "not found" is the healthy answer."""
-    began = time.perf_counter()
-    try:
-        async with asyncio.timeout(within):
-            await api.get(PROBE_TASK_ID)
-        detail, reachable = "ok", True
-    except maxapi.TaskNotFound:
-        detail, reachable = "ok", True
-    except maxapi.Unauthorized:
-        detail, reachable = "API key refused", True
-    except (maxapi.NetworkError, TimeoutError) as exc:
-        detail, reachable = f"unreachable ({type(exc).__name__})", False
-    except maxapi.MaxApiError as exc:
-        status = exc.http_status if exc.http_status is not None else "?"
-        detail, reachable = f"answered with an error (HTTP {status})", exc.http_status is not None
-    return ApiProbe(reachable, time.perf_counter() - began, detail)
 
 
 def format_age(seconds: float | None) -> str:
@@ -114,6 +75,7 @@ def status_embed(
 class Status(commands.Cog):
     def __init__(self, bot: AtelierBot) -> None:
         self.bot = bot
+        self.queries = bot.services.queries
 
     @app_commands.command(name="status", description="Atelier's health (moderators)")
     @app_commands.guild_only()
@@ -123,32 +85,23 @@ class Status(commands.Cog):
             raise NotAllowed(
                 "Only moderators (Manage Server) can use /{command}.", command="status"
             )
-        jobs = self.bot.services.jobs
-        if jobs is None or interaction.guild_id is None:
-            raise UserFacingError("Atelier is not ready right now. Try again later.")
+        assert interaction.guild_id is not None  # guild_only
         await interaction.response.defer(ephemeral=True, thinking=True)
-        now = jobs.clock()
-        config = await jobs.store.guild_config(interaction.guild_id)
-        day, month = period_keys(now, config.rollover_hour_utc)
-        gauges, api, usage = await asyncio.gather(
-            read_job_gauges(jobs.store, now, interaction.guild_id),
-            probe_api(jobs.api),
-            jobs.store.usage(interaction.guild_id, interaction.user.id, day, month),
-        )
+        status = await self.queries.status(interaction.guild_id, interaction.user.id)
         log.info(
             "status for guild %s: api %s in %.0f ms, %d unfinished",
             interaction.guild_id,
-            api.detail,
-            api.latency * 1000,
-            gauges.unfinished,
+            status.api.detail,
+            status.api.latency * 1000,
+            status.gauges.unfinished,
         )
         embed = status_embed(
-            str(interaction.locale),
-            gauges,
-            api,
+            locale_of(interaction),
+            status.gauges,
+            status.api,
             self.bot.latency,
-            usage.guild_spend_today_usd,
-            config.daily_budget_usd,
+            status.spent_today_usd,
+            status.daily_budget_usd,
         )
         await reply(interaction, embed=embed)
 

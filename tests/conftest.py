@@ -7,6 +7,7 @@ module never depends on the whole application importing cleanly.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -19,6 +20,7 @@ from tests.discord_world import World, discord_world, running_bot
 
 if TYPE_CHECKING:
     from bot.app import AtelierBot, Services
+    from bot.runtime import Runtime
     from bot.settings import Settings
 
 TEST_TOKEN = "test-token"  # the fake Discord's fake token
@@ -52,20 +54,32 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def make_services(settings: Settings) -> Callable[..., Services]:
-    """``make_services(catalog=None, settings=None, **extra)``: the app's services,
-    with the built-in catalogue unless one is given."""
-    from bot.app import Services
+async def idle_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    """A Runtime opened on the test's settings (database in ``tmp_path``) whose loops are
+    never started: the services of a bot that only needs its commands."""
     from bot.catalog import Catalog
+    from bot.runtime import Runtime
 
-    def make(*, catalog: Any = None, settings: Settings | None = None, **extra: Any) -> Services:
-        return Services(
-            settings=settings or default_settings,
-            catalog=catalog if catalog is not None else Catalog.load(),
-            extra=dict(extra),
+    async with Runtime(settings, Catalog.load()) as opened:
+        yield opened
+
+
+@pytest.fixture
+def make_services(idle_runtime: Runtime) -> Callable[..., Services]:
+    """``make_services(catalog=None, settings=None)``: the services of ``idle_runtime``,
+    which starts no loops with the bot; ``settings`` and ``catalog`` replace what the
+    cogs read (the job service keeps the runtime's)."""
+
+    def make(*, catalog: Any = None, settings: Settings | None = None) -> Services:
+        services = idle_runtime.services()
+        return dataclasses.replace(
+            services,
+            settings=settings or services.settings,
+            catalog=catalog if catalog is not None else services.catalog,
+            on_setup=[],
+            on_close=[],
         )
 
-    default_settings = settings
     return make
 
 

@@ -92,3 +92,18 @@ def test_the_notice_may_mention_only_its_owner() -> None:
     from bot.announcer import owner_only
 
     assert owner_only(job(S.FAILED)).to_dict() == {"parse": [], "users": [42]}
+
+
+def test_a_reason_with_fields_is_told_in_the_owners_language() -> None:
+    from bot.jobs import REJECTED_MESSAGES
+
+    busy = dataclasses.replace(
+        job(S.REJECTED, REJECTED_MESSAGES["RATE_LIMITED"]), failure_fields={"seconds": 12}
+    )
+    text = ending_text(busy)
+    assert text is not None
+    assert text.endswith("Max API is busy. Try again in 12 s. You were not charged.")
+    chinese = ending_text(dataclasses.replace(busy, locale="zh-CN"))
+    assert chinese is not None and chinese.endswith(
+        "Max API 正忙。请在 12 秒后重试。你没有被扣费。"
+    )

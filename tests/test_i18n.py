@@ -1,12 +1,14 @@
 """The zh-CN table against the code: no stale entry, no missing one, the same ``{fields}``
-on both sides; and how stored English (failure messages, /cancel answers, errors raised
-deep in the job service) comes out in the reader's language."""
+on both sides; and how templates kept for later (failure messages, /cancel answers, errors
+raised deep in the job service) come out in the reader's language."""
 
 from __future__ import annotations
 
 import ast
 import json
 import re
+import sqlite3
+import string
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +18,10 @@ import discord
 import pytest
 from discord import app_commands
 
-from bot.i18n import t, t_stored, table, template_fields, template_pattern
+from bot.command_specs import FAMILY_DESCRIPTION, FAMILY_MODEL
+from bot.i18n import t, table
+from bot.job_states import JobState
+from bot.store import Job
 from bot.translator import Translator
 
 ZH = "zh-CN"
@@ -79,7 +84,7 @@ def literal_messages() -> dict[str, str]:
             name = call_name(node)
             where = f"{path.relative_to(ROOT)}:{node.lineno}"
             candidates: list[str | None] = []
-            if name in ("t", "t_stored") and len(node.args) >= 2:
+            if name == "t" and len(node.args) >= 2:
                 candidates.append(text(node.args[1]))
             if name in MESSAGE_CALLS and node.args:
                 candidates.append(text(node.args[-1] if name == "_Refused" else node.args[0]))
@@ -154,6 +159,15 @@ def metadata_strings(payloads: list[dict[str, Any]]) -> set[str]:
     return found
 
 
+def template_fields(template: str) -> set[tuple[str, str, str]]:
+    """The ``(name, conversion, format spec)`` of each field in ``template``."""
+    return {
+        (name, conversion or "", spec or "")
+        for _, name, spec, conversion in string.Formatter().parse(template)
+        if name is not None
+    }
+
+
 @pytest.fixture(scope="module")
 def zh() -> dict[str, str]:
     return table(ZH)
@@ -169,9 +183,7 @@ def test_the_table_is_a_flat_map_of_text(zh: dict[str, str]) -> None:
 
 def test_every_translation_keeps_exactly_the_fields_of_its_key(zh: dict[str, str]) -> None:
     wrong = {
-        key: value
-        for key, value in zh.items()
-        if set(template_fields(key)) != set(template_fields(value))
+        key: value for key, value in zh.items() if template_fields(key) != template_fields(value)
     }
     assert not wrong, f"fields differ: {wrong}"
 
@@ -183,8 +195,8 @@ def test_every_translation_is_chinese(zh: dict[str, str]) -> None:
 
 async def test_no_entry_is_stale(zh: dict[str, str], make_bot: Any) -> None:
     """Every key is still said somewhere: a literal in the code, a text of the
-    catalogue, or a string the commands sync (family descriptions are templates the
-    translator reads back, so they count through their template)."""
+    catalogue, or a string the commands sync (family descriptions count through their
+    template, which the translator is handed with its fields)."""
     used = (
         string_constants() | catalogue_strings() | metadata_strings(await synced_payloads(make_bot))
     )
@@ -214,7 +226,7 @@ def test_every_message_table_has_entries(zh: dict[str, str]) -> None:
     )
     from bot.errors import UserFacingError
     from bot.job_states import JobState
-    from cogs.generate import PERMISSION_NAMES
+    from bot.launch import PERMISSION_NAMES
 
     def titles(cls: type[UserFacingError]) -> Iterator[str]:
         yield cls.title
@@ -246,7 +258,7 @@ def test_every_message_table_has_entries(zh: dict[str, str]) -> None:
         *model_pages.PRICE_UNITS.values(),
         *PERMISSION_NAMES.values(),
         *titles(UserFacingError),
-        *(state.value for state in JobState),  # read back out of /cancel answers
+        *(state.value for state in JobState),  # the state in /cancel answers
         "image",
         "video",
     ]
@@ -267,16 +279,16 @@ def test_every_refused_submit_is_told_in_chinese() -> None:
         maxapi.MaxApiError("down"),
     ]
     for error in errors:
-        _, message = _rejection(error)
-        shown = t_stored(ZH, message)
+        _, template, fields = _rejection(error)
+        shown = t(ZH, template, **fields)
         assert CJK.search(shown), f"{type(error).__name__}: {shown}"
-    _, busy = _rejection(maxapi.RateLimited("slow", retry_after=11.2))
-    assert t_stored(ZH, busy) == "Max API 正忙。请在 12 秒后重试。你没有被扣费。"
-    _, content = _rejection(errors[0])
-    assert "sexual / minors, violence" in t_stored(ZH, content)
+    _, busy, fields = _rejection(maxapi.RateLimited("slow", retry_after=11.2))
+    assert t(ZH, busy, **fields) == "Max API 正忙。请在 12 秒后重试。你没有被扣费。"
+    _, content, fields = _rejection(errors[0])
+    assert "sexual / minors, violence" in t(ZH, content, **fields)
 
 
-# -- t, t_stored, t_fields ----------------------------------------------------------------
+# -- t, stored failures, /cancel answers ----------------------------------------------------
 
 
 def test_t_fills_fields_after_translating_and_english_is_the_fallback() -> None:
@@ -293,33 +305,97 @@ def test_a_bad_translation_falls_back_to_english(monkeypatch: pytest.MonkeyPatch
     assert t(ZH, "Broken {a}", a=1) == "Broken 1"
 
 
-def test_stored_sentences_are_found_exactly_or_by_their_template() -> None:
-    from bot.jobs import ALREADY_ENDED, TOO_OLD_MESSAGE
-
-    assert t_stored(ZH, "Cancelled. You were not charged.") == "已取消。你没有被扣费。"
-    too_old = TOO_OLD_MESSAGE.format(duration="2.5 h")
-    assert t_stored(ZH, too_old) == "Max API 未在 2.5 h 内完成此任务。Atelier 已停止等待。"
-    # A field that is an entry itself is translated too (the state of /cancel's answer).
-    ended = ALREADY_ENDED.format(job_id=5, state="delivered")
-    assert t_stored(ZH, ended) == "任务 5 的状态已是：已发布。"
-    assert t_stored("en-US", ended) == ended
-    assert t_stored(ZH, "Something only a moderator wrote.") == "Something only a moderator wrote."
-    assert t_stored(ZH, "已取消。") == "已取消。"
+def make_job(**values: Any) -> Job:
+    base: dict[str, Any] = {"id": 5, "guild_id": 1, "channel_id": 2, "user_id": 3}
+    base |= {"media": "image", "model": "nano-banana", "prompt": "a fox", "input": {}}
+    base |= {"price_usd": 0.04, "state": JobState.FAILED, "created_at": 1.0, "updated_at": 2.0}
+    return Job(**(base | values))
 
 
-def test_templates_that_cannot_be_read_back_have_no_pattern() -> None:
-    assert template_pattern("no fields here") is None
-    assert template_pattern("{n} s") is None  # too little literal text to tell apart
-    assert template_pattern("days start at {hour:02d}:00") is None  # a format spec
-    pattern = template_pattern("until <t:{at}:f> (<t:{at}:R>)")
-    assert pattern is not None
-    assert pattern.fullmatch("until <t:5:f> (<t:5:R>)")
-    assert not pattern.fullmatch("until <t:5:f> (<t:6:R>)")
+def test_a_stored_failure_is_its_template_and_fields_shown_in_the_readers_language() -> None:
+    from bot.jobs import TOO_OLD_MESSAGE
+    from bot.progress import failure_text
+
+    job = make_job(
+        state=JobState.EXPIRED,
+        failure_message=TOO_OLD_MESSAGE,
+        failure_fields={"duration": "2.5 h"},
+    )
+    assert failure_text(job, ZH) == ("Max API 未在 2.5 h 内完成此任务。Atelier 已停止等待。", "")
+    english, _ = failure_text(job, "en-US")
+    assert (
+        english == "Max API did not finish this job within 2.5 h. Atelier stopped waiting for it."
+    )
+    # A reason kept without fields (or written before templates were kept) is looked up whole.
+    cancelled = make_job(state=JobState.CANCELLED, failure_message="Cancelled.")
+    assert failure_text(cancelled, ZH) == ("已取消。", " 你没有被扣费。")
 
 
-def test_the_most_specific_template_wins() -> None:
-    message = "A moderator blocked you from using Atelier here until <t:99:f> (spam)."
-    assert t_stored(ZH, message) == "管理员已禁止你在这里使用 Atelier，直到 <t:99:f>（spam）。"
+def test_a_cancel_answer_gets_the_jobs_id_and_state_translated() -> None:
+    from bot.job_views import cancel_text
+    from bot.jobs import ALREADY_ENDED
+
+    job = make_job(state=JobState.DELIVERED)
+    assert cancel_text(ALREADY_ENDED, job, cancelled=False, caller_id=3, locale=ZH) == (
+        "任务 5 的状态已是：已发布。"
+    )
+    english = cancel_text(ALREADY_ENDED, job, cancelled=False, caller_id=3, locale="en-US")
+    assert english == "Job 5 has already delivered."
+
+
+async def test_failures_stored_as_sentences_are_split_back_into_templates(
+    tmp_path: Path,
+) -> None:
+    """m010: a sentence formatted from a template before it becomes template and fields."""
+    from sqlite_utils import Database
+
+    from bot.jobs import REJECTED_MESSAGES, TOO_OLD_MESSAGE
+    from bot.progress import failure_text
+    from bot.store import Store, migrations
+
+    path = tmp_path / "old.db"
+    old = Database(path)
+    migrations.apply(old, stop_before="m010_failure_fields")
+    sentences = [
+        TOO_OLD_MESSAGE.format(duration="2.5 h"),
+        REJECTED_MESSAGES["RATE_LIMITED"].format(seconds=12),
+        "Cancelled.",
+        "Something {odd} nobody formatted.",
+    ]
+    for job_id, sentence in enumerate(sentences, start=1):
+        old.execute(
+            "INSERT INTO jobs (id, guild_id, channel_id, user_id, media, model, prompt, input, "
+            "price_usd, state, created_at, updated_at, failure_message) "
+            "VALUES (?, 7, 2, 3, 'image', 'nano-banana', 'old', '{}', 0.04, 'failed', 1.0, 1.0, ?)",
+            [job_id, sentence],
+        )
+    old.conn.commit()
+    old.close()
+    store = await Store.open(path)
+    jobs = [await store.get(job_id) for job_id in range(1, len(sentences) + 1)]
+    await store.close()
+    assert [(j.failure_message, j.failure_fields) for j in jobs if j] == [
+        (TOO_OLD_MESSAGE, {"duration": "2.5 h"}),
+        (REJECTED_MESSAGES["RATE_LIMITED"], {"seconds": "12"}),
+        ("Cancelled.", None),
+        ("Something {odd} nobody formatted.", None),
+    ]
+    shown = [failure_text(j, ZH)[0] for j in jobs if j]
+    assert shown[1] == "Max API 正忙。请在 12 秒后重试。你没有被扣费。"
+    assert shown[3] == "Something {odd} nobody formatted."
+    assert sqlite3.connect(path).execute("SELECT COUNT(*) FROM jobs").fetchone() == (4,)
+
+
+def test_a_blocked_member_is_refused_in_chinese_with_the_end_and_reason() -> None:
+    from bot.errors import NotAllowed
+    from bot.jobs import BLOCKED
+    from bot.ui import describe_error
+
+    error = NotAllowed(BLOCKED[True, True], until=99, reason="spam")
+    assert describe_error(error, ZH) == (
+        "没有权限",
+        "管理员已禁止你在这里使用 Atelier，直到 <t:99:f>（spam）。",
+    )
 
 
 # -- errors -------------------------------------------------------------------------------
@@ -389,17 +465,28 @@ async def test_translator_keeps_command_names_and_translates_the_rest() -> None:
     translator = Translator()
     chinese = discord.Locale.chinese
 
-    async def say(message: str, where: app_commands.TranslationContextLocation) -> str | None:
-        return await translator.translate(app_commands.locale_str(message), chinese, context(where))
+    async def say(
+        message: str, where: app_commands.TranslationContextLocation, **extras: Any
+    ) -> str | None:
+        text = app_commands.locale_str(message, **extras)
+        return await translator.translate(text, chinese, context(where))
+
+    def family(kind: str, label: str) -> dict[str, Any]:
+        return {"template": FAMILY_DESCRIPTION, "fields": {"kind": kind, "label": label}}
 
     assert await say("video", loc.command_name) is None
     assert await say("words", loc.group_name) is None
     assert await say("words", loc.parameter_name) == "词语"
-    assert await say("Make images with Seedream", loc.command_description) == "用 Seedream 生成图片"
-    assert await say("Make images and videos with Grok Imagine", loc.command_description) == (
-        "用 Grok Imagine 生成图片和视频"
+    seedream = family("images", "Seedream")
+    assert await say("Make images with Seedream", loc.command_description, **seedream) == (
+        "用 Seedream 生成图片"
     )
-    assert await say("The Veo 3 model", loc.parameter_description) == "Veo 3 模型"
+    grok = family("images and videos", "Grok Imagine")
+    assert await say(
+        "Make images and videos with Grok Imagine", loc.command_description, **grok
+    ) == ("用 Grok Imagine 生成图片和视频")
+    veo = {"template": FAMILY_MODEL, "fields": {"label": "Veo 3"}}
+    assert await say("The Veo 3 model", loc.parameter_description, **veo) == "Veo 3 模型"
     assert await say("Last 7 days", loc.choice_name) == "最近 7 天"
     assert await say("8 s", loc.choice_name) is None
     english = await translator.translate(
@@ -432,6 +519,22 @@ async def test_synced_options_have_valid_chinese_names_and_commands_keep_theirs(
     for payload in payloads:
         walk(payload, command=True)
     assert named > 50
+
+
+async def test_family_commands_are_described_in_chinese(make_bot: Any) -> None:
+    """The family descriptions reach the sync as templates with fields, so each is translated."""
+
+    def is_family(payload: dict[str, Any]) -> bool:
+        model = [o for o in payload.get("options", []) if o["name"] == "model"]
+        return bool(model) and model[0]["description"] != "The model (default: the server's choice)"
+
+    families = [p for p in await synced_payloads(make_bot) if is_family(p)]
+    assert len(families) > 3
+    for payload in families:
+        described = payload.get("description_localizations", {}).get(ZH, "")
+        assert described.startswith("用 ") and CJK.search(described), payload["name"]
+        model = next(o for o in payload["options"] if o["name"] == "model")
+        assert model["description_localizations"][ZH].endswith(" 模型"), payload["name"]
 
 
 def valid_name(name: str) -> bool:

@@ -22,6 +22,7 @@ from bot.catalog import GenerationRequest
 from bot.job_states import CANCEL_CHARGED, UPSTREAM, JobState
 from bot.jobs import CHARGED_CANCEL_ANSWERS, FAILURE_MESSAGES, TIMEOUT_MESSAGE
 from bot.maxapi import Task, TaskStatus
+from bot.progress import failure_text
 from bot.quota import period_keys
 from bot.simulator import SimulatorConfig
 from bot.store import Job
@@ -131,6 +132,7 @@ async def test_job_older_than_its_model_allows_expires(h: Harness) -> None:
     done = await h.jobs.refresh(still)
     assert done is not None and done.state == S.EXPIRED
     assert done.failure_reason == "MAX_AGE"
+    assert failure_text(done, None)[0].startswith("Max API did not finish this job within ")
 
 
 # ---------------------------------------------------------------------------- cancel
@@ -199,14 +201,15 @@ async def test_moderation_refusal_rejects_the_job(h: Harness) -> None:
     job = await h.start_job("a forbidden fox")
     assert job.state == S.REJECTED and job.task_id is None
     assert job.failure_reason == "CONTENT_REJECTED"
-    assert job.failure_message and "illicit" in job.failure_message
+    assert job.failure_fields and "illicit" in job.failure_fields["categories"]
+    assert "(illicit" in failure_text(job, None)[0]
     assert h.sim.tasks == {}
 
 
 async def test_invalid_parameters_reject_the_job_with_the_api_message(h: Harness) -> None:
     job = await h.start_job("a fox [sim:nonsense]")  # passes our catalogue, not the API
     assert job.state == S.REJECTED and job.failure_reason == "INVALID_PARAMETERS"
-    assert job.failure_message and "unknown simulator directive" in job.failure_message
+    assert "unknown simulator directive" in failure_text(job, None)[0]
 
 
 async def test_refused_api_key_rejects_the_job_without_showing_the_key(tmp_path: Path) -> None:
@@ -214,8 +217,8 @@ async def test_refused_api_key_rejects_the_job_without_showing_the_key(tmp_path:
     async with harness(tmp_path, api_key=wrong) as h:
         job = await h.start_job("a fox")
         assert job.state == S.REJECTED and job.failure_reason == "UNAUTHORIZED"
-        assert job.failure_message and "MAXAPI_KEY" in job.failure_message
-        assert wrong not in job.failure_message
+        message, _ = failure_text(job, None)
+        assert "MAXAPI_KEY" in message and wrong not in message
         assert h.sim.tasks == {}
 
 
@@ -281,28 +284,15 @@ async def test_a_stale_answer_never_moves_a_job_backwards(h: Harness) -> None:
     assert after.next_poll_at is not None
 
 
-# ------------------------------------------------------------------ answers go out first
+# ------------------------------------------------------------------ accept
 
 
-async def test_submit_waits_while_a_command_is_being_answered(h: Harness) -> None:
-    accepted = await h.jobs.accept(GenerationRequest(model=IMAGE, prompt="a heron"), REQUESTER)
-    with h.jobs.answers.answering():
-        submit = asyncio.create_task(h.jobs.submit(accepted.id))
-        await asyncio.sleep(0.05)
-        assert not h.sim.submissions, "nothing goes to Max API while an answer is pending"
-        assert (await h.store.get(accepted.id)).state == S.ACCEPTED  # type: ignore[union-attr]
-    submitted = await asyncio.wait_for(submit, 5)
-    assert submitted is not None and submitted.state == S.QUEUED
-    assert len(h.sim.submissions) == 1
-
-
-async def test_accept_reports_the_place_in_the_guild_queue(h: Harness) -> None:
+async def test_accept_returns_the_job_as_stored_and_queues_it_in_its_guild(h: Harness) -> None:
     request = GenerationRequest(model=IMAGE, prompt="a heron")
-    _, ahead_of_first = await h.jobs.accept_with_position(request, REQUESTER)
-    second, ahead_of_second = await h.jobs.accept_with_position(request, REQUESTER)
-    assert (ahead_of_first, ahead_of_second) == (0, 1)
-    assert await h.store.queue_position(second) == 1
+    first = await h.jobs.accept(request, REQUESTER)
+    second = await h.jobs.accept(request, REQUESTER)
     assert second == await h.store.get(second.id), "the job as stored, defaults included"
+    assert [await h.store.queue_position(job) for job in (first, second)] == [0, 1]
 
 
 # ------------------------------------------------------------------ what a cancel costs

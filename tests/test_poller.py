@@ -6,8 +6,9 @@ import asyncio
 import dataclasses
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,18 +58,39 @@ def wrap_refresh(
     return real
 
 
-def counting(store: Store, name: str) -> list[Any]:
-    """Record what each call of the store method ``name`` returned (one entry a call)."""
-    real = getattr(store, name)
-    results: list[Any] = []
+@dataclass
+class Calls:
+    """The calls of one store method: their arguments as made, their results as returned."""
 
-    async def counted(*args: Any, **kwargs: Any) -> Any:
+    made: list[tuple[tuple[Any, ...], dict[str, Any]]] = field(default_factory=list)
+    returned: list[Any] = field(default_factory=list)
+
+
+def recording(store: Store, name: str) -> Calls:
+    """Record every call of the store method ``name``."""
+    real = getattr(store, name)
+    calls = Calls()
+
+    async def recorded(*args: Any, **kwargs: Any) -> Any:
+        calls.made.append((args, kwargs))
         result = await real(*args, **kwargs)
-        results.append(result)
+        calls.returned.append(result)
         return result
 
-    setattr(store, name, counted)
-    return results
+    setattr(store, name, recorded)
+    return calls
+
+
+async def asleep(h: Harness, sleeps: Calls, count: int = 1) -> None:
+    """Wait until the poller has read its next appointment ``count`` times: it is then
+    asleep (the read and the sleep follow each other in one step of its task)."""
+    await h.sim.wait_for(lambda: len(sleeps.returned) >= count, within=5)
+
+
+async def settle() -> None:
+    """Let every task that was woken run (a few turns of the event loop)."""
+    for _ in range(20):
+        await asyncio.sleep(0)
 
 
 async def test_jobs_finish_within_a_few_queries(h: Harness) -> None:
@@ -126,11 +148,12 @@ async def test_a_job_that_keeps_raising_does_not_stop_the_others(h: Harness) -> 
 
 async def test_wake_brings_an_earlier_job_forward(h: Harness) -> None:
     later = await h.start_job("fox [sim:hold]")
-    await h.store.update(later.id, next_poll_at=time.time() + 60)
-    calls = counting(h.store, "next_poll_time")
+    await h.store.update(later.id, next_poll_at=h.jobs.clock() + 60)
+    sleeps = recording(h.store, "next_poll_time")
     async with polling(h, max_sleep=30) as poller:
-        await asyncio.sleep(0.3)
-        assert len(calls) <= 2, "an idle poller sleeps, it does not spin"
+        await asleep(h, sleeps)
+        await settle()
+        assert len(sleeps.made) == 1, "an idle poller sleeps, it does not spin"
         started = time.monotonic()
         job = await h.start_job("fox [sim:seconds=5]")  # submit calls wake_poller
         await h.wait_state(job.id, S.SUCCEEDED, within=5)
@@ -139,63 +162,62 @@ async def test_wake_brings_an_earlier_job_forward(h: Harness) -> None:
     assert h.sim.queries_for(later.task_id or "") == []
 
 
-async def test_due_jobs_are_read_in_batches_not_after_every_look(h: Harness) -> None:
+async def test_each_read_asks_only_for_the_free_slots(h: Harness) -> None:
     started = [await h.start_job(f"fox {i} [sim:seconds=1]") for i in range(40)]
-    reads = counting(h.store, "due_for_poll")
-    await asyncio.sleep(1.2)  # every first look is due
-    async with polling(h, concurrency=4, batch=16) as poller:
+    h.clock_offset[0] += 5  # the injected clock moves on: every first poll is due
+    reads = recording(h.store, "due_for_poll")
+    async with polling(h, concurrency=4) as poller:
         for job in started:
             await h.wait_state(job.id, S.SUCCEEDED, within=10)
-        assert poller.stats.looks == 40
-    # 40 due jobs, 16 per read: three reads bring them all (no row read twice); the
-    # rest found nothing left. Reading after every look would have made 40 reads.
-    assert sum(len(rows) for rows in reads) == 40
-    assert [len(rows) for rows in reads if rows] == [16, 16, 8]
-    assert len(reads) < 20
+        assert poller.stats.polls >= 40
+    for (_, limit), kwargs in reads.made:
+        assert limit + len(kwargs["skip"]) == 4, "the free slots: 4 less those polling"
+    for ((_, _), kwargs), rows in zip(reads.made, reads.returned, strict=True):
+        assert not {row.id for row in rows} & set(kwargs["skip"]), "none polled twice at once"
 
 
-async def test_a_wake_for_a_later_appointment_does_not_reread_the_store(h: Harness) -> None:
-    calls = counting(h.store, "next_poll_time")
-    async with polling(h, max_sleep=30, lookahead=0.5) as poller:
-        await asyncio.sleep(0.2)
-        before = len(calls)
-        for _ in range(50):
-            poller.wake(time.time() + 60)  # after the loop's own wake-up: nothing to do
-        await asyncio.sleep(0.2)
-        assert len(calls) == before
-        poller.wake(time.time() + 1.5)  # earlier than that: read by 1.0 s, not at once
-        await asyncio.sleep(0.4)
-        assert len(calls) == before
-        await asyncio.sleep(1.0)
-        assert len(calls) == before + 1
-        poller.wake(None)  # unknown: read again at once
-        await asyncio.sleep(0.2)
-        assert len(calls) == before + 2
+async def test_a_wake_reads_the_store_only_for_an_earlier_appointment(h: Harness) -> None:
+    later = await h.start_job("fox [sim:hold]")
+    await h.store.update(later.id, next_poll_at=h.jobs.clock() + 20)
+    reads = recording(h.store, "due_for_poll")
+    sleeps = recording(h.store, "next_poll_time")
+    async with polling(h, max_sleep=30) as poller:
+        await asleep(h, sleeps)  # until the appointment, 20 s away
+        assert sleeps.returned == [pytest.approx(h.jobs.clock() + 20, abs=1)]
+        poller.wake(h.jobs.clock() + 25)  # after it: the loop reads by then anyway
+        await settle()
+        assert len(reads.made) == 1
+        poller.wake(h.jobs.clock() + 10)  # before it: read again now
+        await asleep(h, sleeps, 2)
+        assert len(reads.made) == 2
+        poller.wake(None)  # unknown: read again now
+        await asleep(h, sleeps, 3)
+        assert len(reads.made) == 3
+    assert h.sim.queries_for(later.task_id or "") == []
 
 
-async def test_appointments_are_read_ahead_and_kept_on_time(h: Harness) -> None:
-    """One read holds the next half second of appointments; each look starts on time."""
-    jobs = [await h.start_job(f"fox {i} [sim:hold]") for i in range(20)]
-    base = time.time() + 0.3
+async def test_a_poll_starts_when_its_appointment_is_due_and_not_before(h: Harness) -> None:
+    jobs = [await h.start_job(f"fox {i} [sim:hold]") for i in range(3)]
+    now = h.jobs.clock()
     for i, job in enumerate(jobs):
-        await h.store.update(job.id, next_poll_at=base + i * 0.02)  # 0.3 s to 0.68 s
-    reads = counting(h.store, "due_for_poll")
-    looked: dict[int, float] = {}
+        await h.store.update(job.id, next_poll_at=now + 20 + 10 * i)  # 20, 30 and 40 s away
+    polled: set[int] = set()
 
     async def record(job: Job) -> None:
-        looked.setdefault(job.id, time.time())
+        polled.add(job.id)
 
     wrap_refresh(h, record)
-    async with polling(h, lookahead=0.5, rate=None) as poller:
-        poller.wake(None)
-        await h.sim.wait_for(lambda: len(looked) == len(jobs), within=5)
-    late = [looked[job.id] - (base + i * 0.02) for i, job in enumerate(jobs)]
-    assert min(late) >= 0, "no look before its appointment"
-    assert max(late) < 0.1
-    # Two reads hold all twenty: the first (now, up to 0.5 s) and the next (0.5-1.0 s);
-    # reading for each look would have taken twenty.
-    first_two = [row.id for rows in reads[:2] for row in rows]
-    assert {job.id for job in jobs} <= set(first_two)
+    sleeps = recording(h.store, "next_poll_time")
+    async with polling(h, max_sleep=60, rate=None) as poller:
+        await asleep(h, sleeps)
+        assert not polled
+        for i, job in enumerate(jobs):
+            # The injected clock reaches the appointment; the wake-up stands in for the
+            # loop's own timer, which would fire after the same seconds of real time.
+            h.clock_offset[0] += 20.5 if i == 0 else 10
+            poller.wake()
+            await h.sim.wait_for(lambda: job.id in polled, within=5)  # noqa: B023
+            assert polled == {j.id for j in jobs[: i + 1]}, "the due ones only"
 
 
 async def test_concurrency_and_no_job_twice_at_once(h: Harness) -> None:
@@ -247,11 +269,11 @@ async def test_store_errors_do_not_kill_the_loop(h: Harness) -> None:
     real_due = h.store.due_for_poll
     failures = [2]
 
-    async def flaky(now: float, limit: int, **kwargs: Any) -> list[Job]:
+    async def flaky(now: float, limit: int, skip: Collection[int] = ()) -> list[Job]:
         if failures[0]:
             failures[0] -= 1
             raise OSError("disk hiccup")
-        return await real_due(now, limit, **kwargs)
+        return await real_due(now, limit, skip)
 
     h.store.due_for_poll = flaky  # type: ignore[method-assign]
     async with polling(h) as poller:
@@ -260,7 +282,7 @@ async def test_store_errors_do_not_kill_the_loop(h: Harness) -> None:
         assert poller.running and failures[0] == 0
 
 
-async def test_stop_cancels_looks_in_flight_and_leaves_no_task(h: Harness) -> None:
+async def test_stop_cancels_polls_in_flight_and_leaves_no_task(h: Harness) -> None:
     h.sim.faults.stall_next(1, seconds=5, endpoint="query")
     job = await h.start_job("fox [sim:seconds=5]")
     async with polling(h) as poller:

@@ -154,6 +154,18 @@ def test_a_cancel_card_says_cancelled_once() -> None:
     assert state_text(job, "zh-CN").count("取消") == 1
 
 
+def test_a_reason_with_fields_is_filled_in_after_translating() -> None:
+    from bot.jobs import TOO_OLD_MESSAGE
+
+    job = make_job(
+        state=S.EXPIRED, failure_message=TOO_OLD_MESSAGE, failure_fields={"duration": "3 h"}
+    )
+    assert state_text(job, None) == (
+        "Expired. Max API did not finish this job within 3 h. Atelier stopped waiting for it."
+    )
+    assert "Max API 未在 3 h 内完成此任务" in state_text(job, "zh-CN")
+
+
 def test_unknown_or_disabled_model_still_renders() -> None:
     job = make_job(model="retired-model")
     card = progress_card(job, model=None, position=None, now=NOW)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlite_utils import Database
 
-from bot.job_states import TRANSITIONS, JobState, refund_applies, settle_applies
+from bot.job_states import TRANSITIONS, UPSTREAM, JobState, charge_after
 from bot.quota import Charge
 from bot.store import QUEUE_COUNT_CAP, Job, Store, migrations
 
@@ -28,6 +28,8 @@ RELEASED_MIGRATIONS = [
     "m006_bookkeeping_triggers",
     "m007_transition_triggers",
     "m008_trust",
+    "m009_rules_in_python",
+    "m010_failure_fields",
 ]
 
 
@@ -200,12 +202,23 @@ async def test_a_move_from_one_of_several_states_records_where_it_came_from(
     assert last.at == moved.updated_at
 
 
+def charge_row(path: Path | str, job_id: int) -> tuple[str, float, float]:
+    """The job's charge state, and the running spend of 2026-11-23 and 2026-11."""
+    conn = sqlite3.connect(path)
+    try:
+        (state,) = conn.execute("SELECT state FROM charges WHERE job_id = ?", [job_id]).fetchone()
+        totals = dict(conn.execute("SELECT period, SUM(usd) FROM spend_totals GROUP BY 1"))
+    finally:
+        conn.close()
+    return state, totals.get("d:2026-11-23", 0.0), totals.get("m:2026-11", 0.0)
+
+
 async def test_every_allowed_move_settles_or_refunds_as_the_rules_say(tmp_path: Path) -> None:
-    """The charge triggers (m007) are the SQL form of ``refund_applies`` and
-    ``settle_applies``: for every move the state machine allows, the charge ends where
-    the Python rules say it should."""
-    store = await Store.open(tmp_path / "a.db")
-    side = sqlite3.connect(tmp_path / "a.db", isolation_level=None)
+    """For every move the state machine allows, the charge ends where
+    ``job_states.charge_after`` says, and a refund leaves the guild's running spend."""
+    path = tmp_path / "a.db"
+    store = await Store.open(path)
+    side = sqlite3.connect(path, isolation_level=None)
     moves = [(before, after) for before, targets in TRANSITIONS.items() for after in targets]
     expected, got = {}, {}
     for before, after in moves:
@@ -213,38 +226,85 @@ async def test_every_allowed_move_settles_or_refunds_as_the_rules_say(tmp_path: 
             job_values(), Charge(1, 0, 0.5), ("2026-11-23", "2026-11"), lambda _: None
         )
         side.execute("UPDATE jobs SET state = ? WHERE id = ?", [before.value, job.id])
-        side.execute("UPDATE charges SET state = 'reserved' WHERE job_id = ?", [job.id])
+        _, day_before, month_before = charge_row(path, job.id)
         assert await store.transition(job.id, before, after, "move") is not None
-        (got[before, after],) = side.execute(
-            "SELECT state FROM charges WHERE job_id = ?", [job.id]
-        ).fetchone()
-        expected[before, after] = (
-            "refunded"
-            if refund_applies(before, after)
-            else "settled"
-            if settle_applies(after)
-            else "reserved"
-        )
+        state, day, month = charge_row(path, job.id)
+        back = 0.5 if state == "refunded" else 0.0
+        assert (day, month) == pytest.approx((day_before - back, month_before - back))
+        got[before, after] = state
+        expected[before, after] = charge_after(before, after) or "reserved"
     side.close()
     await store.close()
     assert len(moves) > 20 and got == expected
+    assert set(got.values()) == {"settled", "refunded", "reserved"}
 
 
-async def test_upgrade_gives_each_job_the_reason_of_its_last_event(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
-    old = old_database(path, "m007_transition_triggers")
-    insert_old_job(old, 1, "running")
-    old.execute(
-        "INSERT INTO job_events (job_id, at, from_state, to_state, reason) "
-        "VALUES (1, 2.0, 'accepted', 'submitting', 'submit'), "
-        "(1, 3.0, 'submitting', 'running', 'upstream PROCESSING')"
+async def test_a_kept_charge_is_settled_where_the_move_would_refund(store: Store) -> None:
+    job, _ = await store.create_job_with_charge(
+        job_values(), Charge(1, 0, 0.5), ("2026-11-23", "2026-11"), lambda _: None
     )
+    await store.transition(job.id, S.ACCEPTED, S.SUBMITTING, "submit")
+    await store.transition(job.id, S.SUBMITTING, S.RUNNING, "ok", task_id="t")
+    done = await store.transition(job.id, UPSTREAM, S.CANCELLED, "billed", keep_charge=True)
+    assert done is not None
+    assert charge_row(store.path, job.id) == ("settled", pytest.approx(0.5), pytest.approx(0.5))
+
+
+async def test_a_refused_reservation_leaves_nothing_behind(store: Store) -> None:
+    """The gate raises inside the transaction: no job, event, charge or spend remains."""
+
+    def refuse(_: object) -> None:
+        raise ValueError("over the limit")
+
+    with pytest.raises(ValueError):
+        await store.create_job_with_charge(
+            job_values(), Charge(1, 0, 0.5), ("2026-11-23", "2026-11"), refuse
+        )
+    assert await store.count_by_state() == {}
+    usage = await store.usage(1, 3, "2026-11-23", "2026-11")
+    assert usage.spend_today_usd == 0 and usage.guild_spend_month_usd == 0
+    job, position = await store.create_job_with_charge(
+        job_values(), Charge(1, 0, 0.5), ("2026-11-23", "2026-11"), lambda _: None
+    )
+    assert position == 0 and [e.to_state for e in await store.events(job.id)] == ["accepted"]
+
+
+async def test_jobs_in_flight_at_the_trigger_release_settle_and_refund_once(
+    tmp_path: Path,
+) -> None:
+    """A database left at m008 (triggers in place) with jobs in flight: after the
+    upgrade each move's event, settle and refund happen once, from Python."""
+    path = tmp_path / "old.db"
+    old = old_database(path, "m009_rules_in_python")
+    for job_id, state in ((1, "queued"), (2, "running"), (3, "succeeded")):
+        insert_old_job(old, job_id, state, usd=0.25)
+        old.execute(
+            "INSERT INTO charges (job_id, guild_id, user_id, images, videos, usd, day, "
+            "month, state, created_at, updated_at) VALUES "
+            "(?, 7, 3, 1, 0, 0.25, '2026-11-23', '2026-11', ?, 1.0, 1.0)",
+            [job_id, "settled" if state == "succeeded" else "reserved"],
+        )  # the m006 trigger adds each to the running spend
     old.conn.commit()
     old.close()
     store = await Store.open(path)
+    assert charge_row(path, 1) == ("reserved", pytest.approx(0.75), pytest.approx(0.75))
+    assert await store.transition(1, UPSTREAM, S.FAILED, "upstream FAILURE") is not None
+    assert await store.transition(2, UPSTREAM, S.SUCCEEDED, "upstream SUCCESS") is not None
+    assert await store.transition(3, S.SUCCEEDED, S.EXPIRED, "links gone") is not None
+    new, _ = await store.create_job_with_charge(
+        job_values(guild_id=7), Charge(1, 0, 0.5), ("2026-11-23", "2026-11"), lambda _: None
+    )
+    events = [[(e.from_state, e.to_state) for e in await store.events(i)] for i in (1, 2, new.id)]
     await store.close()
+    assert charge_row(path, 1) == ("refunded", pytest.approx(1.0), pytest.approx(1.0))
+    assert charge_row(path, 2)[0] == "settled" and charge_row(path, 3)[0] == "settled"
+    assert events == [
+        [(None, "queued"), ("queued", "failed")],  # the first by the m006 trigger
+        [(None, "running"), ("running", "succeeded")],
+        [(None, "accepted")],
+    ]
     conn = sqlite3.connect(path)
-    assert conn.execute("SELECT state_reason FROM jobs").fetchone() == ("upstream PROCESSING",)
+    assert conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall() == []
     conn.close()
 
 
@@ -308,10 +368,21 @@ async def test_all_database_work_runs_on_one_thread(store: Store) -> None:
 
     with pytest.raises(sqlite3.ProgrammingError):
         store.db.conn.execute("SELECT 1")  # the event loop's thread cannot touch the DB
-    await store._thread.run(lambda: store.db.conn.set_trace_callback(record), grouped=False)
+    await store.run(lambda: store.db.conn.set_trace_callback(record))
     await asyncio.gather(*[store.create_job(job_values()) for _ in range(10)])
     await store.count_by_state()
     assert len(seen) == 1 and threading.get_ident() not in seen
+
+
+async def test_close_lets_the_calls_made_before_it_finish(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "s.db")
+    created = [asyncio.ensure_future(store.create_job(job_values())) for _ in range(30)]
+    await asyncio.sleep(0)
+    await store.close()
+    jobs = await asyncio.gather(*created)
+    assert len({j.id for j in jobs}) == 30
+    with pytest.raises(RuntimeError):
+        await store.get(jobs[0].id)
 
 
 async def test_guild_config_limits_blocks_and_audit_round_trip(store: Store) -> None:
@@ -387,6 +458,8 @@ async def test_update_if_writes_only_in_the_expected_states(store: Store) -> Non
     assert (await store.get(job.id)).polls == 3  # type: ignore[union-attr]
     with pytest.raises(ValueError):
         await store.update_if(job.id, [S.ACCEPTED], state=S.QUEUED)
+    with pytest.raises(KeyError):
+        await store.update_if(job.id, [S.ACCEPTED], no_such_column=1)
 
 
 async def test_spend_totals_are_backfilled_from_earlier_charges(tmp_path: Path) -> None:
@@ -410,7 +483,9 @@ async def test_spend_totals_are_backfilled_from_earlier_charges(tmp_path: Path) 
     assert usage.spend_today_usd == pytest.approx(0.75) and usage.images_today == 2
 
 
-async def test_a_charge_reserved_before_the_triggers_is_refunded_by_them(tmp_path: Path) -> None:
+async def test_a_charge_reserved_by_an_earlier_release_is_refunded_once(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "old.db"
     old = old_database(path, "m006_bookkeeping_triggers")
     insert_old_job(old, 1, "queued", usd=0.25)
@@ -451,8 +526,8 @@ async def test_concurrent_list_edits_lose_nothing(store: Store) -> None:
 
 
 def test_rows_become_jobs_whatever_the_column_order() -> None:
-    """The row reader works out positions per column list: order, extra columns and
-    missing optional ones must not matter, and each empty JSON cell is its own object."""
+    """Column order, extra columns and missing optional ones do not matter, and each
+    empty JSON cell is its own object."""
     columns = {
         "task_id": "t1",
         "id": 7,
@@ -481,7 +556,7 @@ def test_rows_become_jobs_whatever_the_column_order() -> None:
     again = Job.from_row(columns)
     again.result_urls.append("https://example.invalid/x.png")
     assert job.result_urls == []
-    # Every column present (the reader's positional path), in reverse order.
+    # Every column present, in reverse order.
     full = {name: getattr(job, name) for name in reversed(Job.__dataclass_fields__)}
     full.update(state="running", input='{"prompt": "a fox"}', result_urls='["u"]')
     full.update(options="{}", image_urls="[]", result_message_ids="[5]")

@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 
 from bot import usage_report as report
-from bot.audit import AuditEntry, AuditLog, chunk_lines, describe, notify
+from bot.audit import AuditEntry, AuditLog, chunk_lines, describe
 from bot.guild_config import GuildConfig
 from bot.quota import GuildPolicy, Limits, Usage
 from bot.store import Store
+from bot.tasks import notify
 
 
 def at(text: str) -> float:

@@ -75,8 +75,8 @@ async def started(
     interval: float = FAST,
 ) -> AsyncIterator[App]:
     """The whole bot on a Runtime, as ``python -m bot`` starts it."""
-    async with Runtime(settings, Catalog.load()) as runtime:
-        bot = make_bot(services=runtime.services(progress_interval=interval))
+    async with Runtime(settings, Catalog.load(), progress_interval=interval) as runtime:
+        bot = make_bot(services=runtime.services())
         async with run_bot(bot):
             yield App(runtime, bot)
 

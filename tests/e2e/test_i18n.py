@@ -43,9 +43,9 @@ async def runtime(
 ) -> AsyncIterator[Runtime]:
     """The app as ``python -m bot`` starts it, with no limits in the test guild."""
     wired = dataclasses.replace(settings, maxapi_base_url=sim.base_url, poll_scale=SCALE)
-    async with Runtime(wired, Catalog.load()) as started:
+    async with Runtime(wired, Catalog.load(), progress_interval=0.2) as started:
         await lift_limits(store_of(started), world.guild.id)
-        async with run_bot(make_bot(services=started.services(progress_interval=0.2))):
+        async with run_bot(make_bot(services=started.services())):
             yield started
 
 

@@ -29,7 +29,7 @@ from bot.quota import Limits
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.store import Job, Store
-from cogs.moderation import parse_duration
+from bot.units import parse_duration
 from tests.discord_world import InjectedInteraction, Member, Message, World
 from tests.e2e.support import answer
 

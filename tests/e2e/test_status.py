@@ -17,12 +17,12 @@ import pytest
 from bot.app import AtelierBot
 from bot.catalog import Catalog, GenerationRequest
 from bot.healthcheck import check
+from bot.job_queries import probe_api
 from bot.jobs import Requester
 from bot.maxapi import MaxApiClient
 from bot.runtime import Runtime
 from bot.settings import Secret, Settings
 from bot.simulator import Simulator
-from cogs.status import probe_api
 from tests.discord_world import Message, World
 from tests.e2e.support import answer
 from tests.test_metrics import parse

@@ -1,16 +1,10 @@
 """The progress card, kept current: edited in place as its job moves.
 
-A :class:`ProgressUpdater` listens to the job service. A state change never waits on
-Discord (the poller and the submit path call listeners inline): it only marks the job,
-and a small per-job task edits the card, at most once per ``interval`` seconds, always
-from the job's latest row, so a burst of changes becomes one edit and the last state
-is never skipped.
-
-Edits go through the interaction token while it lives (no channel permission needed,
-works on the original response), then through the channel: a token dies after 15
-minutes, and a video may take hours. A card someone deleted is not re-posted while the
-job runs; if the job then ends without a result, its ending is posted as one new
-message, since the member would otherwise never learn why.
+A state change never waits on Discord: it marks the job, and one task per job edits the
+card at most once per ``interval`` seconds, from the job's latest row, so a burst of
+changes becomes one edit and the last state is never skipped. Edits go through the
+interaction token while it lives (15 minutes), then through the channel. A deleted card
+is not re-posted; if its job then ends without a result, the ending is posted instead.
 """
 
 from __future__ import annotations
@@ -20,20 +14,20 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import discord
-from discord.ext import commands
 
 from bot.announcer import ending_text, notice_nonce, owner_only
-from bot.app import AtelierBot
 from bot.catalog import Catalog, Model, ValidationError
 from bot.i18n import t
 from bot.job_states import JobState
-from bot.jobs import JobService
 from bot.progress import WAITING, Card, progress_card
 from bot.store import Job
 from bot.ui import custom_id
+
+if TYPE_CHECKING:
+    from bot.jobs import JobService
 
 log = logging.getLogger(__name__)
 
@@ -88,35 +82,52 @@ def model_of(catalog: Catalog, model_id: str) -> Model | None:
         return None  # disabled since: the card shows the id alone
 
 
-async def render(
-    jobs: JobService, job: Job, *, now: float, position: int | None = None
-) -> tuple[discord.Embed, discord.ui.View | None]:
-    """The card's embed and buttons for ``job`` as it stands (``position``: its place
-    in the queue when the caller has it already)."""
-    if position is None and job.state in WAITING:
-        position = await jobs.store.queue_position(job)
-    card = progress_card(job, model=model_of(jobs.catalog, job.model), position=position, now=now)
-    view = cancel_view(job.id, job.locale) if card.cancellable else None
-    return card_embed(card), view
-
-
 class ProgressUpdater:
-    """A :class:`~bot.jobs.JobListener` that keeps every job's card current."""
+    """Draws a job's card, records where it was posted, and, as a
+    :class:`~bot.jobs.JobListener`, keeps every card current once :meth:`start` ed."""
 
     def __init__(
         self,
-        bot: discord.Client,
         jobs: JobService,
         *,
         interval: float = EDIT_INTERVAL,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.bot = bot
         self.jobs = jobs
         self.interval = interval
         self.clock = clock
+        self._client: discord.Client | None = None
         self._dirty: set[int] = set()
         self._workers: dict[int, asyncio.Task[None]] = {}
+
+    @property
+    def bot(self) -> discord.Client:
+        assert self._client is not None, "ProgressUpdater.start was not called"
+        return self._client
+
+    def start(self, client: discord.Client) -> None:
+        """Edit cards through ``client`` from now on (as a listener of the job service)."""
+        self._client = client
+        self.jobs.listeners.append(self)
+
+    async def render(
+        self, job: Job, *, now: float | None = None, position: int | None = None
+    ) -> tuple[discord.Embed, discord.ui.View | None]:
+        """The card's embed and buttons for ``job`` as it stands (``position``: its place
+        in the queue when the caller has it already)."""
+        if position is None and job.state in WAITING:
+            position = await self.jobs.store.queue_position(job)
+        model = model_of(self.jobs.catalog, job.model)
+        now = self.clock() if now is None else now
+        card = progress_card(job, model=model, position=position, now=now)
+        view = cancel_view(job.id, job.locale) if card.cancellable else None
+        return card_embed(card), view
+
+    async def posted(self, job: Job, message_id: int) -> Job:
+        """Record the card's message (edited from now on), as just drawn."""
+        return await self.jobs.store.update(
+            job.id, progress_message_id=message_id, progress_edited_at=self.clock()
+        )
 
     async def job_changed(self, job: Job) -> None:
         if job.progress_message_id is not None:
@@ -138,6 +149,8 @@ class ProgressUpdater:
                 self.touch(job.id)
 
     async def close(self) -> None:
+        if self in self.jobs.listeners:
+            self.jobs.listeners.remove(self)
         tasks = list(self._workers.values())
         for task in tasks:
             task.cancel()
@@ -150,7 +163,6 @@ class ProgressUpdater:
         try:
             await self.bot.wait_until_ready()
             while job_id in self._dirty:
-                await self.jobs.answers.wait()
                 job = await self.jobs.store.get(job_id)
                 if job is None or job.progress_message_id is None:
                     self._dirty.discard(job_id)
@@ -174,7 +186,7 @@ class ProgressUpdater:
         """Edit the card once: through the token while it lives, else the channel."""
         assert job.progress_message_id is not None
         now = self.clock()
-        embed, view = await render(self.jobs, job, now=now)
+        embed, view = await self.render(job, now=now)
         try:
             if self._token_alive(job, now):
                 try:
@@ -257,37 +269,3 @@ class ProgressUpdater:
             log.warning("job %s: could not post its ending: %s", job.id, exc)
             return
         await self.jobs.store.update(job.id, ending_told_at=self.clock())
-
-
-class Progress(commands.Cog):
-    """Registers the :class:`ProgressUpdater` with the job service."""
-
-    def __init__(self, bot: AtelierBot) -> None:
-        self.bot = bot
-        self.updater: ProgressUpdater | None = None
-        self._start: asyncio.Task[None] | None = None
-
-    async def cog_load(self) -> None:
-        jobs = self.bot.services.jobs
-        if jobs is None:
-            log.warning("no job service: progress cards will not be updated")
-            return
-        interval = float(self.bot.services.extra.get("progress_interval", EDIT_INTERVAL))
-        self.updater = ProgressUpdater(self.bot, jobs, interval=interval, clock=jobs.clock)
-        jobs.listeners.append(self.updater)
-        self._start = asyncio.create_task(self.updater.refresh_active(), name="progress-refresh")
-
-    async def cog_unload(self) -> None:
-        if self._start is not None:
-            self._start.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._start
-        jobs = self.bot.services.jobs
-        if self.updater is not None:
-            if jobs is not None and self.updater in jobs.listeners:
-                jobs.listeners.remove(self.updater)
-            await self.updater.close()
-
-
-async def setup(bot: AtelierBot) -> None:
-    await bot.add_cog(Progress(bot))

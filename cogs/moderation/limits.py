@@ -1,0 +1,214 @@
+"""``/limits set | show | reset``: limits per server, role or member.
+
+Neither ``user`` nor ``role`` (or the ``@everyone`` role) means the server default. A
+negative value clears that dimension at that layer, so the layer below applies again;
+``0`` allows none; options left out keep their value.
+"""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+
+from bot import usage_report as report
+from bot.i18n import t
+from bot.quota import NEW_GUILD_LIMITS, Limits
+from bot.ui import INFO_COLOUR, OK_COLOUR, locale_of, reply
+
+from ._common import MODERATOR, ModeratorCog, listed, role_ids_of
+
+
+def applies_field(embed: discord.Embed, applies: Limits, locale: str) -> None:
+    embed.add_field(
+        name=t(locale, "What applies"), value=report.limits_line(applies, locale), inline=False
+    )
+
+
+class LimitsCommands(ModeratorCog):
+    limits = app_commands.Group(
+        name="limits",
+        description="Moderators: limits per server, role or member",
+        guild_only=True,
+        default_permissions=MODERATOR,
+    )
+
+    @limits.command(name="set", description="Set limits for the server, a role or a member")
+    @app_commands.describe(
+        user="A member (leave out user and role for the server default)",
+        role="A role (members get the most generous of their roles)",
+        images_per_day="Images a day (a job with count 4 uses 4); 0 none, -1 clears",
+        videos_per_day="Videos a day; 0 none, -1 clears",
+        jobs_at_once="Jobs running at the same time; -1 clears",
+        spend_per_day_usd="Estimated spend a day in USD; -1 clears",
+        cooldown_seconds="Seconds between two jobs; -1 clears",
+    )
+    async def limits_set(
+        self,
+        interaction: discord.Interaction,
+        user: discord.User | None = None,
+        role: discord.Role | None = None,
+        images_per_day: app_commands.Range[int, -1, 1_000_000] | None = None,
+        videos_per_day: app_commands.Range[int, -1, 1_000_000] | None = None,
+        jobs_at_once: app_commands.Range[int, -1, 1000] | None = None,
+        spend_per_day_usd: app_commands.Range[float, -1.0, 1_000_000.0] | None = None,
+        cooldown_seconds: app_commands.Range[int, -1, 86_400] | None = None,
+    ) -> None:
+        await self.require_moderator(interaction)
+        locale = locale_of(interaction)
+        scope, target_id, name = self.scope(interaction, user, role)
+        change = await self.moderation.set_limits(
+            self.guild_id(interaction),
+            interaction.user.id,
+            scope,
+            target_id,
+            {
+                "images_per_day": images_per_day,
+                "videos_per_day": videos_per_day,
+                "jobs_at_once": jobs_at_once,
+                "spend_per_day_usd": spend_per_day_usd,
+                "cooldown_seconds": cooldown_seconds,
+            },
+            role_ids_of(user),
+        )
+        embed = discord.Embed(
+            title=t(locale, "Limits set"),
+            description=t(
+                locale,
+                "For {target}: {summary}",
+                target=name,
+                summary=report.changes_summary(change.before, change.after, locale),
+            ),
+            colour=OK_COLOUR,
+        )
+        embed.add_field(
+            name=t(locale, "This layer now"),
+            value=report.limits_line(change.after, locale),
+            inline=False,
+        )
+        applies_field(embed, change.applies, locale)
+        await reply(interaction, embed=embed)
+
+    @limits.command(name="show", description="The limits that apply, layer by layer")
+    @app_commands.describe(user="A member: what applies to them", role="A role: its own limits")
+    async def limits_show(
+        self,
+        interaction: discord.Interaction,
+        user: discord.User | None = None,
+        role: discord.Role | None = None,
+    ) -> None:
+        await self.require_moderator(interaction)
+        locale = locale_of(interaction)
+
+        def entry(mention: str, limits: Limits) -> str:
+            return f"{mention}: {report.limits_line(limits, locale)}"
+
+        scope, target_id, name = self.scope(interaction, user, role)
+        role_ids = role_ids_of(user) if user is not None else ((target_id,) if role else ())
+        view = await self.moderation.show_limits(
+            self.guild_id(interaction), scope, target_id, role_ids
+        )
+        embed = discord.Embed(
+            title=t(locale, "Limits for {target}", target=name)
+            if scope != "guild"
+            else t(locale, "Limits"),
+            description=t(
+                locale,
+                "A member's own limits win; otherwise the most generous of their roles; "
+                "otherwise the server default; otherwise the built-in default. "
+                "“—”: not set at that layer.",
+            ),
+            colour=INFO_COLOUR,
+        )
+        embed.add_field(
+            name=t(locale, "Built-in (new servers)"),
+            value=report.limits_line(NEW_GUILD_LIMITS, locale),
+            inline=False,
+        )
+        embed.add_field(
+            name=t(locale, "Server default"),
+            value=report.limits_line(view.layers.guild, locale),
+            inline=False,
+        )
+        if view.role_rows:
+            embed.add_field(
+                name=t(locale, "Roles"),
+                value=listed(
+                    [entry(f"<@&{rid}>", lim) for rid, lim in view.role_rows],
+                    locale,
+                ),
+                inline=False,
+            )
+        elif scope == "role":
+            embed.add_field(name=t(locale, "Role"), value=t(locale, "nothing set"), inline=False)
+        if scope == "user":
+            embed.add_field(
+                name=t(locale, "Member's own"),
+                value=report.limits_line(view.layers.user, locale)
+                if not report.is_empty(view.layers.user)
+                else t(locale, "nothing set"),
+                inline=False,
+            )
+        embed.add_field(
+            name=t(locale, "What applies")
+            + ("" if scope != "guild" else t(locale, " (a member without limited roles)")),
+            value=report.limits_line(view.applies, locale),
+            inline=False,
+        )
+        if view.exempt:
+            embed.add_field(
+                name=t(locale, "Exempt"),
+                value=t(locale, "Holds an exempt role: member limits do not apply."),
+                inline=False,
+            )
+        if view.block is not None:
+            embed.add_field(
+                name=t(locale, "Blocked"),
+                value=report.block_text(view.block.get("reason"), view.block.get("until"), locale),
+            )
+        roles = [entry(f"<@&{tid}>", lim) for s, tid, lim in view.rows if s == "role"]
+        users = [entry(f"<@{tid}>", lim) for s, tid, lim in view.rows if s == "user"]
+        if roles:
+            embed.add_field(
+                name=t(locale, "Roles with limits"), value=listed(roles, locale), inline=False
+            )
+        if users:
+            embed.add_field(
+                name=t(locale, "Members with their own limits"),
+                value=listed(users, locale),
+                inline=False,
+            )
+        await reply(interaction, embed=embed)
+
+    @limits.command(name="reset", description="Remove a member's or a role's limits")
+    @app_commands.describe(target="A member or a role (@everyone: the server default)")
+    async def limits_reset(
+        self,
+        interaction: discord.Interaction,
+        target: discord.Member | discord.User | discord.Role,
+    ) -> None:
+        await self.require_moderator(interaction)
+        locale = locale_of(interaction)
+        if isinstance(target, discord.Role):
+            scope, target_id, name = self.scope(interaction, None, target)
+            member_roles: tuple[int, ...] = ()
+        else:
+            scope, target_id, name = self.scope(interaction, target, None)
+            member_roles = role_ids_of(target)
+        change = await self.moderation.reset_limits(
+            self.guild_id(interaction), interaction.user.id, scope, target_id, member_roles
+        )
+        if change is None:
+            await reply(
+                interaction,
+                t(locale, "{target} had no limits of its own; nothing changed.", target=name),
+            )
+            return
+        embed = discord.Embed(
+            title=t(locale, "Limits reset"),
+            description=t(
+                locale, "Removed the limits of {target}; the layers below apply.", target=name
+            ),
+            colour=OK_COLOUR,
+        )
+        applies_field(embed, change.applies, locale)
+        await reply(interaction, embed=embed)

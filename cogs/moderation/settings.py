@@ -1,0 +1,361 @@
+"""``/settings show | models | audit | budget``, ``/settings channels allow|deny|remove|all``,
+``/settings words add|remove|list`` and ``/settings exempt add|remove``."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import discord
+from discord import app_commands
+
+from bot import usage_report as report
+from bot.app import AtelierBot
+from bot.catalog import Media
+from bot.errors import UserFacingError
+from bot.guild_config import GuildConfig
+from bot.guild_settings_service import Change, split_ids
+from bot.i18n import t
+from bot.moderation import MAX_PATTERNS, inactive
+from bot.ui import INFO_COLOUR, OK_COLOUR, locale_of, reply
+
+from ._common import MODERATOR, ModeratorCog
+
+
+class SettingsCommands(ModeratorCog):
+    settings = app_commands.Group(
+        name="settings",
+        description="Moderators: Atelier's settings for this server",
+        guild_only=True,
+        default_permissions=MODERATOR,
+    )
+    channels = app_commands.Group(
+        name="channels", description="Where Atelier may be used", parent=settings
+    )
+    words = app_commands.Group(
+        name="words", description="Words and patterns refused in prompts", parent=settings
+    )
+    exempt = app_commands.Group(
+        name="exempt", description="Roles that skip the member limits", parent=settings
+    )
+
+    def __init__(self, bot: AtelierBot) -> None:
+        super().__init__(bot)
+        self.guild_settings = bot.services.guild_settings
+
+    # -- showing ---------------------------------------------------------------------
+
+    @settings.command(name="show", description="Everything Atelier is set to in this server")
+    async def settings_show(self, interaction: discord.Interaction) -> None:
+        await self.require_moderator(interaction)
+        config = await self.guild_settings.guild_config(self.guild_id(interaction))
+        await reply(interaction, embed=self.settings_embed(config, locale_of(interaction)))
+
+    def settings_embed(self, config: GuildConfig, locale: str) -> discord.Embed:
+        catalog = self.bot.services.catalog
+        embed = discord.Embed(title=t(locale, "Atelier settings"), colour=INFO_COLOUR)
+
+        def model_text(chosen: str | None, media: Media) -> str:
+            if chosen:
+                return f"`{chosen}`"
+            try:
+                fallback = catalog.default_model(media)
+            except ValueError:
+                fallback = "—"
+            return t(locale, "built-in (`{model}`)", model=fallback)
+
+        embed.add_field(
+            name=t(locale, "Default image model"),
+            value=model_text(config.default_image_model, "image"),
+        )
+        embed.add_field(
+            name=t(locale, "Default video model"),
+            value=model_text(config.default_video_model, "video"),
+        )
+        embed.add_field(
+            name=t(locale, "Allowed models"),
+            value=", ".join(f"`{m}`" for m in sorted(config.allowed_models))[:1024]
+            if config.allowed_models
+            else t(locale, "every model"),
+            inline=False,
+        )
+        embed.add_field(name=t(locale, "Channels"), value=report.channels_text(config, locale))
+        embed.add_field(
+            name=t(locale, "Banned words"),
+            value=t(locale, "{n} entries (/settings words list)", n=len(config.banned_words)),
+        )
+        embed.add_field(
+            name=t(locale, "Audit channel"),
+            value=f"<#{config.audit_channel_id}>" if config.audit_channel_id else t(locale, "off"),
+        )
+        embed.add_field(
+            name=t(locale, "Budget"),
+            value=t(
+                locale,
+                "daily {daily}, monthly {monthly}; days start at {hour:02d}:00 UTC",
+                daily=report.money(config.daily_budget_usd)
+                if config.daily_budget_usd is not None
+                else t(locale, "none"),
+                monthly=report.money(config.monthly_budget_usd)
+                if config.monthly_budget_usd is not None
+                else t(locale, "none"),
+                hour=config.rollover_hour_utc,
+            ),
+            inline=False,
+        )
+        embed.add_field(
+            name=t(locale, "Exempt roles"),
+            value=" ".join(f"<@&{r}>" for r in sorted(config.exempt_role_ids))[:1024]
+            if config.exempt_role_ids
+            else t(locale, "none"),
+            inline=False,
+        )
+        return embed
+
+    async def changed(self, interaction: discord.Interaction, change: Change) -> None:
+        """Answer a settings change with the new settings, the change on top."""
+        embed = self.settings_embed(change.config, locale_of(interaction))
+        embed.description = change.summary
+        embed.colour = OK_COLOUR
+        await reply(interaction, embed=embed)
+
+    # -- models ----------------------------------------------------------------------
+
+    @settings.command(name="models", description="Default models and which models are allowed")
+    @app_commands.describe(
+        image_default='Default image model ("default": the built-in one)',
+        video_default='Default video model ("default": the built-in one)',
+        allowed='Allowed model ids, comma-separated ("all": every model)',
+    )
+    async def settings_models(
+        self,
+        interaction: discord.Interaction,
+        image_default: app_commands.Range[str, 1, 100] | None = None,
+        video_default: app_commands.Range[str, 1, 100] | None = None,
+        allowed: app_commands.Range[str, 1, 1000] | None = None,
+    ) -> None:
+        await self.require_moderator(interaction)
+        change = await self.guild_settings.set_models(
+            self.guild_id(interaction),
+            interaction.user.id,
+            image_default=image_default,
+            video_default=video_default,
+            allowed=allowed,
+        )
+        await self.changed(interaction, change)
+
+    async def model_choices(self, media: Media, current: str) -> list[app_commands.Choice[str]]:
+        typed = current.strip().lower()
+        found = [
+            app_commands.Choice(name=f"{m.label} ({m.id})"[:100], value=m.id)
+            for m in self.bot.services.catalog.enabled(media)
+            if typed in m.id.lower() or typed in m.label.lower()
+        ]
+        if "default".startswith(typed):
+            found.insert(0, app_commands.Choice(name="default (built-in)", value="default"))
+        return found[:25]
+
+    @settings_models.autocomplete("image_default")
+    async def image_default_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await self.model_choices("image", str(current))
+
+    @settings_models.autocomplete("video_default")
+    async def video_default_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await self.model_choices("video", str(current))
+
+    @settings_models.autocomplete("allowed")
+    async def allowed_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        """Complete the last id of the comma-separated list."""
+        text = str(current)
+        head, _, last = text.rpartition(",")
+        prefix = f"{head}, " if head else ""
+        chosen = set(split_ids(head))
+        typed = last.strip().lower()
+        out = []
+        for m in self.bot.services.catalog.enabled():
+            if m.id in chosen or typed not in m.id.lower():
+                continue
+            value = f"{prefix}{m.id}"
+            if len(value) <= 100:
+                out.append(app_commands.Choice(name=value, value=value))
+        return out[:25]
+
+    # -- channels --------------------------------------------------------------------
+
+    async def set_channels(
+        self,
+        interaction: discord.Interaction,
+        action: Literal["allow", "deny", "remove", "all"],
+        channel: discord.abc.GuildChannel | None = None,
+    ) -> None:
+        await self.require_moderator(interaction)
+        change = await self.guild_settings.set_channels(
+            self.guild_id(interaction),
+            interaction.user.id,
+            action,
+            channel.id if channel is not None else None,
+            locale_of(interaction),
+        )
+        await self.changed(interaction, change)
+
+    @channels.command(name="allow", description="Allow Atelier in this channel only (add more)")
+    @app_commands.describe(channel="A channel where Atelier may be used")
+    async def channels_allow(
+        self, interaction: discord.Interaction, channel: discord.TextChannel
+    ) -> None:
+        await self.set_channels(interaction, "allow", channel)
+
+    @channels.command(name="deny", description="Refuse Atelier in this channel (add more)")
+    @app_commands.describe(channel="A channel where Atelier may not be used")
+    async def channels_deny(
+        self, interaction: discord.Interaction, channel: discord.TextChannel
+    ) -> None:
+        await self.set_channels(interaction, "deny", channel)
+
+    @channels.command(name="remove", description="Take a channel off the allow or deny list")
+    @app_commands.describe(channel="The channel to take off the list")
+    async def channels_remove(
+        self, interaction: discord.Interaction, channel: discord.TextChannel
+    ) -> None:
+        await self.set_channels(interaction, "remove", channel)
+
+    @channels.command(name="all", description="Allow Atelier in every channel")
+    async def channels_all(self, interaction: discord.Interaction) -> None:
+        await self.set_channels(interaction, "all")
+
+    # -- words -----------------------------------------------------------------------
+
+    @words.command(name="add", description="Refuse prompts with these words (comma-separated)")
+    @app_commands.describe(words="Words or phrases, comma-separated; /regex/ for a pattern")
+    async def words_add(
+        self, interaction: discord.Interaction, words: app_commands.Range[str, 1, 1000]
+    ) -> None:
+        await self.require_moderator(interaction)
+        locale = locale_of(interaction)
+        change = await self.guild_settings.add_words(
+            self.guild_id(interaction), interaction.user.id, words, locale
+        )
+        if change is None:
+            await reply(interaction, t(locale, "All of these are on the list already."))
+            return
+        await self.changed(interaction, change)
+
+    @words.command(name="remove", description="Take words off the list (comma-separated)")
+    @app_commands.describe(words="The entries to remove, comma-separated")
+    async def words_remove(
+        self, interaction: discord.Interaction, words: app_commands.Range[str, 1, 1000]
+    ) -> None:
+        await self.require_moderator(interaction)
+        change = await self.guild_settings.remove_words(
+            self.guild_id(interaction), interaction.user.id, words, locale_of(interaction)
+        )
+        await self.changed(interaction, change)
+
+    @words.command(name="list", description="The words and patterns refused in prompts")
+    async def words_list(self, interaction: discord.Interaction) -> None:
+        await self.require_moderator(interaction)
+        locale = locale_of(interaction)
+        config = await self.guild_settings.guild_config(self.guild_id(interaction))
+        if not config.banned_words:
+            await reply(
+                interaction, t(locale, "The list is empty. Add entries with /settings words add.")
+            )
+            return
+        unused = set(inactive(config.banned_words))
+        marker = " " + t(locale, "(not active)")
+        text = ", ".join(f"`{w}`" + (marker if w in unused else "") for w in config.banned_words)
+        if len(text) > 4000:
+            text = text[:3990].rsplit(",", 1)[0] + ", …"
+        embed = discord.Embed(
+            title=t(locale, "Banned words ({n})", n=len(config.banned_words)),
+            description=text,
+            colour=INFO_COLOUR,
+        )
+        if unused:
+            embed.set_footer(
+                text=t(
+                    locale,
+                    "Entries marked (not active) are not checked: patterns Atelier can't "
+                    "check quickly, or past the first {n} patterns. Remove them, and add "
+                    "them back rewritten.",
+                    n=MAX_PATTERNS,
+                )
+            )
+        await reply(interaction, embed=embed)
+
+    # -- audit channel, budget, exempt roles -------------------------------------------
+
+    @settings.command(name="audit", description="Where moderator actions and refusals are posted")
+    @app_commands.describe(channel="The audit channel (leave out to turn posting off)")
+    async def settings_audit(
+        self, interaction: discord.Interaction, channel: discord.TextChannel | None = None
+    ) -> None:
+        await self.require_moderator(interaction)
+        guild_id = self.guild_id(interaction)
+        if channel is not None:
+            me = channel.guild.me
+            perms = channel.permissions_for(me) if me is not None else None
+            if perms is not None and not (perms.view_channel and perms.send_messages):
+                raise UserFacingError(
+                    "I can't post in {channel} (I need View Channel and Send Messages).",
+                    channel=channel.mention,
+                )
+        change = await self.guild_settings.set_audit_channel(
+            guild_id,
+            interaction.user.id,
+            channel.id if channel is not None else None,
+            locale_of(interaction),
+        )
+        await self.changed(interaction, change)
+
+    @settings.command(name="budget", description="The server's spending budgets and day start")
+    @app_commands.describe(
+        daily_usd="Budget a day in USD for the whole server (-1: none)",
+        monthly_usd="Budget a month in USD (-1: none)",
+        rollover_hour="The UTC hour a new day starts for limits and budgets",
+    )
+    async def settings_budget(
+        self,
+        interaction: discord.Interaction,
+        daily_usd: app_commands.Range[float, -1.0, 1_000_000.0] | None = None,
+        monthly_usd: app_commands.Range[float, -1.0, 10_000_000.0] | None = None,
+        rollover_hour: app_commands.Range[int, 0, 23] | None = None,
+    ) -> None:
+        await self.require_moderator(interaction)
+        change = await self.guild_settings.set_budget(
+            self.guild_id(interaction),
+            interaction.user.id,
+            daily_usd=daily_usd,
+            monthly_usd=monthly_usd,
+            rollover_hour=rollover_hour,
+        )
+        await self.changed(interaction, change)
+
+    async def set_exempt(
+        self, interaction: discord.Interaction, role: discord.Role, *, add: bool
+    ) -> None:
+        await self.require_moderator(interaction)
+        change = await self.guild_settings.set_exempt(
+            self.guild_id(interaction),
+            interaction.user.id,
+            role.id,
+            add=add,
+            everyone=role.is_default(),
+            locale=locale_of(interaction),
+        )
+        await self.changed(interaction, change)
+
+    @exempt.command(name="add", description="Members with this role skip the member limits")
+    @app_commands.describe(role="The role to exempt")
+    async def exempt_add(self, interaction: discord.Interaction, role: discord.Role) -> None:
+        await self.set_exempt(interaction, role, add=True)
+
+    @exempt.command(name="remove", description="This role follows the member limits again")
+    @app_commands.describe(role="The role to stop exempting")
+    async def exempt_remove(self, interaction: discord.Interaction, role: discord.Role) -> None:
+        await self.set_exempt(interaction, role, add=False)
