@@ -18,7 +18,7 @@ How it is measured:
   loop as the local Discord, whose own work (sending the events, parsing the callbacks)
   then shares the loop: a pessimistic figure, kept for comparison. A busy machine (2
   cores shared with whatever else runs) also shows: compare the "alone" row.
-- ``--jobs`` jobs are accepted through :class:`~bot.jobs.JobService` (quota checks run;
+- ``--jobs`` jobs are accepted through :class:`~bot.services.jobs.JobService` (quota checks run;
   the bench guild's limits and budgets are lifted), three per member as a new guild's
   ``jobs_at_once`` allows (1,000 jobs: 334 members), and submitted; the simulator holds
   them (``[sim:hold]``), so they stay in flight and the poller keeps querying them at
@@ -57,12 +57,12 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from bench.sim_process import SIM_KEY, SimProcess
-from bot.app import AtelierBot
-from bot.catalog import Catalog, GenerationRequest
-from bot.job_states import UPSTREAM
-from bot.jobs import Requester
-from bot.quota import Limits
+from bot.discord_io.client import AtelierBot
+from bot.domain.catalog import Catalog, GenerationRequest
+from bot.domain.job_states import UPSTREAM
+from bot.domain.quota import Limits
 from bot.runtime import Runtime
+from bot.services.jobs import Requester
 from bot.settings import Secret, Settings
 from tests.crash.supervisor import bot_process
 from tests.discord_world import (

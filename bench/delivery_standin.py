@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import time
 
-from bot.job_states import JobState
+from bot.domain.job_states import JobState
 from bot.store import Store
 
 S = JobState

@@ -6,7 +6,7 @@ A thread runs ``BEGIN IMMEDIATE; UPDATE …; COMMIT`` on a WAL database in a loo
 store's thread does, while the event loop either sleeps (idle) or spins on small pieces
 of Python work with ``await asyncio.sleep(0)`` between them (busy, as at the poller's
 peak). It prints the thread's groups per second in both cases and their ratio: why
-``bot/store.py`` counts statements per call (``bench/README.md``, "The image p95").
+``bot/store/`` counts statements per call (``bench/README.md``, "The image p95").
 """
 
 from __future__ import annotations

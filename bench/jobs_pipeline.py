@@ -38,13 +38,13 @@ from bench.pipeline import (
 )
 from bench.procstats import MB, cpu_seconds, peak_rss_bytes, reset_peak_rss, rss_bytes
 from bench.sim_process import SimProcess, SimReport
-from bot.catalog import Catalog
-from bot.job_states import TERMINAL, UPSTREAM, JobState
+from bot.domain.catalog import Catalog
+from bot.domain.job_states import TERMINAL, UPSTREAM, JobState
 from bot.runtime import looks_at_once
 
 # Imported for its memory only: the real bot process holds discord.py too, so the RSS
 # figures start from about the same baseline (the cogs and discord.py's caches add more).
-import bot.app  # noqa: F401  # isort: skip
+import bot.discord_io.client  # noqa: F401  # isort: skip
 
 S = JobState
 PRODUCT_RATE = 200.0  # POLL_RATE=auto's ceiling (POLL_RATE_MAX's default)

@@ -1,7 +1,7 @@
 """The bot's job half, wired by :class:`~bot.runtime.Runtime`, and the means to load it.
 
 :meth:`Pipeline.open` does what ``Runtime.open`` + ``Runtime.start`` do, minus
-Discord: store, Max API client, :class:`~bot.jobs.JobService`, recover, poller,
+Discord: store, Max API client, :class:`~bot.services.jobs.JobService`, recover, poller,
 callback receiver; delivery is :class:`~bench.delivery_standin.DeliveryStandIn`.
 Jobs go in through ``JobService.accept`` and ``JobService.submit``, as from the cogs.
 """
@@ -20,11 +20,11 @@ from pathlib import Path
 from bench.delivery_standin import DeliveryStandIn
 from bench.procstats import cpu_seconds, thread_cpu_seconds, thread_ids
 from bench.sim_process import SIM_KEY
-from bot.catalog import Catalog, GenerationRequest
-from bot.jobs import JobService, Requester
+from bot.domain.catalog import Catalog, GenerationRequest
+from bot.domain.job import Job
 from bot.runtime import Runtime
+from bot.services.jobs import JobService, Requester
 from bot.settings import Secret, Settings
-from bot.store import Job
 
 GUILD_ID = 1
 BENCH_ROLE = 42  # exempted from the per-member limits, as a moderator would

@@ -17,7 +17,7 @@ from pathlib import Path
 from bench.figures import Figure, Row, table
 from bench.pipeline import BENCH_ROLE, GUILD_ID, Planned, accept_all, submit_all
 from bench.sim_process import SIM_KEY, SimProcess
-from bot.catalog import Catalog
+from bot.domain.catalog import Catalog
 from bot.runtime import Runtime
 from bot.settings import Secret, Settings
 

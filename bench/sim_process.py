@@ -1,6 +1,6 @@
 """The Max API simulator in its own process, so the bot side's CPU and memory are its own.
 
-Started as ``python -m bot.simulator --port 0 …`` (the same entry point a person
+Started as ``python -m simulator --port 0 …`` (the same entry point a person
 uses), stopped with SIGINT, and read afterwards through its ``/_sim`` control
 endpoints: every task's creation and end moments and every request it received.
 """
@@ -72,7 +72,7 @@ class SimProcess:
 
     async def start(self) -> None:
         args = [
-            *("-m", "bot.simulator", "--port", "0", "--key", SIM_KEY),
+            *("-m", "simulator", "--port", "0", "--key", SIM_KEY),
             *("--speed", repr(self.speed), "--log-level", "WARNING"),
         ]
         if self.callbacks:

@@ -24,8 +24,8 @@ from aiohttp import web
 from discord.http import Route
 
 from bot import USER_AGENT, maxapi
-from bot.catalog import Catalog, CatalogError
-from bot.download import is_public
+from bot.domain.addresses import is_public
+from bot.domain.catalog import Catalog, CatalogError
 from bot.settings import Settings, SettingsError
 from bot.store import StoreUnavailable, migration_state
 

@@ -21,7 +21,7 @@ from discord.http import Route
 from dotenv import load_dotenv
 
 from bot import check, logs
-from bot.catalog import Catalog, CatalogError
+from bot.domain.catalog import Catalog, CatalogError
 from bot.settings import Settings, SettingsError
 
 log = logging.getLogger("bot")
@@ -134,7 +134,7 @@ async def run(
     discord_timeout: float = DISCORD_TIMEOUT,
 ) -> int:
     """Run the bot until a signal or a fatal error; return the exit code."""
-    from bot.app import AtelierBot  # the cogs' imports: only when the bot runs
+    from bot.discord_io.client import AtelierBot  # the cogs' imports: only when the bot runs
     from bot.runtime import Runtime
 
     announce(settings)
@@ -298,9 +298,9 @@ def check_command() -> int:
 
 
 def simulate(argv: Sequence[str]) -> int:
-    """``python -m bot.simulator``'s own command line, or a hint when Pillow is missing."""
+    """``python -m simulator``'s own command line, or a hint when Pillow is missing."""
     try:
-        from bot.simulator.__main__ import main as simulator_main
+        from simulator.__main__ import main as simulator_main
     except ModuleNotFoundError as exc:
         if (exc.name or "").partition(".")[0] != "PIL":
             raise

@@ -21,30 +21,30 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from bot import USER_AGENT
-from bot.announcer import Announcer
-from bot.audit import AuditLog
-from bot.audit_sink import DiscordAuditSink
-from bot.catalog import Catalog
-from bot.delivery import Deliverer, DeliveryConfig
-from bot.download import download_session
-from bot.guild_settings_service import GuildSettingsService
+from bot.discord_io.announcer import Announcer
+from bot.discord_io.audit_sink import DiscordAuditSink
+from bot.discord_io.delivery import Deliverer, DeliveryConfig
+from bot.discord_io.progress_updater import EDIT_INTERVAL, ProgressUpdater
+from bot.domain.catalog import Catalog
+from bot.domain.poll_schedule import PollSchedule
+from bot.domain.quota import OperatorCap
 from bot.healthcheck import HEARTBEAT_EVERY, heartbeat_path, write_heartbeat
-from bot.job_queries import JobQueries
-from bot.jobs import JobService
 from bot.maxapi import MaxApiClient
-from bot.metrics import JobGauges, Metrics, MetricsServer, read_job_gauges
-from bot.moderation_service import ModerationService
-from bot.poll_schedule import PollSchedule
-from bot.poller import Poller
-from bot.progress_updater import EDIT_INTERVAL, ProgressUpdater
-from bot.quota import OperatorCap
+from bot.maxapi.download import download_session
+from bot.services.audit import AuditLog
+from bot.services.guild_settings import GuildSettingsService
+from bot.services.job_queries import JobQueries
+from bot.services.jobs import JobService
+from bot.services.metrics import JobGauges, Metrics, MetricsServer, read_job_gauges
+from bot.services.moderation import ModerationService
+from bot.services.poller import Poller
+from bot.services.tasks import Tasks
+from bot.services.webhook import CallbackReceiver
 from bot.settings import DatabaseUnavailable, Settings
 from bot.store import Store, StoreUnavailable
-from bot.tasks import Tasks
-from bot.webhook import CallbackReceiver
 
 if TYPE_CHECKING:
-    from bot.app import AtelierBot, Services
+    from bot.discord_io.client import AtelierBot, Services
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ class Runtime:
 
     def services(self) -> Services:
         """The services a bot built on this runtime hands to its cogs (after :meth:`open`)."""
-        from bot.app import Services
+        from bot.discord_io.client import Services
 
         assert self.jobs is not None and self.queries is not None, "Runtime.open() first"
         assert self.progress is not None and self.audit is not None

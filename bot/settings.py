@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import SplitResult, urlsplit
 
-from bot.download import is_public
+from bot.domain.addresses import is_public
 
 DEFAULT_MAXAPI_BASE_URL = "https://api.maxapi.io"
 DEFAULT_DATABASE_PATH = "data/atelier.db"

@@ -25,17 +25,25 @@ from typing import Any
 import discord
 from discord.ext import commands
 
-from bot.app import AtelierBot
-from bot.catalog import OPTION_FIELDS, GenerationRequest, Model
-from bot.command_specs import effective_model, price_hint
-from bot.delivery_plan import escape_markdown
-from bot.errors import NotAllowed, UserFacingError
-from bot.i18n import t
-from bot.job_views import can_manage, cancel_text, not_yours
-from bot.launch import is_nsfw, launch
-from bot.progress import cost_text, options_text, state_text
-from bot.store import Job
-from bot.ui import CUSTOM_ID, INFO_COLOUR, GuardedView, can_manage_jobs, guarded, locale_of, reply
+from bot.discord_io.client import AtelierBot
+from bot.discord_io.command_specs import effective_model, price_hint
+from bot.discord_io.launch import is_nsfw, launch
+from bot.discord_io.ui import (
+    CUSTOM_ID,
+    INFO_COLOUR,
+    GuardedView,
+    can_manage_jobs,
+    guarded,
+    locale_of,
+    reply,
+)
+from bot.domain.catalog import OPTION_FIELDS, GenerationRequest, Model
+from bot.domain.errors import NotAllowed, UserFacingError
+from bot.domain.job import Job
+from bot.text.i18n import t
+from bot.text.job_pages import can_manage, cancel_text, not_yours
+from bot.text.markdown import escape_markdown
+from bot.text.progress_card import cost_text, options_text, state_text
 
 log = logging.getLogger(__name__)
 

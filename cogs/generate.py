@@ -1,9 +1,9 @@
 """``/imagine``, ``/video`` and one command per model family, on one code path.
 
-The commands are built at load time from :mod:`bot.command_specs` (which reads the
+The commands are built at load time from :mod:`bot.discord_io.command_specs` (which reads the
 catalogue), so ``/seedream`` and ``/imagine`` differ only in their options: every one
 of them ends in :meth:`Generate.run`, which checks the options and attachments and
-starts the job through :func:`bot.launch.launch`. A refusal says what to do; nothing
+starts the job through :func:`bot.discord_io.launch.launch`. A refusal says what to do; nothing
 is recorded or charged.
 """
 
@@ -18,10 +18,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import AtelierBot
-from bot.attachments import AttachmentInfo, check_images
-from bot.catalog import OPTION_FIELDS, GenerationRequest, Media, ValidationError
-from bot.command_specs import (
+from bot.discord_io.client import AtelierBot
+from bot.discord_io.command_specs import (
     CommandSpec,
     OptionSpec,
     command_specs,
@@ -30,10 +28,12 @@ from bot.command_specs import (
     resolve_model,
     value_choices,
 )
-from bot.errors import NotAllowed, UserFacingError
-from bot.i18n import t
-from bot.launch import is_nsfw, launch
-from bot.ui import locale_of
+from bot.discord_io.launch import is_nsfw, launch
+from bot.discord_io.ui import locale_of
+from bot.domain.catalog import OPTION_FIELDS, GenerationRequest, Media, ValidationError
+from bot.domain.errors import NotAllowed, UserFacingError
+from bot.services.attachments import AttachmentInfo, check_images
+from bot.text.i18n import t
 
 ANNOTATIONS: dict[str, Any] = {"string": str, "integer": int, "attachment": discord.Attachment}
 

@@ -6,10 +6,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import AtelierBot
-from bot.i18n import t
-from bot.model_pages import ModelLine, cancel_policy, pages
-from bot.ui import locale_of
+from bot.discord_io.client import AtelierBot
+from bot.discord_io.ui import locale_of
+from bot.text.i18n import t
+from bot.text.model_pages import ModelLine, cancel_policy, pages
 
 EMBED_COLOUR = discord.Colour.blurple()
 

@@ -1,7 +1,7 @@
 """``/jobs``, ``/cancel job`` and ``/show job``: a member's own jobs, and moderators'.
 
-Thin on purpose: the text comes from :mod:`bot.job_views`, cancelling from
-:meth:`bot.jobs.JobService.cancel`, and ``/show`` reuses delivery's download and
+Thin on purpose: the text comes from :mod:`bot.text.job_pages`, cancelling from
+:meth:`bot.services.jobs.JobService.cancel`, and ``/show`` reuses delivery's download and
 message planning. Rights are checked when a command runs, never trusted from the
 client: an autocomplete value is only a suggestion, and ``default_permissions`` can be
 overridden by a server's admins. Moderator of a job = Manage Server, or Manage Messages
@@ -27,13 +27,29 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import download as dl
-from bot.app import AtelierBot
-from bot.delivery import DeliveryConfig, build_result_message, fetch_result, is_too_large
-from bot.delivery_plan import MAX_CONTENT, MessagePlan, Outcome, ResultFile, plan_messages
-from bot.errors import MissingBotPermissions, NotAllowed, UserFacingError
-from bot.i18n import t
-from bot.job_views import (
+from bot.discord_io.client import AtelierBot
+from bot.discord_io.delivery import DeliveryConfig, build_result_message, fetch_result, is_too_large
+from bot.discord_io.delivery_plan import (
+    MAX_CONTENT,
+    MessagePlan,
+    Outcome,
+    ResultFile,
+    plan_messages,
+)
+from bot.discord_io.launch import is_nsfw
+from bot.discord_io.ui import (
+    INFO_COLOUR,
+    can_manage_jobs,
+    custom_id,
+    locale_of,
+    permissions_in,
+    reply,
+)
+from bot.domain.errors import MissingBotPermissions, NotAllowed, UserFacingError
+from bot.domain.job import Job
+from bot.maxapi import download as dl
+from bot.text.i18n import t
+from bot.text.job_pages import (
     CANCELLABLE,
     MAX_BUTTONS,
     RECENT_LIMIT,
@@ -48,9 +64,6 @@ from bot.job_views import (
     show_refusal,
     shown_by,
 )
-from bot.launch import is_nsfw
-from bot.store import Job
-from bot.ui import INFO_COLOUR, can_manage_jobs, custom_id, locale_of, permissions_in, reply
 
 log = logging.getLogger(__name__)
 

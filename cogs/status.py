@@ -2,7 +2,7 @@
 
 This server's jobs by state and its oldest unfinished job (``GET /metrics`` counts every
 server's), whether Max API answers, the gateway latency, and today's spend against the
-daily budget (:meth:`bot.job_queries.JobQueries.status`).
+daily budget (:meth:`bot.services.job_queries.JobQueries.status`).
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import AtelierBot
-from bot.errors import NotAllowed
-from bot.i18n import t
-from bot.job_queries import ApiProbe
-from bot.job_states import JobState
-from bot.metrics import JobGauges
-from bot.ui import INFO_COLOUR, is_moderator, locale_of, reply
+from bot.discord_io.client import AtelierBot
+from bot.discord_io.ui import INFO_COLOUR, is_moderator, locale_of, reply
+from bot.domain.errors import NotAllowed
+from bot.domain.job_states import JobState
+from bot.services.job_queries import ApiProbe
+from bot.services.metrics import JobGauges
+from bot.text.i18n import t
 
 log = logging.getLogger(__name__)
 

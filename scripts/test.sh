@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what the tests need from requirements-dev.lock (first run only) and run the whole
 # suite with pytest.
-# Extra arguments go to pytest, e.g. scripts/test.sh tests/test_catalog.py -q
+# Extra arguments go to pytest, e.g. scripts/test.sh tests/domain/test_catalog.py -q
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/scripts/bootstrap.sh" dev

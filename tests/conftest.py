@@ -19,7 +19,7 @@ import pytest
 from tests.discord_world import World, discord_world, running_bot
 
 if TYPE_CHECKING:
-    from bot.app import AtelierBot, Services
+    from bot.discord_io.client import AtelierBot, Services
     from bot.runtime import Runtime
     from bot.settings import Settings
 
@@ -57,7 +57,7 @@ def settings(tmp_path: Path) -> Settings:
 async def idle_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     """A Runtime opened on the test's settings (database in ``tmp_path``) whose loops are
     never started: the services of a bot that only needs its commands."""
-    from bot.catalog import Catalog
+    from bot.domain.catalog import Catalog
     from bot.runtime import Runtime
 
     async with Runtime(settings, Catalog.load()) as opened:
@@ -88,7 +88,7 @@ def make_bot(make_services: Callable[..., Services], tmp_path: Path) -> Callable
     """``make_bot(extensions=EXTENSIONS, services=None)``: a new, unstarted AtelierBot
     whose command-sync state lives in ``tmp_path`` (shared by every bot of the test,
     so a restarted bot sees the previous sync)."""
-    from bot.app import EXTENSIONS, AtelierBot
+    from bot.discord_io.client import EXTENSIONS, AtelierBot
 
     def make(
         *, extensions: Sequence[str] = EXTENSIONS, services: Services | None = None
@@ -128,8 +128,8 @@ async def store(tmp_path: Path) -> AsyncIterator[Any]:
 
 @pytest.fixture
 async def files() -> AsyncIterator[Any]:
-    """A result-file server on 127.0.0.1 (``tests/delivery_support.py``)."""
-    from tests.delivery_support import result_server
+    """A result-file server on 127.0.0.1 (``tests/helpers/delivery.py``)."""
+    from tests.helpers.delivery import result_server
 
     async with result_server() as server:
         yield server

@@ -1,7 +1,7 @@
-"""The layering DESIGN.md asks for: pure rules without discord or I/O, ``bot/`` never
-importing ``cogs/``, cogs that reach services only (no store, no SQL, no other cog), SQL
-only in ``bot/store.py`` (plus the simulator, which stands apart), and unique command
-names."""
+"""The layering DESIGN.md asks for, as folders: ``bot/domain`` (rules: no discord, no I/O),
+``bot/text``, ``bot/store`` (the only SQL), ``bot/maxapi``, ``bot/services`` (no discord),
+``bot/discord_io``; ``bot/`` never imports ``cogs/``; cogs reach services only; no module
+over 500 lines; unique command names."""
 
 from __future__ import annotations
 
@@ -15,50 +15,39 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 COGS = sorted((ROOT / "cogs").rglob("*.py"))
 
-#: The pure rules (the future domain folder): no discord, no I/O, and from ``bot`` only
-#: each other.
-PURE = [
-    "bot.catalog",
-    "bot.errors",
-    "bot.job_states",
-    "bot.moderation",
-    "bot.poll_schedule",
-    "bot.quota",
-    "bot.units",
-]
+#: What each layer may import from ``bot`` (``bot`` itself is the version and user agent).
+LAYERS = {
+    "domain": ("bot.domain",),
+    "text": ("bot.domain", "bot.text"),
+    "store": ("bot.domain", "bot.store"),
+    "maxapi": ("bot", "bot.domain", "bot.maxapi", "bot.settings"),
+    "services": (
+        "bot",
+        "bot.domain",
+        "bot.text",
+        "bot.store",
+        "bot.maxapi",
+        "bot.services",
+        "bot.settings",
+    ),
+}
 #: Libraries that mean Discord or I/O.
 NOT_PURE = ("discord", "aiohttp", "sqlite3", "sqlite_utils", "asyncio")
 
-#: Modules that hold logic but no Discord; each must import without pulling in discord.
-DOMAIN = [
-    *PURE,
-    "bot.attachments",
-    "bot.audit",
-    "bot.command_specs",
-    "bot.delivery_plan",
-    "bot.download",
-    "bot.guild_config",
-    "bot.guild_settings_service",
-    "bot.i18n",
-    "bot.job_queries",
-    "bot.job_views",
-    "bot.jobs",
-    "bot.maxapi",
-    "bot.metrics",
-    "bot.model_pages",
-    "bot.moderation_service",
-    "bot.poller",
-    "bot.progress",
-    "bot.settings",
-    "bot.store",
-    "bot.tasks",
-    "bot.usage_report",
-    "bot.webhook",
-]
+
+def modules_of(layer: str) -> list[str]:
+    folder = ROOT / "bot" / layer
+    return sorted(
+        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for p in folder.rglob("*.py")
+    )
 
 
-@pytest.mark.parametrize("module", DOMAIN)
-def test_domain_modules_do_not_import_discord(module: str) -> None:
+WITHOUT_DISCORD = [m for layer in LAYERS for m in modules_of(layer)]
+
+
+@pytest.mark.parametrize("module", WITHOUT_DISCORD)
+def test_layers_below_discord_io_do_not_import_discord(module: str) -> None:
     code = (
         f"import importlib, sys; importlib.import_module({module!r}); "
         "print('discord' in sys.modules)"
@@ -84,13 +73,38 @@ def relative(path: Path) -> str:
     return str(path.relative_to(ROOT))
 
 
-@pytest.mark.parametrize("module", PURE)
-def test_pure_rules_import_no_discord_and_no_io(module: str) -> None:
-    names = imports_of(ROOT / (module.replace(".", "/") + ".py"))
-    io = sorted(n for n in names if n.split(".")[0] in NOT_PURE)
+def path_of(module: str) -> Path:
+    base = ROOT / module.replace(".", "/")
+    return base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
+
+
+@pytest.mark.parametrize("module", modules_of("domain"))
+def test_domain_imports_no_discord_and_no_io(module: str) -> None:
+    io = sorted(n for n in imports_of(path_of(module)) if n.split(".")[0] in NOT_PURE)
     assert io == [], f"{module} imports {io}"
-    outside = sorted(n for n in names if n.startswith("bot.") and n not in PURE)
-    assert outside == [], f"{module} imports {outside}, which are not pure rules"
+
+
+@pytest.mark.parametrize("layer", sorted(LAYERS))
+def test_each_layer_imports_only_the_layers_below(layer: str) -> None:
+    allowed = LAYERS[layer]
+    offenders = []
+    for module in modules_of(layer):
+        for name in imports_of(path_of(module)):
+            if name.split(".")[0] != "bot":
+                continue
+            if not any(name == a or (a != "bot" and name.startswith(a + ".")) for a in allowed):
+                offenders.append(f"{module} imports {name}")
+    assert offenders == []
+
+
+def test_no_module_is_over_500_lines() -> None:
+    long = []
+    for folder in ("bot", "cogs", "simulator"):
+        for path in (ROOT / folder).rglob("*.py"):
+            lines = len(path.read_text().splitlines())
+            if lines > 500:
+                long.append(f"{relative(path)}: {lines}")
+    assert long == []
 
 
 def test_bot_never_imports_cogs() -> None:
@@ -105,7 +119,7 @@ def test_bot_never_imports_cogs() -> None:
 def test_sql_lives_in_the_store() -> None:
     offenders = []
     for path in [*(ROOT / "bot").rglob("*.py"), *(ROOT / "cogs").rglob("*.py")]:
-        if path.name == "store.py" or "simulator" in path.parts:
+        if path.is_relative_to(ROOT / "bot" / "store"):
             continue
         text = path.read_text()
         if "sqlite3" in text or "sqlite_utils" in text or ".execute(" in text:

@@ -16,10 +16,10 @@ from aiohttp import web
 
 from bot import check
 from bot.settings import Secret, Settings
-from bot.simulator import Simulator, SimulatorConfig
 from bot.store import Store
+from simulator import Simulator, SimulatorConfig
 from tests.discord_world import World
-from tests.jobs_support import harness
+from tests.helpers.jobs import harness
 
 SIM_KEY = "sim-key"
 
@@ -310,7 +310,7 @@ async def test_start_up_warns_when_the_key_is_refused(
 async def test_a_submit_refused_for_the_key_is_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bot.jobs")
+    caplog.set_level(logging.INFO, logger="bot.services.jobs")
     async with harness(tmp_path, api_key="sk-wrong") as h:
         await h.start_job("a fox")
     [refused] = [r for r in caplog.records if "submit refused" in r.getMessage()]

@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 
 from bot import cli
-from bot.catalog import Catalog
+from bot.domain.catalog import Catalog
 from bot.settings import Secret, Settings
-from bot.simulator import Simulator, SimulatorConfig
+from simulator import Simulator, SimulatorConfig
 from tests.discord_world import World
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 
 from bot import logs
-from bot.app import AtelierBot
-from bot.catalog import Catalog, GenerationRequest
-from bot.job_states import JobState
-from bot.jobs import Requester
+from bot.discord_io.client import AtelierBot
+from bot.domain.catalog import Catalog, GenerationRequest
+from bot.domain.job_states import JobState
 from bot.runtime import Runtime
+from bot.services.jobs import Requester
 from bot.settings import Secret, Settings
-from bot.simulator import Simulator, SimulatorConfig
+from simulator import Simulator, SimulatorConfig
 from tests.crash.supervisor import bot_process
 from tests.discord_world import World, discord_world, running_bot
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from dotenv import dotenv_values
 
-from bot.catalog import Catalog
+from bot.domain.catalog import Catalog
 from bot.runtime import Runtime
 from bot.settings import DatabaseUnavailable, Secret, Settings, SettingsError
 

@@ -1,9 +1,9 @@
 """Moderator tools and ``/usage``, one module per command group; the rules they apply
-live in :mod:`bot.moderation_service`."""
+live in :mod:`bot.services.moderation`."""
 
 from __future__ import annotations
 
-from bot.app import AtelierBot
+from bot.discord_io.client import AtelierBot
 
 from .block import BlockCommands
 from .limits import LimitsCommands

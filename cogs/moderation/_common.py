@@ -12,11 +12,11 @@ from collections.abc import Sequence
 import discord
 from discord.ext import commands
 
-from bot.app import AtelierBot
-from bot.errors import NotAllowed, UserFacingError
-from bot.i18n import t
-from bot.moderation_service import ModerationService, Scope
-from bot.ui import is_moderator, locale_of
+from bot.discord_io.client import AtelierBot
+from bot.discord_io.ui import is_moderator, locale_of
+from bot.domain.errors import NotAllowed, UserFacingError
+from bot.services.moderation import ModerationService, Scope
+from bot.text.i18n import t
 
 MODERATOR = discord.Permissions(manage_guild=True)
 MAX_LISTED = 10  # roles or members listed by /limits show before "and N more"

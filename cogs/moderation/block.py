@@ -8,9 +8,9 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
-from bot import usage_report as report
-from bot.i18n import t
-from bot.ui import OK_COLOUR, locale_of, reply
+from bot.discord_io.ui import OK_COLOUR, locale_of, reply
+from bot.text import usage_report as report
+from bot.text.i18n import t
 
 from ._common import ModeratorCog
 

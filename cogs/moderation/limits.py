@@ -10,10 +10,10 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
-from bot import usage_report as report
-from bot.i18n import t
-from bot.quota import NEW_GUILD_LIMITS, Limits
-from bot.ui import INFO_COLOUR, OK_COLOUR, locale_of, reply
+from bot.discord_io.ui import INFO_COLOUR, OK_COLOUR, locale_of, reply
+from bot.domain.quota import NEW_GUILD_LIMITS, Limits
+from bot.text import usage_report as report
+from bot.text.i18n import t
 
 from ._common import MODERATOR, ModeratorCog, listed, role_ids_of
 

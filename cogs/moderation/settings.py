@@ -8,15 +8,15 @@ from typing import Literal
 import discord
 from discord import app_commands
 
-from bot import usage_report as report
-from bot.app import AtelierBot
-from bot.catalog import Media
-from bot.errors import UserFacingError
-from bot.guild_config import GuildConfig
-from bot.guild_settings_service import Change, split_ids
-from bot.i18n import t
-from bot.moderation import MAX_PATTERNS, inactive
-from bot.ui import INFO_COLOUR, OK_COLOUR, locale_of, reply
+from bot.discord_io.client import AtelierBot
+from bot.discord_io.ui import INFO_COLOUR, OK_COLOUR, locale_of, reply
+from bot.domain.catalog import Media
+from bot.domain.errors import UserFacingError
+from bot.domain.guild_config import GuildConfig
+from bot.domain.word_filter import MAX_PATTERNS, inactive
+from bot.services.guild_settings import Change, split_ids
+from bot.text import usage_report as report
+from bot.text.i18n import t
 
 from ._common import MODERATOR, ModeratorCog
 

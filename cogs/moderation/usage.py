@@ -9,9 +9,9 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot import usage_report as report
-from bot.i18n import t
-from bot.ui import INFO_COLOUR, is_moderator, locale_of
+from bot.discord_io.ui import INFO_COLOUR, is_moderator, locale_of
+from bot.text import usage_report as report
+from bot.text.i18n import t
 
 from ._common import ModeratorCog, role_ids_of
 

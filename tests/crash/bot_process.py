@@ -47,12 +47,13 @@ import yarl
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
-from bot.app import AtelierBot
-from bot.delivery import Deliverer
-from bot.delivery_plan import parse_marker
-from bot.job_states import JobState
+from bot.discord_io.client import AtelierBot
+from bot.discord_io.delivery import Deliverer
+from bot.discord_io.delivery_plan import parse_marker
+from bot.domain.job import Job
+from bot.domain.job_states import JobState
 from bot.maxapi import MaxApiClient
-from bot.store import Job, Store
+from bot.store import Store
 
 SIGNAL_PREFIX = "atelier-crash-test:"
 

@@ -21,14 +21,15 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.catalog import Catalog, GenerationRequest
-from bot.delivery_plan import parse_marker
-from bot.job_states import TERMINAL, JobState
-from bot.jobs import JobService, Requester
+from bot.discord_io.delivery_plan import parse_marker
+from bot.domain.catalog import Catalog, GenerationRequest
+from bot.domain.job import Job
+from bot.domain.job_states import TERMINAL, JobState
 from bot.maxapi import MaxApiClient
+from bot.services.jobs import JobService, Requester
 from bot.settings import Secret
-from bot.simulator import Simulator, SimulatorConfig
-from bot.store import Job, Store
+from bot.store import Store
+from simulator import Simulator, SimulatorConfig
 from tests.crash.supervisor import BotRun, bot_process
 from tests.discord_world import Member, Message, World
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.simulator import Simulator, SimulatorConfig
+from simulator import Simulator, SimulatorConfig
 from tests.crash.test_crash_recovery import (  # the crash tests' bench, reused
     IMAGE,
     SIM_KEY,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bot.settings import Settings
-from bot.simulator import Simulator, SimulatorConfig
+from simulator import Simulator, SimulatorConfig
 from tests.discord_world import World
 
 ECHO_EXTENSIONS = ["cogs.info", "tests.e2e.echo_cog"]

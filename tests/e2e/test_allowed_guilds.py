@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from bot.app import AtelierBot
-from bot.catalog import Catalog
+from bot.discord_io.client import AtelierBot
+from bot.domain.catalog import Catalog
 from bot.runtime import Runtime
 from bot.settings import Settings
 from tests.discord_world import World

@@ -10,11 +10,11 @@ from typing import Any
 import discord
 import pytest
 
-from bot.app import AtelierBot
-from bot.job_states import JobState
+from bot.discord_io.client import AtelierBot
+from bot.domain.job import Job
+from bot.domain.job_states import JobState
 from bot.settings import Settings
-from bot.simulator import Simulator
-from bot.store import Job
+from simulator import Simulator
 from tests.discord_world import World
 from tests.discord_world.interactions import InjectedInteraction
 from tests.discord_world.models import Member, Message

@@ -12,12 +12,14 @@ import aiohttp
 import discord
 import pytest
 
-from bot.delivery import Deliverer, DeliveryConfig
-from bot.delivery_plan import parse_marker
-from bot.job_states import JobState
-from bot.simulator import Simulator, SimulatorConfig
-from bot.store import Job, Store
-from tests.delivery_support import (
+from bot.discord_io.delivery import Deliverer, DeliveryConfig
+from bot.discord_io.delivery_plan import parse_marker
+from bot.domain.job import Job
+from bot.domain.job_states import JobState
+from bot.store import Store
+from simulator import Simulator, SimulatorConfig
+from tests.discord_world import Channel, Message, World
+from tests.helpers.delivery import (
     JPEG_MAGIC,
     MP4_HEAD,
     PNG_MAGIC,
@@ -25,7 +27,6 @@ from tests.delivery_support import (
     media_bytes,
     succeeded_job,
 )
-from tests.discord_world import Channel, Message, World
 
 SEND = "POST /channels/{channel_id}/messages"
 

@@ -10,15 +10,15 @@ from typing import Any
 
 import pytest
 
-from bot.app import AtelierBot
-from bot.catalog import Catalog, GenerationRequest
-from bot.jobs import Requester
-from bot.model_pages import CANCEL_POLICIES
+from bot.discord_io.client import AtelierBot
+from bot.domain.catalog import Catalog, GenerationRequest
 from bot.runtime import Runtime
+from bot.services.jobs import Requester
 from bot.settings import Settings
+from bot.text.model_pages import CANCEL_POLICIES
 from tests.discord_world import World
 from tests.e2e.support import answer
-from tests.jobs_support import lift_limits
+from tests.helpers.jobs import lift_limits
 
 MODEL = "nano-banana-2"
 

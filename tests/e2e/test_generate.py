@@ -19,13 +19,14 @@ from typing import Any
 import discord
 import pytest
 
-from bot.app import AtelierBot
-from bot.catalog import Catalog
-from bot.job_states import JobState
+from bot.discord_io.client import AtelierBot
+from bot.domain.catalog import Catalog
+from bot.domain.job import Job
+from bot.domain.job_states import JobState
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.simulator import Simulator, SimulatorConfig
-from bot.store import Job, Store
+from bot.store import Store
+from simulator import Simulator, SimulatorConfig
 from tests.discord_world import World
 from tests.discord_world.interactions import InjectedInteraction
 from tests.discord_world.models import Message

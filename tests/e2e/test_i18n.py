@@ -15,17 +15,18 @@ from typing import Any
 import discord
 import pytest
 
-from bot.app import AtelierBot
-from bot.catalog import Catalog
-from bot.job_states import JobState
-from bot.quota import Limits
+from bot.discord_io.client import AtelierBot
+from bot.domain.catalog import Catalog
+from bot.domain.job import Job
+from bot.domain.job_states import JobState
+from bot.domain.quota import Limits
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.simulator import Simulator
-from bot.store import Job, Store
+from bot.store import Store
+from simulator import Simulator
 from tests.discord_world import InjectedInteraction, Member, Message, World
 from tests.e2e.support import answer
-from tests.jobs_support import lift_limits
+from tests.helpers.jobs import lift_limits
 
 S = JobState
 SCALE = 0.01

@@ -13,18 +13,19 @@ import aiohttp
 import discord
 import pytest
 
-from bot.app import AtelierBot
-from bot.catalog import Catalog, GenerationRequest
-from bot.job_states import JobState
-from bot.jobs import CHARGED_CANCEL_ANSWERS, Requester
+from bot.discord_io.client import AtelierBot
+from bot.domain.catalog import Catalog, GenerationRequest
+from bot.domain.job import Job
+from bot.domain.job_states import JobState
 from bot.runtime import Runtime
+from bot.services.jobs import CHARGED_CANCEL_ANSWERS, Requester
 from bot.settings import Settings
-from bot.simulator import Simulator
-from bot.store import Job, Store
+from bot.store import Store
+from simulator import Simulator
 from tests.discord_world import Channel, Member, Message, World
 from tests.e2e.support import answer
 from tests.e2e.test_generate import card, job_id_of
-from tests.jobs_support import lift_limits
+from tests.helpers.jobs import lift_limits
 
 S = JobState
 SCALE = 0.01

@@ -20,16 +20,17 @@ from typing import Any
 import discord
 import pytest
 
-from bot.app import AtelierBot
-from bot.catalog import Catalog, GenerationRequest
-from bot.errors import UserFacingError
-from bot.job_states import JobState
-from bot.jobs import Requester
-from bot.quota import Limits
+from bot.discord_io.client import AtelierBot
+from bot.domain.catalog import Catalog, GenerationRequest
+from bot.domain.errors import UserFacingError
+from bot.domain.job import Job
+from bot.domain.job_states import JobState
+from bot.domain.quota import Limits
+from bot.domain.units import parse_duration
 from bot.runtime import Runtime
+from bot.services.jobs import Requester
 from bot.settings import Settings
-from bot.store import Job, Store
-from bot.units import parse_duration
+from bot.store import Store
 from tests.discord_world import InjectedInteraction, Member, Message, World
 from tests.e2e.support import answer
 

@@ -15,14 +15,14 @@ from typing import Any
 
 import aiohttp
 
-from bot.app import AtelierBot
-from bot.catalog import Catalog, GenerationRequest
-from bot.job_states import JobState
-from bot.jobs import Requester
+from bot.discord_io.client import AtelierBot
+from bot.domain.catalog import Catalog, GenerationRequest
+from bot.domain.job import Job
+from bot.domain.job_states import JobState
 from bot.runtime import Runtime
+from bot.services.jobs import Requester
 from bot.settings import Settings
-from bot.simulator import Simulator
-from bot.store import Job
+from simulator import Simulator
 from tests.discord_world import World
 
 S = JobState

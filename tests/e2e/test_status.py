@@ -14,18 +14,18 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.app import AtelierBot
-from bot.catalog import Catalog, GenerationRequest
+from bot.discord_io.client import AtelierBot
+from bot.domain.catalog import Catalog, GenerationRequest
 from bot.healthcheck import check
-from bot.job_queries import probe_api
-from bot.jobs import Requester
 from bot.maxapi import MaxApiClient
 from bot.runtime import Runtime
+from bot.services.job_queries import probe_api
+from bot.services.jobs import Requester
 from bot.settings import Secret, Settings
-from bot.simulator import Simulator
+from simulator import Simulator
 from tests.discord_world import Message, World
 from tests.e2e.support import answer
-from tests.test_metrics import parse
+from tests.helpers.metrics import parse
 
 SCALE = 0.01
 MODEL = "nano-banana-2"

@@ -1,4 +1,4 @@
-"""Build ``bot/simulator/sample.mp4``: a tiny, genuinely decodable H.264 MP4.
+"""Build ``simulator/sample.mp4``: a tiny, genuinely decodable H.264 MP4.
 
 No encoder is needed: the one key frame uses I_PCM macroblocks (raw samples), and the
 following frames are P slices in which every macroblock is skipped, so the clip is a
@@ -20,7 +20,7 @@ WIDTH, HEIGHT = 128, 72  # 16:9; coded as 8 x 5 macroblocks and cropped to 72 ro
 FPS = 10
 FRAMES = 20
 TIMESCALE = 1000
-SAMPLE_PATH = Path(__file__).resolve().parents[2] / "bot" / "simulator" / "sample.mp4"
+SAMPLE_PATH = Path(__file__).resolve().parents[2] / "simulator" / "sample.mp4"
 
 
 class BitWriter:

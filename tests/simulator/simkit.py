@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.simulator import Clock, Simulator, SimulatorConfig
+from simulator import Clock, Simulator, SimulatorConfig
 
 FAST = SimulatorConfig(speed=0.001, allow_loopback_callbacks=True)
 TERMINAL = {"SUCCESS", "FAILURE", "TIMEOUT", "CANCELLED"}

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from simkit import running
 
-from bot.simulator import Clock, Simulator, SimulatorConfig
+from simulator import Clock, Simulator, SimulatorConfig
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")

@@ -6,7 +6,7 @@ import asyncio
 
 from simkit import Receiver, running
 
-from bot.simulator import Clock
+from simulator import Clock
 
 
 async def test_one_callback_per_terminal_state() -> None:

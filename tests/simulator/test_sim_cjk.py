@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops, ImageDraw, ImageFont
 
-from bot.simulator import media
-from bot.simulator.media import NO_CJK_FONT_NOTE, cjk_font_file, render_png, wrap_text
+from simulator import media
+from simulator.media import NO_CJK_FONT_NOTE, cjk_font_file, render_png, wrap_text
 
 SIZE = (512, 288)
 TEXT_SIZE = 20  # render_png's text size for 512x288: min(512, 288) // 14
@@ -118,7 +118,7 @@ def test_without_any_cjk_font_the_image_says_so(
 ) -> None:
     monkeypatch.setattr(media, "_PACKAGED_CJK_FONT", ("no_such_font_package", "x.ttc", 0))
     monkeypatch.setattr(media, "_SYSTEM_CJK_FONTS", ())
-    with caplog.at_level(logging.WARNING, logger="bot.simulator.media"):
+    with caplog.at_level(logging.WARNING, logger="simulator.media"):
         image = draw("你好")
         draw("再见")
     assert [r.getMessage() for r in caplog.records] == [

@@ -1,4 +1,4 @@
-"""``python -m bot.simulator``: options, the printed `.env` lines, one-line errors, stopping."""
+"""``python -m simulator``: options, the printed `.env` lines, one-line errors, stopping."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import pytest
 from dotenv import dotenv_values
 
 from bot.settings import Settings
-from bot.simulator import Simulator, SimulatorConfig
-from bot.simulator.__main__ import build_parser, config_from_args, env_lines, main, serve
+from simulator import Simulator, SimulatorConfig
+from simulator.__main__ import build_parser, config_from_args, env_lines, main, serve
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -152,7 +152,7 @@ async def test_module_runs_as_a_program() -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bot.simulator",
+        "simulator",
         "--port=0",
         "--key=cli-key",
         "--speed=0.001",

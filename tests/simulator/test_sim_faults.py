@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from simkit import Api, running
 
-from bot.simulator import Faults
+from simulator import Faults
 
 
 async def raw(

@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 from simkit import Api, running
 
-from bot.simulator import Clock
-from bot.simulator.catalog import load_models
-from bot.simulator.media import image_size, pad_mp4, pad_png, sample_mp4
+from simulator import Clock
+from simulator.catalog import load_models
+from simulator.media import image_size, pad_mp4, pad_png, sample_mp4
 
 MODELS = load_models()
 

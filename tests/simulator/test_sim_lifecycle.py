@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from simkit import running
 
-from bot.simulator import Clock, TaskStateError
+from simulator import Clock, TaskStateError
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import struct
 import pytest
 from make_sample_mp4 import FRAMES, HEIGHT, WIDTH, build
 
-from bot.simulator.media import sample_mp4
+from simulator.media import sample_mp4
 
 # container box → bytes of its own fields before its child boxes
 CONTAINERS = {

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from simkit import running
 
-from bot.simulator import ApiError, SimulatorConfig
-from bot.simulator.catalog import load_models, typical_seconds
-from bot.simulator.validation import MODERATION_CATEGORIES, validate_submit
+from simulator import ApiError, SimulatorConfig
+from simulator.catalog import load_models, typical_seconds
+from simulator.validation import MODERATION_CATEGORIES, validate_submit
 
 MODELS = load_models()
 CONFIG = SimulatorConfig()
@@ -303,7 +303,7 @@ def test_typical_seconds() -> None:
 
 def test_packaged_catalogue_matches_the_reference() -> None:
     """The simulator's copy must be the upstream reference, verbatim."""
-    packaged = Path(__file__).resolve().parents[2] / "bot" / "simulator" / "models.json"
+    packaged = Path(__file__).resolve().parents[2] / "simulator" / "models.json"
     assert "_meta" in json.loads(packaged.read_text(encoding="utf-8"))
     assert "_meta" not in MODELS and len(MODELS) >= 30
     if not SHARED_MODELS.exists():

@@ -1,0 +1,1 @@
+"""The Discord side: the client and command tree, launching jobs, cards, notices, delivery."""

@@ -1,0 +1,145 @@
+"""Starting a job from an interaction: the one path for commands and result buttons.
+
+Nothing before the answer leaves the machine: the bot's permissions are read from the
+interaction, the job is accepted (quota reserved) in the database, the progress card is
+the answer, and only then does the job go to Max API.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.discord_io.ui import locale_of
+from bot.domain.catalog import GenerationRequest
+from bot.domain.errors import MissingBotPermissions
+from bot.domain.job import Job
+from bot.services.jobs import Requester
+from bot.text.i18n import t
+
+if TYPE_CHECKING:
+    from bot.discord_io.client import Services
+
+log = logging.getLogger(__name__)
+
+#: What the bot needs where a job runs: the card, the result files, the buttons.
+NEEDED = discord.Permissions(
+    view_channel=True, send_messages=True, embed_links=True, attach_files=True
+)
+PERMISSION_NAMES = {
+    "view_channel": "View Channel",
+    "send_messages": "Send Messages",
+    "embed_links": "Embed Links",
+    "attach_files": "Attach Files",
+}
+
+
+def is_nsfw(channel: Any) -> bool:
+    check = getattr(channel, "is_nsfw", None)
+    return bool(check()) if callable(check) else False
+
+
+def check_bot_permissions(interaction: discord.Interaction) -> None:
+    """Refuse before accepting a paid job the bot could not deliver here: an
+    interaction answer can succeed where a later channel message is refused."""
+    have = interaction.app_permissions
+    if have >= NEEDED:  # one bit-mask compare for every needed permission
+        return
+    locale = locale_of(interaction)
+    missing = [
+        t(locale, PERMISSION_NAMES[name])
+        for name, wanted in NEEDED
+        if wanted and not getattr(have, name)
+    ]
+    if missing:
+        raise MissingBotPermissions(
+            t(
+                locale,
+                "I need {permissions} in this channel to post results. Ask a moderator to "
+                "grant them, or use another channel. Nothing was charged.",
+                permissions=t(locale, ", ").join(missing),
+            )
+        )
+
+
+def age_restricted(channel: Any) -> bool | None:
+    """Whether ``channel`` is age-restricted; a thread is if its parent is. ``None`` when
+    it cannot be told (a thread whose parent is not cached, a partial channel)."""
+    if isinstance(channel, discord.Thread):
+        channel = channel.parent
+    check = getattr(channel, "is_nsfw", None)
+    return bool(check()) if callable(check) else None
+
+
+def requester_of(interaction: discord.Interaction) -> Requester:
+    user = interaction.user
+    roles = tuple(r.id for r in user.roles) if isinstance(user, discord.Member) else ()
+    channel_id = interaction.channel_id
+    assert channel_id is not None
+    return Requester(
+        guild_id=interaction.guild_id,
+        channel_id=channel_id,
+        user_id=user.id,
+        locale=locale_of(interaction),
+        application_id=interaction.application_id,
+        interaction_token=interaction.token,
+        interaction_expires_at=interaction.expires_at.timestamp(),
+        role_ids=roles,
+        age_restricted=age_restricted(interaction.channel),
+    )
+
+
+async def launch(
+    services: Services,
+    interaction: discord.Interaction,
+    request: GenerationRequest,
+    *,
+    parent_job_id: int | None = None,
+    action: str | None = None,
+) -> Job:
+    """Accept a job and answer ``interaction`` with its progress card, then submit it.
+
+    The one way a job starts (commands, Reroll, Variations, Animate). Nothing before
+    the answer leaves the machine; a refusal raises before anything is recorded."""
+    jobs, cards = services.jobs, services.progress
+    check_bot_permissions(interaction)
+    job = await jobs.accept(
+        request, requester_of(interaction), parent_job_id=parent_job_id, action=action
+    )
+    embed, view = await cards.render(job)
+    try:
+        kwargs: dict[str, Any] = {
+            "embed": embed,
+            "allowed_mentions": discord.AllowedMentions.none(),
+        }
+        if view is not None:
+            kwargs["view"] = view
+        answer = await interaction.response.send_message(**kwargs)
+    except Exception:
+        # Nobody will see this job: drop it before it reaches Max API (no charge).
+        try:
+            await jobs.cancel(job.id, "the answer to the interaction failed")
+        except Exception:
+            log.exception("job %s: could not drop it after a failed answer", job.id)
+        raise
+    message_id = answer.message_id if answer is not None else None
+    if message_id is None:
+        try:
+            message_id = (await interaction.original_response()).id
+        except discord.HTTPException as exc:
+            # The member saw the card: run the job anyway; only its card stays still.
+            log.warning("job %s: no id for its card (%s); it will not be edited", job.id, exc)
+    if message_id is not None:
+        job = await cards.posted(job, message_id)
+    jobs.submit_soon(job)
+    log.info(
+        "job %s accepted: %s by %s in %s%s",
+        job.id,
+        job.model,
+        job.user_id,
+        job.channel_id,
+        f" ({action} of #{parent_job_id})" if action else "",
+    )
+    return job

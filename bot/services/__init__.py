@@ -1,0 +1,1 @@
+"""The work: accept and follow jobs, moderation, settings, audit, poller, callbacks, metrics."""

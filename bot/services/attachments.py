@@ -1,0 +1,133 @@
+"""Checks on a member's image attachments, from Discord's metadata alone.
+
+The bot never downloads what a member attaches: Max API fetches the Discord URL
+itself. So the checks here use only what Discord tells about each file (its name,
+declared content type and size), and they run before a job is accepted, so a bad file
+costs nothing and records nothing. Attachment options' ``file_types`` hints are
+enforced only by the client; these checks hold whatever the client sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from bot.domain.catalog import Model
+from bot.domain.errors import UserFacingError
+from bot.domain.units import human_bytes
+from bot.text.i18n import t
+
+#: Image types Max API takes on every model that takes images, with their extensions.
+IMAGE_TYPES: dict[str, tuple[str, ...]] = {
+    "image/png": (".png",),
+    "image/jpeg": (".jpg", ".jpeg"),
+    "image/webp": (".webp",),
+    "image/gif": (".gif",),
+}
+IMAGE_EXTENSIONS = frozenset(ext for exts in IMAGE_TYPES.values() for ext in exts)
+KINDS_TEXT = "PNG, JPEG, WebP or GIF"
+#: Larger inputs make Max API slow or refuse; Discord lets Nitro members upload far more.
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+
+
+class AttachmentError(UserFacingError):
+    """An attachment Atelier will not pass on; the message names the file and the fix."""
+
+    title = "Can't use that attachment"
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentInfo:
+    """What Discord says about one attached file."""
+
+    filename: str
+    size: int
+    url: str
+    content_type: str | None = None
+
+    @property
+    def extension(self) -> str:
+        return PurePosixPath(self.filename).suffix.lower()
+
+    @property
+    def declared_type(self) -> str | None:
+        if not self.content_type:
+            return None
+        return self.content_type.split(";", 1)[0].strip().lower() or None
+
+
+def check_image(
+    info: AttachmentInfo, *, max_bytes: int = MAX_IMAGE_BYTES, locale: str | None = None
+) -> None:
+    """Refuse a file that is not a plain image of an accepted type, or too large.
+
+    Both the extension and the declared type (when Discord gives one) must name an
+    accepted image type: a ``.png`` declared ``text/html`` is refused, and so is a
+    file with no image extension whatever it claims to be."""
+    name = info.filename
+    declared = info.declared_type
+    if info.extension not in IMAGE_EXTENSIONS or (
+        declared is not None and declared not in IMAGE_TYPES
+    ):
+        raise AttachmentError(
+            t(
+                locale,
+                "“{name}” is not an image Atelier can use. Attach a {kinds} file.",
+                name=name,
+                kinds=KINDS_TEXT,
+            )
+        )
+    if info.size <= 0:
+        raise AttachmentError(t(locale, "“{name}” is empty. Attach the image again.", name=name))
+    if info.size > max_bytes:
+        raise AttachmentError(
+            t(
+                locale,
+                "“{name}” is {size}; the limit is {limit}. Attach a smaller image.",
+                name=name,
+                size=human_bytes(info.size),
+                limit=human_bytes(max_bytes),
+            )
+        )
+
+
+def check_count(model: Model, count: int, *, locale: str | None = None) -> None:
+    """Refuse more images than ``model`` takes (pass the model that will really run,
+    e.g. the image-to-image variant chosen because images are attached)."""
+    if not count:
+        return
+    if model.images is None:
+        raise AttachmentError(
+            t(
+                locale,
+                "{model} does not take images: remove the attachments or pick a model that "
+                "starts from an image.",
+                model=model.id,
+            )
+        )
+    high = model.images.max
+    if high is not None and count > high:
+        raise AttachmentError(
+            t(
+                locale,
+                "{model} takes at most {max} image(s); you attached {count}.",
+                model=model.id,
+                max=high,
+                count=count,
+            )
+        )
+
+
+def check_images(
+    infos: Sequence[AttachmentInfo],
+    model: Model,
+    *,
+    max_bytes: int = MAX_IMAGE_BYTES,
+    locale: str | None = None,
+) -> list[str]:
+    """Check every attachment for ``model`` and return their URLs, in order."""
+    check_count(model, len(infos), locale=locale)
+    for info in infos:
+        check_image(info, max_bytes=max_bytes, locale=locale)
+    return [info.url for info in infos]

@@ -1,0 +1,126 @@
+"""What the commands read: jobs, a server's settings and usage, and the bot's health.
+
+The cogs read through this (never the store), with plain values in and out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot import maxapi
+from bot.domain.guild_config import GuildConfig
+from bot.domain.job import Job
+from bot.domain.quota import period_keys
+from bot.services.metrics import JobGauges, read_job_gauges
+from bot.store import Store
+
+PROBE_TASK_ID = "atelier-status-probe"
+PROBE_TIMEOUT = 8.0
+
+
+@dataclass(frozen=True, slots=True)
+class ApiProbe:
+    """How a query to Max API went: reachable at all, how fast, what it said."""
+
+    reachable: bool
+    latency: float  # seconds
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStatus:
+    """``/status``: one server's jobs, Max API's health, and today's spend."""
+
+    gauges: JobGauges
+    api: ApiProbe
+    spent_today_usd: float
+    daily_budget_usd: float | None
+
+
+async def probe_api(api: maxapi.MaxApiClient, within: float = PROBE_TIMEOUT) -> ApiProbe:
+    """Query a task id that cannot exist; "not found" is the healthy answer (free, and
+    it proves both reachability and that the key is accepted)."""
+    began = time.perf_counter()
+    try:
+        async with asyncio.timeout(within):
+            await api.get(PROBE_TASK_ID)
+        detail, reachable = "ok", True
+    except maxapi.TaskNotFound:
+        detail, reachable = "ok", True
+    except maxapi.Unauthorized:
+        detail, reachable = "API key refused", True
+    except (maxapi.NetworkError, TimeoutError) as exc:
+        detail, reachable = f"unreachable ({type(exc).__name__})", False
+    except maxapi.MaxApiError as exc:
+        status = exc.http_status if exc.http_status is not None else "?"
+        detail, reachable = f"answered with an error (HTTP {status})", exc.http_status is not None
+    return ApiProbe(reachable, time.perf_counter() - began, detail)
+
+
+class JobQueries:
+    """Reads for ``/jobs``, ``/show``, ``/cancel``, autocomplete, buttons and ``/status``."""
+
+    def __init__(
+        self, store: Store, api: maxapi.MaxApiClient, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.store = store
+        self.api = api
+        self.clock = clock
+
+    async def get(self, job_id: int) -> Job | None:
+        return await self.store.get(job_id)
+
+    async def in_guild(self, job_id: int, guild_id: int | None) -> Job | None:
+        """The job if it belongs to this server; another server's reads as unknown."""
+        job = await self.store.get(job_id)
+        return job if job is not None and job.guild_id == guild_id else None
+
+    async def mine(
+        self, guild_id: int | None, user_id: int, *, active_limit: int, recent_limit: int
+    ) -> tuple[list[Job], list[Job]]:
+        """A member's unfinished jobs and their latest finished ones, newest first."""
+        active = await self.store.for_user(guild_id, user_id, active=True, limit=active_limit)
+        recent = await self.store.for_user(guild_id, user_id, active=False, limit=recent_limit)
+        return active, recent
+
+    async def candidates(
+        self,
+        guild_id: int,
+        user_id: int,
+        typed: str,
+        *,
+        active: bool,
+        others: bool,
+        limit: int,
+    ) -> list[Job]:
+        """Jobs an autocomplete may offer, newest first: the member's own, the whole
+        server's when ``others``, and an older job typed by its id."""
+        found = await self.store.for_user(guild_id, user_id, active=active, limit=limit)
+        if others:
+            everyone = await self.store.for_guild(guild_id, active=active, limit=limit)
+            merged = {job.id: job for job in [*found, *everyone]}
+            found = sorted(merged.values(), key=lambda job: job.id, reverse=True)
+        digits = typed.strip().lstrip("#")
+        if digits.isdigit() and all(job.id != int(digits) for job in found):
+            exact = await self.store.get(int(digits))
+            if exact is not None:
+                found.insert(0, exact)
+        return found
+
+    async def guild_config(self, guild_id: int) -> GuildConfig:
+        return await self.store.guild_config(guild_id)
+
+    async def status(self, guild_id: int, user_id: int) -> ServerStatus:
+        """This server's jobs by state, Max API's answer, and today's spend."""
+        config = await self.store.guild_config(guild_id)
+        now = self.clock()
+        day, month = period_keys(now, config.rollover_hour_utc)
+        gauges, api, usage = await asyncio.gather(
+            read_job_gauges(self.store, now, guild_id),
+            probe_api(self.api),
+            self.store.usage(guild_id, user_id, day, month),
+        )
+        return ServerStatus(gauges, api, usage.guild_spend_today_usd, config.daily_budget_usd)

@@ -1,0 +1,1 @@
+"""What members read: translations, progress cards, job pages, usage reports, model pages."""

@@ -1,0 +1,52 @@
+"""The shared error path's classification (the e2e tests cover the Discord side)."""
+
+from __future__ import annotations
+
+import pytest
+from discord import app_commands
+
+from bot.discord_io.ui import CUSTOM_ID, custom_id, describe_error
+from bot.domain.catalog import ValidationError
+from bot.domain.errors import LimitReached, NotAllowed, UserFacingError
+
+
+@pytest.mark.parametrize(
+    ("error", "title", "text"),
+    [
+        (UserFacingError("Pick another model."), "Can't do that", "Pick another model."),
+        (NotAllowed("Only the owner can delete this."), "Not allowed", "Only the owner"),
+        (LimitReached("5 images a day; resets at 00:00 UTC."), "Limit reached", "resets"),
+        (ValidationError("veo3_lite has no 4k"), "Can't do that", "veo3_lite has no 4k"),
+        (app_commands.CheckFailure(), "Not allowed", "rights"),
+    ],
+)
+def test_known_errors_become_a_title_and_a_sentence(
+    error: Exception, title: str, text: str
+) -> None:
+    described = describe_error(error)
+    assert described is not None
+    assert described[0] == title and text in described[1]
+
+
+def test_wrapped_errors_are_unwrapped_and_bugs_are_not_described() -> None:
+    wrapped = app_commands.CommandInvokeError.__new__(app_commands.CommandInvokeError)
+    wrapped.__cause__ = NotAllowed("no")
+    assert describe_error(wrapped) == ("Not allowed", "no")
+    assert describe_error(RuntimeError("boom")) is None
+    assert describe_error(KeyError("x")) is None
+
+
+def test_custom_ids_round_trip_and_stay_short() -> None:
+    value = custom_id("reroll", 123456789012)
+    match = CUSTOM_ID.fullmatch(value)
+    assert match is not None
+    assert match["action"] == "reroll" and match["job_id"] == "123456789012"
+    assert len(custom_id("animate", 10**18)) <= 100
+    with pytest.raises(ValueError):
+        custom_id("explode", 1)
+
+
+def test_an_option_value_a_client_would_not_send_gets_a_clear_answer() -> None:
+    error = app_commands.TransformerError.__new__(app_commands.TransformerError)
+    described = describe_error(error)
+    assert described is not None and "does not accept" in described[1]

@@ -1,0 +1,1 @@
+"""Shared test helpers: job harnesses and result servers."""
