@@ -125,7 +125,7 @@ class Runtime:
             audit=self.audit,
             schedule=PollSchedule(
                 scale=settings.poll_scale,
-                first_look=1.5 if settings.webhook_public_url else None,
+                first_poll=1.5 if settings.webhook_public_url else None,
             ),
             callback_base_url=settings.webhook_public_url,
             clock=self.clock,

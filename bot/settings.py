@@ -278,7 +278,7 @@ def _parse_snowflake(r: _Reader, name: str) -> int | None:
 
 
 def _parse_database_path(r: _Reader) -> Path:
-    """The path, refused when it is a folder or lies under a file (what can be told
+    """The path, refused when it is a folder or lies under a file (what can be checked
     without creating anything; the store reports the rest when it opens)."""
     path = Path(r.optional("DATABASE_PATH", spaces=True) or DEFAULT_DATABASE_PATH)
     if path.is_dir():

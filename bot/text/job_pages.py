@@ -193,7 +193,7 @@ def cancel_text(
 ) -> str:
     """The ``/cancel`` outcome for the caller. The service's answer (a template with the
     job's id and state) speaks to the owner ("you were not charged"); a moderator
-    cancelling someone else's job is told whose it was instead, and whether it was charged."""
+    cancelling someone else's job learns whose it was instead, and whether it was charged."""
     if cancelled and job.user_id != caller_id:
         if job.failure_reason == CANCEL_CHARGED:
             return t(

@@ -90,7 +90,7 @@ def test_scale_multiplies_every_delay(catalog: Catalog) -> None:
     assert fast.max_age(model) == pytest.approx(real.max_age(model) * 0.01)
 
 
-def test_first_looks_are_spread_but_stay_before_the_typical_time(catalog: Catalog) -> None:
+def test_first_polls_are_spread_but_stay_before_the_typical_time(catalog: Catalog) -> None:
     model = catalog.get("seedream-4.5")
     schedule = PollSchedule(rng=random.Random(5))
     firsts = [schedule.first_delay(model) for _ in range(200)]
@@ -98,9 +98,9 @@ def test_first_looks_are_spread_but_stay_before_the_typical_time(catalog: Catalo
     assert max(firsts) < model.typical_seconds
 
 
-def test_callbacks_push_the_first_look_back(catalog: Catalog) -> None:
+def test_callbacks_push_the_first_poll_back(catalog: Catalog) -> None:
     model = catalog.get("veo3")
-    with_callbacks = PollSchedule(first_look=1.5, rng=random.Random(6))
+    with_callbacks = PollSchedule(first_poll=1.5, rng=random.Random(6))
     assert with_callbacks.first_delay(model) > model.typical_seconds * 1.4
 
 
