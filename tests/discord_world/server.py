@@ -2,8 +2,9 @@
 ``/resume``, member and bot files under ``/attachments``.
 
 One middleware counts requests in flight (for ``settle``), plays scripted faults,
-logs every request, and turns whatever goes wrong inside into a JSON 4xx: discord.py
-retries a 5xx for about 25 s, so the server never answers one unless a test asked.
+applies rate limits (when on), logs every request, and turns whatever goes wrong inside
+into a JSON 4xx: discord.py retries a 5xx for about 25 s, so the server never answers one
+unless a test asked.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from aiohttp.typedefs import Handler
 from tests.discord_world.errors import ApiError
 from tests.discord_world.faults import Fault
 from tests.discord_world.models import RequestRecord
+from tests.discord_world.ratelimits import Verdict
 from tests.discord_world.rest import API, PAYLOAD_KEY, UPLOADS_KEY, Rest, json_response
 
 if TYPE_CHECKING:
@@ -29,6 +31,7 @@ GATEWAY_PATHS = ("/gateway", "/resume")
 # Routes that carry the interaction token instead of the bot's Authorization.
 TOKEN_ROUTES = ("/interactions/", "/webhooks/")
 MAX_BODY = 512 * 1024 * 1024
+VERDICT_KEY = web.RequestKey("rate_limit_verdict", Verdict)
 
 
 class DiscordServer:
@@ -100,6 +103,9 @@ class DiscordServer:
         elif fault is not None and not fault.commit:
             await request.read()
             response, code = self._fault_response(fault), fault.code
+        elif (limited := self._rate_limit(request, route)) is not None:
+            await request.read()
+            response, code = limited, 0
         else:
             try:
                 self._check_auth(request, api_path)
@@ -119,6 +125,8 @@ class DiscordServer:
                 response, code = json_response(body, 400), 0
             if fault is not None:
                 response, code = self._fault_response(fault), fault.code
+            elif (verdict := request.get(VERDICT_KEY)) is not None:
+                response.headers.update(verdict.headers)
         world.requests.append(
             RequestRecord(
                 method=request.method,
@@ -131,6 +139,18 @@ class DiscordServer:
             )
         )
         return response
+
+    def _rate_limit(self, request: web.Request, route: str) -> web.Response | None:
+        """The 429 for a request over a rate limit; else its headers are kept for the answer."""
+        if not request.path.startswith(API):
+            return None
+        verdict = self.world.rate_limits.take(request.method, route, request.match_info)
+        if verdict is None:
+            return None
+        if verdict.refused is not None:
+            return json_response(verdict.refused, 429, verdict.headers)
+        request[VERDICT_KEY] = verdict
+        return None
 
     def _check_auth(self, request: web.Request, api_path: str) -> None:
         if not request.path.startswith(API) or api_path.startswith(TOKEN_ROUTES):

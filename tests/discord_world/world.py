@@ -49,6 +49,7 @@ from tests.discord_world.models import (
     User,
 )
 from tests.discord_world.payloads import guild_create_payload
+from tests.discord_world.ratelimits import RateLimits
 from tests.discord_world.snowflake import Snowflakes
 from tests.discord_world.waiting import Notifier
 
@@ -67,6 +68,7 @@ class World:
         self.ids = Snowflakes()
         self.clock = Clock()
         self.faults = Faults()
+        self.rate_limits = RateLimits(clock=self.clock.now)
         self.gateway = Gateway(self)
         self._notifier = Notifier()
         self.http_base = "http://127.0.0.1:0"
