@@ -91,6 +91,8 @@ JOB_FIELDS = tuple(f.name for f in fields(Job))
 
 @dataclass(frozen=True, slots=True)
 class JobEvent:
+    """One row of ``job_events``: a job's move from one state to another, and why."""
+
     job_id: int
     at: float
     from_state: str | None

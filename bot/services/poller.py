@@ -1,15 +1,6 @@
-"""The poller: queries Max API about each job with a task id when its poll is due.
-
-The loop has the shape of the delivery loop (and RoboDanny's timer dispatcher): read the
-due jobs there are free slots for, start a poll for each, then sleep until the next
-``next_poll_at`` or until :meth:`Poller.wake` says an earlier one was set.
-When to poll is :class:`~bot.domain.poll_schedule.PollSchedule`'s business, recorded per job by
-:class:`~bot.services.jobs.JobService`; the poller only keeps the appointments.
-
-At most ``concurrency`` polls run at once, and a :class:`TokenBucket` spaces the queries
-out (``rate`` a second; ``POLL_RATE=auto`` halves it on each 429 and climbs back). A poll
-that fails never ends the job and never stops the loop: its next poll is pushed back.
-"""
+"""The poller: one loop claims the due jobs there are free slots for, polls each on Max
+API, and sleeps until the next ``next_poll_at`` or a wake-up. A failed poll never ends the
+job nor stops the loop: its next poll is pushed back; a :class:`TokenBucket` paces queries."""
 
 from __future__ import annotations
 
@@ -25,6 +16,7 @@ from bot import maxapi
 from bot.domain.job import Job
 from bot.domain.job_states import UPSTREAM
 from bot.services.jobs import JobService
+from bot.services.tasks import Tasks
 
 log = logging.getLogger(__name__)
 
@@ -136,10 +128,10 @@ class PollerStats:
 
 
 class Poller:
-    """Keeps every job's poll appointments; start with :meth:`start`, end with :meth:`stop`.
+    """Polls each job when its poll is due; start with :meth:`start`, end with :meth:`stop`.
 
-    ``clock`` must tell the same time as the :class:`JobService`'s: it is compared with the
-    ``next_poll_at`` values the service wrote."""
+    A poll claims its job in the database for ``job_timeout`` seconds, so no read returns
+    the job while it is polled; ``clock`` must agree with the :class:`JobService`'s."""
 
     def __init__(
         self,
@@ -171,7 +163,7 @@ class Poller:
         #: When the sleeping loop reads the store next; ``None`` while it is awake or
         #: waits for a free slot (then any wake-up counts).
         self._asleep_until: float | None = None
-        self._in_flight: dict[int, asyncio.Task[float | None]] = {}
+        self._polls = Tasks()
         self._runner: asyncio.Task[None] | None = None
         jobs.wake_poller = self.wake
 
@@ -181,11 +173,6 @@ class Poller:
     def running(self) -> bool:
         return self._runner is not None and not self._runner.done()
 
-    @property
-    def in_flight(self) -> frozenset[int]:
-        """Ids of the jobs being polled right now."""
-        return frozenset(self._in_flight)
-
     def start(self) -> None:
         if self.running:
             return
@@ -193,18 +180,16 @@ class Poller:
 
     async def stop(self) -> None:
         """Cancel the loop and every poll in flight, and wait until they are gone."""
-        tasks = [t for t in (self._runner, *self._in_flight.values()) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
+        if self._runner is not None:
+            self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._runner = None
-        self._in_flight.clear()
+                await self._runner
+            self._runner = None
+        await self._polls.close()
 
     def wake(self, at: float | None = None) -> None:
-        """A poll appointment at ``at`` was just set (``None``: maybe one is due now).
-        The loop reads the store again, unless it will anyway by then."""
+        """A poll time ``at`` was just set (``None``: maybe one is due now). The loop
+        reads the store again, unless it will anyway by then."""
         if at is None or self._asleep_until is None or at < self._asleep_until:
             self._wake.set()
 
@@ -229,23 +214,20 @@ class Poller:
             log.info("poller stopped")
 
     async def _start_due(self) -> float | None:
-        """Start a poll for each due job there is a free slot for; return when the next
-        appointment is (``None``: when a slot frees)."""
-        free = self.concurrency - len(self._in_flight)
+        """Claim and start a poll for each due job there is a free slot for; return when
+        the next poll is due (``None``: when a slot frees)."""
+        free = self.concurrency - len(self._polls)
         if free <= 0:
             return None
-        skip = tuple(self._in_flight)  # their rows still carry the due time
-        due = await self.store.due_for_poll(self.clock(), free, skip=skip)
+        now = self.clock()
+        due = await self.store.claim_due_polls(now, free, now + self.job_timeout)
         for job in due:
-            self._start(job)
+            task = self._polls.spawn(self._poll(job), name=f"poll-{job.id}")
+            task.add_done_callback(self._poll_ended)
         if len(due) == free:
             return None
-        next_at = await self.store.next_poll_time(skip=tuple(self._in_flight))
-        if next_at is None:
-            return math.inf
-        if not due:
-            next_at = max(next_at, self.clock() + 0.01)  # never spin on a stale time
-        return next_at
+        next_at = await self.store.next_poll_time()
+        return math.inf if next_at is None else next_at
 
     async def _sleep(self, until: float | None) -> None:
         """Until ``until`` (``None``: until a poll ends) or a wake-up; ``max_sleep`` at most."""
@@ -263,32 +245,27 @@ class Poller:
         finally:
             self._asleep_until = None
 
+    def _poll_ended(self, task: asyncio.Task[float | None]) -> None:
+        """A slot is free, and the job's next poll may come before the loop's next read
+        (which saw the claim's end)."""
+        if task.cancelled():
+            return
+        crashed = task.exception() is not None  # its next poll is unknown: read again
+        at = None if crashed else task.result()
+        if crashed or self._asleep_until is None or (at is not None and at < self._asleep_until):
+            self._wake.set()
+
     # -- one poll -----------------------------------------------------------------------
 
-    def _start(self, job: Job) -> None:
-        task = asyncio.create_task(self._poll(job), name=f"poll-{job.id}")
-        self._in_flight[job.id] = task
-
-        def done(finished: asyncio.Task[float | None]) -> None:
-            if self._in_flight.get(job.id) is finished:
-                del self._in_flight[job.id]
-            if finished.cancelled():
-                return
-            if finished.exception() is not None:
-                log.error("job %s: poll task crashed", job.id, exc_info=finished.exception())
-                self.wake()  # its appointment is unknown: read again
-                return
-            # A slot is free; reads skipped the job while it was in flight, so its new
-            # appointment may be earlier than the loop's.
-            at = finished.result()
-            if self._asleep_until is None or (at is not None and at < self._asleep_until):
-                self._wake.set()
-
-        task.add_done_callback(done)
-
     async def _poll(self, job: Job) -> float | None:
-        """Poll one job; return its next appointment, if it has one."""
-        after = await self._refresh(job)
+        """Poll one claimed job; return its next poll time, if it has one."""
+        try:
+            after = await self._refresh(job)
+        except asyncio.CancelledError:
+            # Stopped mid-poll: give the claim back, so the next start polls it at once.
+            with contextlib.suppress(Exception):
+                await self.store.update_if(job.id, UPSTREAM, next_poll_at=self.clock())
+            raise
         if after is None or after.state not in UPSTREAM:
             return None  # it moved on, or nothing was recorded: its row says
         return after.next_poll_at
@@ -319,11 +296,11 @@ class Poller:
         if (
             result is not None
             and result.state in UPSTREAM
-            and (result.next_poll_at is None or result.next_poll_at <= self.clock())
+            and result.next_poll_at in (None, job.next_poll_at)
         ):
-            # Nothing moved the appointment (e.g. a row without a task id): push it back
-            # rather than poll again at once, forever.
-            log.warning("job %s: poll left no next appointment; backing off", job.id)
+            # Nothing replaced the claim (e.g. a row without a task id): back off, so the
+            # job is not polled again as soon as the claim ends, forever.
+            log.warning("job %s: poll set no next poll time; backing off", job.id)
             return await self._back_off(job, None)
         return result
 
@@ -338,4 +315,4 @@ class Poller:
             )
         except Exception:
             log.exception("job %s: could not record the failed poll", job.id)
-            return job  # its old, due appointment stands
+            return job  # its claim stands: it is polled again when the claim ends

@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,6 +94,29 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
+class FakeClock:
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def freeze(h: Harness) -> FakeClock:
+    """Stop the job service's clock, and so the poller's: poll times come due only when
+    the test moves it (build the poller after this)."""
+    clock = FakeClock(h.jobs.clock())
+    h.jobs.clock = clock
+    return clock
+
+
+async def until(check: Callable[[], Awaitable[bool]], within: float = 5.0) -> None:
+    """Wait until ``check()`` is true (it reads the store)."""
+    async with asyncio.timeout(within):
+        while not await check():  # noqa: ASYNC110 (store rows announce nothing)
+            await asyncio.sleep(0.01)
+
+
 async def test_jobs_finish_within_a_few_queries(h: Harness) -> None:
     async with polling(h):
         images = [await h.start_job(f"fox {i}") for i in range(4)]
@@ -108,22 +131,43 @@ async def test_jobs_finish_within_a_few_queries(h: Harness) -> None:
 
 
 async def test_transient_errors_back_off_and_the_job_still_succeeds(h: Harness) -> None:
+    clock = freeze(h)
     h.sim.faults.fail_next(2, status=503, endpoint="query")
     h.sim.faults.rate_limit_next(1, retry_after=1, endpoint="query")
-    async with polling(h) as poller:
-        job = await h.start_job("fox [sim:seconds=5]")
-        done = await h.wait_state(job.id, S.SUCCEEDED, within=10)
+    job = await h.start_job("fox [sim:hold]")
+    h.sim.finish(job.task_id or "")
+    sleeps = recording(h.store, "next_poll_time")
+
+    async def errors(count: int) -> bool:
+        return (await h.job(job.id)).poll_errors == count
+
+    async with polling(h, rate=None) as poller:
+        for count in (1, 2, 3):  # 503, 503, then 429 with Retry-After: 1
+            clock.now += 0.5  # past the first poll and each back-off (0.05 s, 0.1 s)
+            poller.wake()
+            await until(lambda: errors(count))  # noqa: B023
+        after_429 = await h.job(job.id)
+        assert after_429.next_poll_at == pytest.approx(clock.now + 1.0, abs=0.01)
+        reads = len(sleeps.returned)
+        clock.now += 0.9  # before the Retry-After
+        poller.wake()
+        await asleep(h, sleeps, reads + 1)
+        assert len(h.sim.queries_for(job.task_id or "")) == 3
+        clock.now += 0.2
+        poller.wake()
+        done = await h.wait_state(job.id, S.SUCCEEDED)
     queries = h.sim.queries_for(done.task_id or "")
-    assert [q.fault for q in queries[:3]] == ["error", "error", "rate_limit"]
-    assert queries[-1].fault is None and len(queries) == 4
+    assert [q.fault for q in queries] == ["error", "error", "rate_limit", None]
     assert poller.stats.api_errors == 3
-    # The 429 said "Retry-After: 1": the next look waited for it.
-    assert (queries[3].at - queries[2].at).total_seconds() >= 0.9
-    assert done.poll_errors == 3  # counted while backing off (reset only by a running look)
+    assert done.poll_errors == 3  # counted while backing off (reset only by a running poll)
 
 
 async def test_a_job_that_keeps_raising_does_not_stop_the_others(h: Harness) -> None:
-    broken = await h.start_job("fox [sim:seconds=5]")
+    clock = freeze(h)
+    broken = await h.start_job("fox [sim:hold]")
+    others = [await h.start_job(f"fox {i} [sim:hold]") for i in range(3)]
+    for job in others:
+        h.sim.finish(job.task_id or "")
     attempts: Counter[int] = Counter()
 
     async def explode(job: Job) -> None:
@@ -131,20 +175,25 @@ async def test_a_job_that_keeps_raising_does_not_stop_the_others(h: Harness) -> 
         if job.id == broken.id:
             raise RuntimeError("boom")
 
+    async def errors(count: int) -> bool:
+        return (await h.job(broken.id)).poll_errors == count
+
     wrap_refresh(h, explode)
-    async with polling(h) as poller:
-        others = [await h.start_job(f"fox {i} [sim:seconds=5]") for i in range(3)]
+    async with polling(h, rate=None) as poller:
+        for count in range(1, 5):
+            # Past the first poll and each back-off so far (0.05 s, 0.1 s, 0.2 s, 0.4 s).
+            clock.now += 0.5
+            poller.wake()
+            await until(lambda: errors(count))  # noqa: B023
         for job in others:
             await h.wait_state(job.id, S.SUCCEEDED)
-        await asyncio.sleep(0.3)
         assert poller.running
     stuck = await h.job(broken.id)
     assert stuck.state == S.QUEUED
-    assert stuck.poll_errors == attempts[broken.id] >= 2
-    assert stuck.next_poll_at is not None
-    # Backed off exponentially (0.05 s, 0.1 s, 0.2 s, … at this scale), never spinning.
-    assert attempts[broken.id] < 10
-    assert poller.stats.unexpected_errors == attempts[broken.id]
+    assert stuck.next_poll_at is not None and stuck.next_poll_at > clock.now
+    # Polled once each time it came due, never spinning.
+    assert attempts[broken.id] == stuck.poll_errors == 4
+    assert poller.stats.unexpected_errors == 4
 
 
 async def test_wake_brings_an_earlier_job_forward(h: Harness) -> None:
@@ -166,21 +215,41 @@ async def test_wake_brings_an_earlier_job_forward(h: Harness) -> None:
 async def test_each_read_asks_only_for_the_free_slots(h: Harness) -> None:
     started = [await h.start_job(f"fox {i} [sim:seconds=1]") for i in range(40)]
     h.clock_offset[0] += 5  # the injected clock moves on: every first poll is due
-    reads = recording(h.store, "due_for_poll")
-    async with polling(h, concurrency=4) as poller:
+    polling_now: set[int] = set()
+    seen: list[tuple[int, set[int]]] = []  # each claim's limit, and the jobs then polled
+
+    async def poll(job: Job) -> Job | None:
+        polling_now.add(job.id)
+        try:
+            return await real(job)
+        finally:
+            polling_now.discard(job.id)
+
+    real = h.jobs.refresh
+    h.jobs.refresh = poll  # type: ignore[method-assign]
+    claims = recording(h.store, "claim_due_polls")
+    real_claim = h.store.claim_due_polls
+
+    async def claim(now: float, limit: int, until: float) -> list[Job]:
+        seen.append((limit, set(polling_now)))
+        return await real_claim(now, limit, until)
+
+    h.store.claim_due_polls = claim  # type: ignore[method-assign]
+    async with polling(h, concurrency=4, rate=None) as poller:
         for job in started:
             await h.wait_state(job.id, S.SUCCEEDED, within=10)
         assert poller.stats.polls >= 40
-    for (_, limit), kwargs in reads.made:
-        assert limit + len(kwargs["skip"]) == 4, "the free slots: 4 less those polling"
-    for ((_, _), kwargs), rows in zip(reads.made, reads.returned, strict=True):
-        assert not {row.id for row in rows} & set(kwargs["skip"]), "none polled twice at once"
+    assert {limit for limit, _ in seen} > {4}, "the free slots, not always all four"
+    for limit, busy in seen:
+        assert 1 <= limit <= 4 - len(busy), "never more than 4 less those polling"
+    for (limit, busy), rows in zip(seen, claims.returned, strict=True):
+        assert len(rows) <= limit and not {row.id for row in rows} & busy, "none twice at once"
 
 
 async def test_a_wake_reads_the_store_only_for_an_earlier_appointment(h: Harness) -> None:
     later = await h.start_job("fox [sim:hold]")
     await h.store.update(later.id, next_poll_at=h.jobs.clock() + 20)
-    reads = recording(h.store, "due_for_poll")
+    reads = recording(h.store, "claim_due_polls")
     sleeps = recording(h.store, "next_poll_time")
     async with polling(h, max_sleep=30) as poller:
         await asleep(h, sleeps)  # until the appointment, 20 s away
@@ -245,7 +314,7 @@ async def test_concurrency_and_no_job_twice_at_once(h: Harness) -> None:
 
 async def test_rate_limit_spaces_queries(h: Harness) -> None:
     started = [await h.start_job(f"fox {i} [sim:seconds=1]") for i in range(10)]
-    await asyncio.sleep(0.05)
+    h.clock_offset[0] += 5  # every first poll is due: only the limiter spaces them
     async with polling(h, rate=20, burst=1):
         for job in started:
             await h.wait_state(job.id, S.SUCCEEDED, within=10)
@@ -255,28 +324,24 @@ async def test_rate_limit_spaces_queries(h: Harness) -> None:
     assert (times[9] - times[0]).total_seconds() >= 0.4
 
 
-async def test_token_bucket_allows_a_burst_then_the_rate() -> None:
-    bucket = TokenBucket(rate=50, burst=5)
-    started = time.monotonic()
-    for _ in range(5):
-        await bucket.acquire()
-    assert time.monotonic() - started < 0.05
-    for _ in range(10):
-        await bucket.acquire()
-    assert time.monotonic() - started >= 10 / 50 * 0.9
+def test_token_bucket_allows_a_burst_then_the_rate() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(rate=50, burst=5, clock=clock)
+    assert admitted_within(bucket, clock, 5) == 0
+    assert admitted_within(bucket, clock, 10) == pytest.approx(10 / 50, abs=0.001)
 
 
 async def test_store_errors_do_not_kill_the_loop(h: Harness) -> None:
-    real_due = h.store.due_for_poll
+    real_claim = h.store.claim_due_polls
     failures = [2]
 
-    async def flaky(now: float, limit: int, skip: Collection[int] = ()) -> list[Job]:
+    async def flaky(now: float, limit: int, until: float) -> list[Job]:
         if failures[0]:
             failures[0] -= 1
             raise OSError("disk hiccup")
-        return await real_due(now, limit, skip)
+        return await real_claim(now, limit, until)
 
-    h.store.due_for_poll = flaky  # type: ignore[method-assign]
+    h.store.claim_due_polls = flaky  # type: ignore[method-assign]
     async with polling(h) as poller:
         job = await h.start_job("fox [sim:seconds=5]")
         await h.wait_state(job.id, S.SUCCEEDED)
@@ -287,14 +352,17 @@ async def test_stop_cancels_polls_in_flight_and_leaves_no_task(h: Harness) -> No
     h.sim.faults.stall_next(1, seconds=5, endpoint="query")
     job = await h.start_job("fox [sim:seconds=5]")
     async with polling(h) as poller:
-        await h.sim.wait_for(lambda: job.id in poller.in_flight, within=5)
-        await asyncio.sleep(0.05)
+        await h.sim.wait_for(lambda: bool(h.sim.queries_for(job.task_id or "")), within=5)
+        claimed = await h.job(job.id)
+        assert claimed.next_poll_at is not None and claimed.next_poll_at > h.jobs.clock() + 60
         started = time.monotonic()
     assert time.monotonic() - started < 1, "stop does not wait for the stalled query"
-    assert not poller.running and poller.in_flight == frozenset()
+    assert not poller.running
     names = {t.get_name() for t in asyncio.all_tasks()}
     assert not {n for n in names if n == "poller" or n.startswith("poll-")}
-    assert (await h.job(job.id)).state in {S.QUEUED, S.RUNNING}  # still owed a look
+    stopped = await h.job(job.id)
+    assert stopped.state in {S.QUEUED, S.RUNNING}  # still owed a poll
+    assert stopped.next_poll_at is not None and stopped.next_poll_at <= h.jobs.clock()
 
 
 def test_the_slots_follow_the_configured_rate() -> None:
@@ -303,14 +371,6 @@ def test_the_slots_follow_the_configured_rate() -> None:
 
 
 # -- POLL_RATE=auto: a ceiling that halves on 429s --------------------------------------------
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_auto_rate_halves_on_a_429_and_climbs_back() -> None:

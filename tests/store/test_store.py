@@ -1,4 +1,4 @@
-"""The store: migrations, compare-and-set transitions, the event log, due queries."""
+"""The store: migrations, compare-and-set transitions, the event log, poll claims."""
 
 from __future__ import annotations
 
@@ -314,15 +314,38 @@ async def test_due_queries_and_next_times(store: Store) -> None:
         )
         ids.append(job.id)
     assert await store.next_poll_time() == 10.0
-    due = await store.due_for_poll(20.0, 10)
-    assert [j.next_poll_at for j in due] == [10.0, 20.0]
-    assert len(await store.due_for_poll(100.0, 2)) == 2
+    claimed = await store.claim_due_polls(20.0, 10, until=50.0)
+    assert sorted(j.id for j in claimed) == [ids[1], ids[2]]  # due at 10 and 20
+    assert {j.next_poll_at for j in claimed} == {50.0}
+    assert await store.claim_due_polls(20.0, 10, until=50.0) == [], "claimed: not due again"
+    assert await store.next_poll_time() == 30.0
+    [earliest] = await store.claim_due_polls(100.0, 1, until=150.0)
+    assert earliest.id == ids[0]  # due at 30, before the claims that end at 50
     done = await store.transition(
         ids[1], S.QUEUED, S.SUCCEEDED, "done", result_urls=["u"], next_delivery_at=1.0
     )
     assert done is not None
     assert await store.next_delivery_time() == 1.0
     assert [j.id for j in await store.due_for_delivery(1.0, 5)] == [ids[1]]
+
+
+async def test_only_one_of_many_racing_claims_wins(tmp_path: Path) -> None:
+    """Two stores on one file (as two processes would be) claim the same due jobs at
+    once: each job goes to one of them."""
+    stores = [await Store.open(tmp_path / "a.db") for _ in range(2)]
+    for i in range(10):
+        job = await stores[0].create_job(job_values())
+        await stores[0].transition(job.id, S.ACCEPTED, S.SUBMITTING, "submit")
+        await stores[0].transition(
+            job.id, S.SUBMITTING, S.QUEUED, "ok", task_id=f"t{i}", next_poll_at=1.0
+        )
+    claims = await asyncio.gather(
+        *[store.claim_due_polls(5.0, 3, until=60.0) for store in stores for _ in range(5)]
+    )
+    for store in stores:
+        await store.close()
+    ids = [job.id for claim in claims for job in claim]
+    assert len(ids) == len(set(ids)) == 10
 
 
 async def test_counters_user_queries_and_queue_position(store: Store) -> None:
