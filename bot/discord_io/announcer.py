@@ -1,16 +1,7 @@
-"""Tell a member when their job ends without a result, and why.
+"""Notify a member, in the job's channel, when their job ends without a result, and why.
 
-A :class:`~bot.services.jobs.JobListener`: on ``rejected``, ``failed``, ``cancelled`` (by Max
-API), ``expired``, ``undeliverable`` and ``lost`` it posts one short message in the
-job's channel that mentions only the requester. It posts through the channel, never
-the interaction token (which dies after 15 minutes), and at most once per job: the
-compare-and-set in the store guarantees each ending is reported by one transition.
-A job started from a slash command has a progress card instead, which is edited to show
-its ending; this module speaks only for jobs without one (or whose card was deleted).
-
-The text is built by :func:`ending_text` from the job alone, so it can be tested and
-reused by the progress message. The prompt in it is escaped: it is the member's text
-posted in the bot's voice, so no masked link or mention of theirs may render.
+Only for jobs without a progress card (a card shows its own ending). The message
+mentions only the owner and is posted at most once per job.
 """
 
 from __future__ import annotations
@@ -41,8 +32,8 @@ TITLES: dict[JobState, str] = {
 
 
 def ending_text(job: Job) -> str | None:
-    """One message for a job that ended without a result, or ``None`` for other states.
-    It speaks to the requester, so it is in their locale (as their progress card is)."""
+    """The notice for a job that ended without a result, in its owner's language (``None``
+    for other states). The prompt is escaped so no link or mention of theirs renders."""
     title = TITLES.get(job.state)
     if title is None:
         return None
@@ -64,13 +55,10 @@ def ending_text(job: Job) -> str | None:
 
 
 class Announcer:
-    """Posts :func:`ending_text` into the job's channel and records that it did.
+    """A job listener that posts :func:`ending_text` in the job's channel and records it.
 
-    The post carries a fixed nonce per job, so if a crash lands between the post and
-    the record, the re-told notice at start-up is dropped by Discord as a duplicate
-    (within its dedupe window). A channel that is gone or refuses us for good counts as
-    told: nobody can be told there, and retrying would only collect 403s.
-    """
+    A fixed nonce per job lets Discord drop a second post after a crash; a channel that
+    is gone or refuses the bot for good counts as notified, since a retry cannot succeed."""
 
     def __init__(self, client: discord.Client, store: Store) -> None:
         self.client = client
@@ -78,34 +66,29 @@ class Announcer:
 
     async def job_changed(self, job: Job) -> None:
         text = ending_text(job)
-        if text is None or job.ending_told_at is not None:
-            return
-        if job.progress_message_id is not None:
-            return  # its card shows the ending (progress_updater.py): no second message
-        if job.state == S.UNDELIVERABLE:
-            # The channel refused us, so posting there would fail too.
-            await self.store.update(job.id, ending_told_at=self.store.clock())
-            return
-        try:
-            channel = self.client.get_channel(job.channel_id) or await self.client.fetch_channel(
-                job.channel_id
-            )
-            if isinstance(channel, discord.abc.Messageable):
-                await channel.send(
-                    text[:2000], allowed_mentions=owner_only(job), nonce=notice_nonce(job)
-                )
-        except (discord.Forbidden, discord.NotFound) as exc:
-            log.warning("job %s: cannot report its end here, for good: %s", job.id, exc)
-        except discord.HTTPException as exc:
-            # Transient: left untold, so the next start-up tells it.
-            log.warning("job %s: could not report its end: %s", job.id, exc)
-            return
+        if text is None or job.ending_told_at is not None or job.progress_message_id is not None:
+            return  # nothing to say, already posted, or its card shows the ending
+        # An undeliverable job's channel refused the bot, so a post there would fail too.
+        if job.state != S.UNDELIVERABLE:
+            try:
+                channel = self.client.get_channel(job.channel_id)
+                channel = channel or await self.client.fetch_channel(job.channel_id)
+                if isinstance(channel, discord.abc.Messageable):
+                    await channel.send(
+                        text[:2000], allowed_mentions=owner_only(job), nonce=notice_nonce(job)
+                    )
+            except (discord.Forbidden, discord.NotFound) as exc:
+                log.warning("job %s: cannot report its end here, for good: %s", job.id, exc)
+            except discord.HTTPException as exc:
+                # Transient: left unrecorded, so the next start-up posts it again.
+                log.warning("job %s: could not report its end: %s", job.id, exc)
+                return
         await self.store.update(job.id, ending_told_at=self.store.clock())
 
 
 def owner_only(job: Job) -> discord.AllowedMentions:
-    """Mentions for an ending notice: its owner, and explicitly nobody else (the bot-wide
-    default is none, but an explicit object must not lean on a merge with it)."""
+    """Mentions for an ending notice: its owner and, explicitly, nobody else (an explicit
+    object must not rely on being merged with the bot-wide default)."""
     return discord.AllowedMentions(
         everyone=False, users=[discord.Object(job.user_id)], roles=False, replied_user=False
     )

@@ -1,8 +1,6 @@
 """Starting a job from an interaction: the one path for commands and result buttons.
 
-Nothing before the answer leaves the machine: the bot's permissions are read from the
-interaction, the job is accepted (quota reserved) in the database, the progress card is
-the answer, and only then does the job go to Max API.
+The job is accepted and its progress card sent as the answer before anything goes to Max API.
 """
 
 from __future__ import annotations
@@ -36,14 +34,9 @@ PERMISSION_NAMES = {
 }
 
 
-def is_nsfw(channel: Any) -> bool:
-    check = getattr(channel, "is_nsfw", None)
-    return bool(check()) if callable(check) else False
-
-
 def check_bot_permissions(interaction: discord.Interaction) -> None:
-    """Refuse before accepting a paid job the bot could not deliver here: an
-    interaction answer can succeed where a later channel message is refused."""
+    """Refuse before accepting a paid job the bot could not post here: answering an
+    interaction can succeed where a later channel message is refused."""
     have = interaction.app_permissions
     if have >= NEEDED:  # one bit-mask compare for every needed permission
         return
@@ -65,12 +58,17 @@ def check_bot_permissions(interaction: discord.Interaction) -> None:
 
 
 def age_restricted(channel: Any) -> bool | None:
-    """Whether ``channel`` is age-restricted; a thread is if its parent is. ``None`` when
-    it cannot be told (a thread whose parent is not cached, a partial channel)."""
+    """Whether ``channel`` is age-restricted (a thread: its parent); ``None`` when unknown,
+    as for a thread whose parent is not cached or a partial channel."""
     if isinstance(channel, discord.Thread):
         channel = channel.parent
     check = getattr(channel, "is_nsfw", None)
     return bool(check()) if callable(check) else None
+
+
+def is_nsfw(channel: Any) -> bool:
+    """Whether ``channel`` is known to be age-restricted."""
+    return bool(age_restricted(channel))
 
 
 def requester_of(interaction: discord.Interaction) -> Requester:
@@ -99,10 +97,10 @@ async def launch(
     parent_job_id: int | None = None,
     action: str | None = None,
 ) -> Job:
-    """Accept a job and answer ``interaction`` with its progress card, then submit it.
+    """Accept a job, answer ``interaction`` with its progress card, then submit it.
 
-    The one way a job starts (commands, Reroll, Variations, Animate). Nothing before
-    the answer leaves the machine; a refusal raises before anything is recorded."""
+    The one way a job starts (commands, Reroll, Variations, Animate); a refusal raises
+    before anything is recorded."""
     jobs, cards = services.jobs, services.progress
     check_bot_permissions(interaction)
     job = await jobs.accept(

@@ -1,10 +1,7 @@
-"""The progress card, kept current: edited in place as its job moves.
+"""The progress card, edited in place as its job moves.
 
-A state change never waits on Discord: it marks the job, and one task per job edits the
-card at most once per ``interval`` seconds, from the job's latest row, so a burst of
-changes becomes one edit and the last state is never skipped. Edits go through the
-interaction token while it lives (15 minutes), then through the channel. A deleted card
-is not re-posted; if its job then ends without a result, the ending is posted instead.
+One task per job edits the card at most every ``interval`` seconds from the job's latest
+row, so a burst of changes becomes one edit and the last state is always shown.
 """
 
 from __future__ import annotations
@@ -60,9 +57,8 @@ def card_embed(card: Card) -> discord.Embed:
 
 
 def cancel_view(job_id: int, locale: str | None) -> discord.ui.View:
-    """The card's Cancel button. Only its layout: the persistent ``atelier:cancel:<id>``
-    handler (``cogs/buttons.py``) answers clicks, after a restart too, so the view is
-    stopped before it is sent and discord.py does not keep it."""
+    """The card's Cancel button, layout only: the persistent ``atelier:cancel:<id>`` handler
+    in ``cogs/buttons.py`` answers clicks (after a restart too), so the view is stopped."""
     view = discord.ui.View(timeout=None)
     view.add_item(
         discord.ui.Button(
@@ -83,8 +79,7 @@ def model_of(catalog: Catalog, model_id: str) -> Model | None:
 
 
 class ProgressUpdater:
-    """Draws a job's card, records where it was posted, and, as a
-    :class:`~bot.services.jobs.JobListener`, keeps every card current once :meth:`start` ed."""
+    """Draws each job's progress card and, as a job listener once started, keeps it current."""
 
     def __init__(
         self,
@@ -111,12 +106,10 @@ class ProgressUpdater:
         self.jobs.listeners.append(self)
 
     async def render(
-        self, job: Job, *, now: float | None = None, position: int | None = None
+        self, job: Job, *, now: float | None = None
     ) -> tuple[discord.Embed, discord.ui.View | None]:
-        """The card's embed and buttons for ``job`` as it stands (``position``: its place
-        in the queue when the caller has it already)."""
-        if position is None and job.state in WAITING:
-            position = await self.jobs.store.queue_position(job)
+        """The card's embed and buttons for ``job`` as it stands."""
+        position = await self.jobs.queue_position(job) if job.state in WAITING else None
         model = model_of(self.jobs.catalog, job.model)
         now = self.clock() if now is None else now
         card = progress_card(job, model=model, position=position, now=now)
@@ -125,7 +118,7 @@ class ProgressUpdater:
 
     async def posted(self, job: Job, message_id: int) -> Job:
         """Record the card's message (edited from now on), as just drawn."""
-        return await self.jobs.store.update(
+        return await self.jobs.record(
             job.id, progress_message_id=message_id, progress_edited_at=self.clock()
         )
 
@@ -143,8 +136,7 @@ class ProgressUpdater:
 
     async def refresh_active(self) -> None:
         """After a restart: bring every running job's card up to date."""
-        active = [s for s in S if s.is_active]
-        for job in await self.jobs.store.in_states(active):
+        for job in await self.jobs.unfinished():
             if job.progress_message_id is not None:
                 self.touch(job.id)
 
@@ -163,7 +155,7 @@ class ProgressUpdater:
         try:
             await self.bot.wait_until_ready()
             while job_id in self._dirty:
-                job = await self.jobs.store.get(job_id)
+                job = await self.jobs.get(job_id)
                 if job is None or job.progress_message_id is None:
                     self._dirty.discard(job_id)
                     break
@@ -195,14 +187,14 @@ class ProgressUpdater:
                     if exc.code not in DEAD_TOKEN:
                         raise
                     log.info("job %s: interaction token dead; editing through the channel", job.id)
-                    await self.jobs.store.update(job.id, interaction_expires_at=now)
+                    await self.jobs.record(job.id, interaction_expires_at=now)
                     await self._edit_in_channel(job, embed, view)
             else:
                 await self._edit_in_channel(job, embed, view)
         except discord.NotFound as exc:
             if exc.code != UNKNOWN_MESSAGE:
                 log.info("job %s: card's channel is gone (%s)", job.id, exc.code)
-                await self.jobs.store.update(job.id, progress_edited_at=now)
+                await self.jobs.record(job.id, progress_edited_at=now)
                 return
             await self._card_gone(job)
             return
@@ -211,9 +203,9 @@ class ProgressUpdater:
         except discord.HTTPException as exc:
             log.warning("job %s: card edit failed (%s); the next change retries", job.id, exc)
             return
-        # A card showing the ending tells the owner; the stamp stops start-up re-telling it.
+        # A card showing the ending is the owner's notice; the stamp stops a second one.
         told = {"ending_told_at": now} if job.state.is_terminal else {}
-        await self.jobs.store.update(job.id, progress_edited_at=now, **told)
+        await self.jobs.record(job.id, progress_edited_at=now, **told)
 
     def _token_alive(self, job: Job, now: float) -> bool:
         return bool(
@@ -255,7 +247,7 @@ class ProgressUpdater:
     async def _card_gone(self, job: Job) -> None:
         """Someone deleted the card. While the job runs there is nothing to do (its
         result still comes); if it ended without one, say why in one new message."""
-        await self.jobs.store.update(job.id, progress_message_id=None)
+        await self.jobs.record(job.id, progress_message_id=None)
         text = ending_text(job) if job.state.is_terminal else None
         if text is None or job.state == S.UNDELIVERABLE:
             return
@@ -268,4 +260,4 @@ class ProgressUpdater:
         except discord.HTTPException as exc:
             log.warning("job %s: could not post its ending: %s", job.id, exc)
             return
-        await self.jobs.store.update(job.id, ending_told_at=self.clock())
+        await self.jobs.record(job.id, ending_told_at=self.clock())

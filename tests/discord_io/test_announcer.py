@@ -76,7 +76,7 @@ def test_the_prompt_is_shown_as_plain_text() -> None:
 
 def test_a_charged_cancel_does_not_say_not_charged() -> None:
     from bot.domain.job_states import CANCEL_CHARGED
-    from bot.services.jobs import CHARGED_CANCEL_REASONS
+    from bot.services.job_messages import CHARGED_CANCEL_REASONS
 
     charged = dataclasses.replace(
         job(S.CANCELLED, CHARGED_CANCEL_REASONS["pending"]), failure_reason=CANCEL_CHARGED
@@ -95,7 +95,7 @@ def test_the_notice_may_mention_only_its_owner() -> None:
 
 
 def test_a_reason_with_fields_is_told_in_the_owners_language() -> None:
-    from bot.services.jobs import REJECTED_MESSAGES
+    from bot.services.job_messages import REJECTED_MESSAGES
 
     busy = dataclasses.replace(
         job(S.REJECTED, REJECTED_MESSAGES["RATE_LIMITED"]), failure_fields={"seconds": 12}

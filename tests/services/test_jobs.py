@@ -23,7 +23,7 @@ from bot.domain.job import Job
 from bot.domain.job_states import CANCEL_CHARGED, UPSTREAM, JobState
 from bot.domain.quota import period_keys
 from bot.maxapi import Task, TaskStatus
-from bot.services.jobs import CHARGED_CANCEL_ANSWERS, FAILURE_MESSAGES, TIMEOUT_MESSAGE
+from bot.services.job_messages import CHARGED_CANCEL_ANSWERS, FAILURE_MESSAGES, TIMEOUT_MESSAGE
 from bot.text.progress_card import failure_text
 from simulator import SimulatorConfig
 from tests.helpers.jobs import (
@@ -255,7 +255,7 @@ async def test_recover_loses_submitting_and_resubmits_accepted(h: Harness) -> No
 
     counts = await h.jobs.recover()
 
-    assert counts == {"lost": 1, "resubmitted": 1, "polling": 1, "delivering": 0, "told": 0}
+    assert counts == {"lost": 1, "resubmitted": 1, "polling": 1, "delivering": 0, "notified": 0}
     gone = await h.job(lost.id)
     assert gone.state == S.LOST and gone.failure_reason == "LOST"
     await h.wait_state(fresh.id, S.QUEUED)
@@ -292,7 +292,7 @@ async def test_accept_returns_the_job_as_stored_and_queues_it_in_its_guild(h: Ha
     first = await h.jobs.accept(request, REQUESTER)
     second = await h.jobs.accept(request, REQUESTER)
     assert second == await h.store.get(second.id), "the job as stored, defaults included"
-    assert [await h.store.queue_position(job) for job in (first, second)] == [0, 1]
+    assert [await h.jobs.queue_position(job) for job in (first, second)] == [0, 1]
 
 
 # ------------------------------------------------------------------ what a cancel costs

@@ -213,13 +213,13 @@ def test_every_literal_message_has_an_entry(zh: dict[str, str]) -> None:
 
 def test_every_message_table_has_entries(zh: dict[str, str]) -> None:
     """Texts chosen from a table at run time (states, labels, stored failure messages)."""
-    from bot.discord_io import announcer, command_specs, delivery, delivery_plan
+    from bot.discord_io import announcer, command_specs, delivery_errors, delivery_message
     from bot.discord_io.launch import PERMISSION_NAMES
     from bot.domain.errors import UserFacingError
     from bot.domain.job_states import JobState
-    from bot.services import jobs
+    from bot.services import job_messages as jobs
+    from bot.text import delivery_plan, model_pages, usage_report
     from bot.text import job_pages as job_views
-    from bot.text import model_pages, usage_report
     from bot.text import progress_card as progress
 
     def titles(cls: type[UserFacingError]) -> Iterator[str]:
@@ -237,10 +237,10 @@ def test_every_message_table_has_entries(zh: dict[str, str]) -> None:
         command_specs.FAMILY_DESCRIPTION,
         command_specs.FAMILY_MODEL,
         *delivery_plan.LINK_REASONS.values(),
-        *(label for _, label, _ in delivery.RESULT_BUTTONS),
-        *(message for _, message in delivery.REFUSALS.values()),
-        delivery.REFUSED_TEXT,
-        delivery.NOT_FOUND_TEXT,
+        *(label for _, label, _ in delivery_message.RESULT_BUTTONS),
+        *(message for _, message in delivery_errors.REFUSALS.values()),
+        delivery_errors.REFUSED_TEXT,
+        delivery_errors.NOT_FOUND_TEXT,
         *jobs.FAILURE_MESSAGES.values(),
         jobs.TIMEOUT_MESSAGE,
         jobs.TOO_OLD_MESSAGE,
@@ -261,7 +261,7 @@ def test_every_message_table_has_entries(zh: dict[str, str]) -> None:
 
 def test_every_refused_submit_is_told_in_chinese() -> None:
     from bot import maxapi
-    from bot.services.jobs import _rejection
+    from bot.services.job_messages import rejection as _rejection
 
     errors = [
         maxapi.ContentRejected("no", categories=["sexual/minors", "violence"]),
@@ -307,7 +307,7 @@ def make_job(**values: Any) -> Job:
 
 
 def test_a_stored_failure_is_its_template_and_fields_shown_in_the_readers_language() -> None:
-    from bot.services.jobs import TOO_OLD_MESSAGE
+    from bot.services.job_messages import TOO_OLD_MESSAGE
     from bot.text.progress_card import failure_text
 
     job = make_job(
@@ -326,7 +326,7 @@ def test_a_stored_failure_is_its_template_and_fields_shown_in_the_readers_langua
 
 
 def test_a_cancel_answer_gets_the_jobs_id_and_state_translated() -> None:
-    from bot.services.jobs import ALREADY_ENDED
+    from bot.services.job_messages import ALREADY_ENDED
     from bot.text.job_pages import cancel_text
 
     job = make_job(state=JobState.DELIVERED)
@@ -343,7 +343,7 @@ async def test_failures_stored_as_sentences_are_split_back_into_templates(
     """m010: a sentence formatted from a template before it becomes template and fields."""
     from sqlite_utils import Database
 
-    from bot.services.jobs import REJECTED_MESSAGES, TOO_OLD_MESSAGE
+    from bot.services.job_messages import REJECTED_MESSAGES, TOO_OLD_MESSAGE
     from bot.store import Store, migrations
     from bot.text.progress_card import failure_text
 
@@ -383,7 +383,7 @@ async def test_failures_stored_as_sentences_are_split_back_into_templates(
 def test_a_blocked_member_is_refused_in_chinese_with_the_end_and_reason() -> None:
     from bot.discord_io.ui import describe_error
     from bot.domain.errors import NotAllowed
-    from bot.services.jobs import BLOCKED
+    from bot.services.job_messages import BLOCKED
 
     error = NotAllowed(BLOCKED[True, True], until=99, reason="spam")
     assert describe_error(error, ZH) == (

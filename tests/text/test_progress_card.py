@@ -155,7 +155,7 @@ def test_a_cancel_card_says_cancelled_once() -> None:
 
 
 def test_a_reason_with_fields_is_filled_in_after_translating() -> None:
-    from bot.services.jobs import TOO_OLD_MESSAGE
+    from bot.services.job_messages import TOO_OLD_MESSAGE
 
     job = make_job(
         state=S.EXPIRED, failure_message=TOO_OLD_MESSAGE, failure_fields={"duration": "3 h"}

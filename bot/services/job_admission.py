@@ -1,0 +1,127 @@
+"""Admitting a job: the server's rules, the catalogue and the member's limits, all
+checked before the job is recorded with its quota reserved."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+from bot.domain.catalog import Catalog, GenerationRequest, PreparedJob
+from bot.domain.errors import NotAllowed, UserFacingError
+from bot.domain.guild_config import GuildConfig
+from bot.domain.job import Job
+from bot.domain.quota import (
+    Charge,
+    OperatorCap,
+    Usage,
+    check,
+    effective_limits,
+    operator_periods,
+    period_keys,
+)
+from bot.domain.word_filter import find_banned
+from bot.services.job_messages import BLOCKED
+from bot.store import Store
+
+if TYPE_CHECKING:
+    from bot.services.jobs import Requester
+
+
+async def admit(
+    store: Store,
+    catalog: Catalog,
+    request: GenerationRequest,
+    requester: Requester,
+    config: GuildConfig,
+    now: float,
+) -> PreparedJob:
+    """Check who asks, where, with which words and which model; return the validated job.
+
+    A refusal raises NotAllowed, UserFacingError or ValidationError."""
+    block = await store.active_block(requester.guild_id or 0, requester.user_id, now)
+    if block is not None:
+        raise NotAllowed(
+            BLOCKED[bool(block.get("until")), bool(block.get("reason"))],
+            until=int(block.get("until") or 0),
+            reason=block.get("reason"),
+        )
+    if not config.channel_allowed(requester.channel_id):
+        raise NotAllowed("Atelier is not enabled in this channel. Ask a moderator where.")
+    if find_banned(request.prompt, config.banned_words) is not None:
+        raise UserFacingError(
+            "Your prompt contains a word or phrase this server does not allow. "
+            "Rephrase it and try again."
+        )
+    defaults = {**config.defaults, **request.guild_defaults}
+    prepared = catalog.prepare(dataclasses.replace(request, guild_defaults=defaults))
+    if not (config.model_allowed(prepared.model.id) or config.model_allowed(request.model)):
+        allowed = ", ".join(sorted(config.allowed_models))
+        raise NotAllowed("This server allows only these models: {models}.", models=allowed)
+    return prepared
+
+
+def job_row(
+    request: GenerationRequest,
+    requester: Requester,
+    prepared: PreparedJob,
+    parent_job_id: int | None,
+    action: str | None,
+) -> dict[str, Any]:
+    """The columns of a newly accepted job."""
+    return {
+        "guild_id": requester.guild_id,
+        "channel_id": requester.channel_id,
+        "user_id": requester.user_id,
+        "locale": requester.locale,
+        "application_id": requester.application_id,
+        "interaction_token": requester.interaction_token,
+        "interaction_expires_at": requester.interaction_expires_at,
+        "age_restricted": requester.age_restricted,
+        "media": prepared.media,
+        "model": prepared.model.id,
+        "prompt": request.prompt.strip(),
+        "options": {k: v for k, v in request.options.items() if v not in (None, "")},
+        "input": prepared.input,
+        "image_urls": list(request.image_urls),
+        "price_usd": prepared.price_usd,
+        "price_documented": prepared.price_documented,
+        "outputs": prepared.outputs,
+        "parent_job_id": parent_job_id,
+        "action": action,
+    }
+
+
+async def reserve(
+    store: Store,
+    requester: Requester,
+    config: GuildConfig,
+    prepared: PreparedJob,
+    row: dict[str, Any],
+    *,
+    now: float,
+    operator: OperatorCap,
+) -> Job:
+    """Record the job and reserve its quota in one transaction, if the limits allow it
+    (else LimitReached is raised and nothing is recorded)."""
+    guild_id = requester.guild_id or 0
+    limits = effective_limits(
+        await store.limit_layers(guild_id, requester.user_id, requester.role_ids)
+    )
+    exempt = bool(config.exempt_role_ids & set(requester.role_ids))
+    video = prepared.media == "video"
+    charge = Charge(
+        images=0 if video else prepared.outputs, videos=1 if video else 0, usd=prepared.price_usd
+    )
+    policy = config.policy
+
+    def gate(usage: Usage) -> None:
+        check(limits, usage, charge, policy, now, exempt=exempt, operator=operator)
+
+    job, _ = await store.create_job_with_charge(
+        row,
+        charge,
+        period_keys(now, policy.rollover_hour_utc),
+        gate,
+        operator_periods(now) if operator.active else None,
+    )
+    return job
