@@ -1,41 +1,18 @@
 """``/jobs``, ``/cancel job`` and ``/show job``: a member's own jobs, and moderators'.
-
-Thin on purpose: the text comes from :mod:`bot.text.job_pages`, cancelling from
-:meth:`bot.services.jobs.JobService.cancel`, and ``/show`` reuses delivery's download and
-message planning. Rights are checked when a command runs, never trusted from the
-client: an autocomplete value is only a suggestion, and ``default_permissions`` can be
-overridden by a server's admins. Moderator of a job = Manage Server, or Manage Messages
-in the job's own channel; autocomplete offers other members' jobs only from channels
-the caller can see.
-
-The Cancel buttons on ``/jobs`` carry ``atelier:cancel:<job id>``; the persistent
-handler for that id (registered in ``setup_hook``) answers the clicks, so the view sent
-here is only their layout and is not kept in discord.py's view store.
-"""
+Rights are checked when a command runs: autocomplete values and ``default_permissions``
+are only hints. A job's moderator has Manage Server, or Manage Messages in its channel."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
-import shutil
-import tempfile
-from pathlib import Path
 
-import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.discord_io.client import AtelierBot
-from bot.discord_io.delivery import DeliveryConfig, build_result_message, fetch_result, is_too_large
-from bot.discord_io.delivery_plan import (
-    MAX_CONTENT,
-    MessagePlan,
-    Outcome,
-    ResultFile,
-    plan_messages,
-)
+from bot.discord_io.delivery_show import Reposter
 from bot.discord_io.launch import is_nsfw
 from bot.discord_io.ui import (
     INFO_COLOUR,
@@ -47,7 +24,6 @@ from bot.discord_io.ui import (
 )
 from bot.domain.errors import MissingBotPermissions, NotAllowed, UserFacingError
 from bot.domain.job import Job
-from bot.maxapi import download as dl
 from bot.text.i18n import t
 from bot.text.job_pages import (
     CANCELLABLE,
@@ -62,7 +38,6 @@ from bot.text.job_pages import (
     not_yours,
     overview,
     show_refusal,
-    shown_by,
 )
 
 log = logging.getLogger(__name__)
@@ -72,7 +47,6 @@ AUTOCOMPLETE_BUDGET = 2.0
 ACTIVE_LIMIT = MAX_BUTTONS + 5  # a few more than the buttons, so the overflow is seen
 CANDIDATES = 100  # jobs read for one autocomplete answer, before filtering
 MAX_CHOICES = 25
-SHOW_CONCURRENCY = 2  # re-posts downloading at once (disk and bandwidth)
 POSTABLE = discord.Permissions(view_channel=True, send_messages=True, attach_files=True)
 
 
@@ -101,14 +75,10 @@ class Jobs(commands.Cog):
         self.bot = bot
         self.service = bot.services.jobs
         self.queries = bot.services.queries
-        self.config = DeliveryConfig.for_api(bot.services.settings.maxapi_base_url)
-        self._downloads: aiohttp.ClientSession | None = None
-        self._show_slots = asyncio.Semaphore(SHOW_CONCURRENCY)
+        self.reposter = Reposter.for_api(bot.services.settings.maxapi_base_url)
 
     async def cog_unload(self) -> None:
-        if self._downloads is not None:
-            await self._downloads.close()
-            self._downloads = None
+        await self.reposter.close()
 
     # -- /jobs -----------------------------------------------------------------------
 
@@ -191,7 +161,9 @@ class Jobs(commands.Cog):
             )
         if found.age_restricted is not False and not is_nsfw(channel):
             raise NotAllowed(age_refusal(found, locale))
-        message_ids = await self.repost(found, channel, interaction, locale)
+        message_ids = await self.reposter.repost(
+            found, channel, by=interaction.user.id, locale=locale
+        )
         url = jump_url(interaction.guild_id, interaction.channel_id or 0, message_ids[0])
         await reply(
             interaction, t(locale, "Posted job #{job_id} again: {url}", job_id=found.id, url=url)
@@ -289,101 +261,6 @@ class Jobs(commands.Cog):
             can_manage_jobs(interaction, job.channel_id)
             and permissions_in(interaction, job.channel_id).view_channel
         )
-
-    # -- re-posting a result -----------------------------------------------------------
-
-    def downloads(self) -> aiohttp.ClientSession:
-        """A session that refuses private addresses, like delivery's (opened on first use)."""
-        if self._downloads is None or self._downloads.closed:
-            self._downloads = dl.download_session(self.config.allowed_hosts)
-        return self._downloads
-
-    async def repost(
-        self,
-        job: Job,
-        channel: discord.abc.Messageable,
-        interaction: discord.Interaction,
-        locale: str,
-    ) -> list[int]:
-        """Download the job's files again and post them as new messages in ``channel``.
-        The job itself is not touched: this is not a delivery."""
-        assert interaction.guild is not None
-        limit = interaction.guild.filesize_limit
-        cap = min(limit, self.config.max_download_bytes)
-        async with self._show_slots:
-            workdir = Path(
-                await asyncio.to_thread(tempfile.mkdtemp, prefix=f"atelier-show{job.id}-")
-            )
-            try:
-                results = await asyncio.gather(
-                    *(
-                        self.fetch(job.id, i, url, workdir, cap)
-                        for i, url in enumerate(job.result_urls)
-                    )
-                )
-                if all(r.outcome == Outcome.GONE for r in results):
-                    raise UserFacingError(
-                        t(
-                            locale,
-                            "Max API no longer has the files of job #{job_id}.",
-                            job_id=job.id,
-                        )
-                    )
-                plans = plan_messages(results, url_count=len(job.result_urls), upload_limit=limit)
-                nonce = f"show{job.id}-{secrets.token_hex(3)}"
-                return [
-                    await self.post(channel, job, plan, f"{nonce}-{plan.part}"[:25], interaction)
-                    for plan in plans
-                ]
-            finally:
-                await asyncio.to_thread(shutil.rmtree, workdir, True)
-
-    async def fetch(self, job_id: int, index: int, url: str, workdir: Path, cap: int) -> ResultFile:
-        """One result file, or what became of it (the same outcomes as delivery's)."""
-        try:
-            return await fetch_result(
-                self.downloads(), self.config, job_id, index, url, workdir, cap
-            )
-        except dl.NetworkError as exc:
-            log.info("job %s: /show could not fetch result %d: %s", job_id, index + 1, exc)
-            return ResultFile(index, url, Outcome.UNREACHABLE)
-
-    async def post(
-        self,
-        channel: discord.abc.Messageable,
-        job: Job,
-        plan: MessagePlan,
-        nonce: str,
-        interaction: discord.Interaction,
-    ) -> int:
-        """One message of the re-post, mentioning nobody; a file Discord refuses as too
-        large becomes a link, as in delivery. No Delete button: it deletes only the job's
-        own messages, and a re-post is not recorded as one."""
-        locale = locale_of(interaction)
-        while True:
-            message = build_result_message(job, plan, nonce=nonce)
-            message.allowed_mentions = discord.AllowedMentions.none()
-            if message.view is not None:
-                for item in list(message.view.children):
-                    if getattr(item, "custom_id", None) == custom_id("delete", job.id):
-                        message.view.remove_item(item)
-            head = shown_by(interaction.user.id, locale)
-            if len(head) + 1 + len(message.content) <= MAX_CONTENT:
-                message.content = f"{head}\n{message.content}"
-            try:
-                sent = await channel.send(**message.send_kwargs())
-            except discord.HTTPException as exc:
-                if is_too_large(exc) and plan.attachments:
-                    plan = plan.without_largest_attachment()
-                    continue
-                if isinstance(exc, discord.Forbidden | discord.NotFound):
-                    raise MissingBotPermissions(
-                        t(locale, "Discord refused the post here (code {code}).", code=exc.code)
-                    ) from exc
-                raise
-            finally:
-                message.close()
-            return sent.id
 
 
 def may_moderate(interaction: discord.Interaction) -> bool:

@@ -1,15 +1,6 @@
-"""The generation commands' options, built from the model catalogue.
+"""The generation commands' options, built from the catalogue, with no Discord import.
 
-``/imagine`` and ``/video`` take any model of their media (autocomplete, since the
-choice of ratio or duration depends on the model); each family command (``/seedream``,
-``/veo``, …) offers static choices for exactly the values its models accept, so a
-member sees only valid options. Every command runs the same code path
-(``cogs/generate.py``); only these specs differ, and they come from the catalogue, so
-a model added to ``catalog.json`` shows up in its commands without code.
-
-Pure: plain values in and out, no Discord import. The catalogue stays the one judge of
-a request (``Catalog.prepare``): the specs only make invalid requests hard to type.
-"""
+/imagine and /video offer any model by autocomplete; family commands offer fixed choices."""
 
 from __future__ import annotations
 
@@ -18,9 +9,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from bot.domain.catalog import OPTION_FIELDS, Catalog, Media, Model, ValidationError
+from bot.domain.options import check_image_count, option_value
 from bot.text.i18n import t
 
 OptionKind = Literal["string", "integer", "attachment"]
+#: A text's English template and its fields, for the translator.
+Source = tuple[str, Mapping[str, str]]
 
 #: Discord: at most 25 choices per option and 25 options per command.
 MAX_CHOICES = 25
@@ -36,7 +30,6 @@ MODE_LABELS: dict[str, str] = {
     "spicy": "spicy (age-restricted channels only)",
 }
 
-
 #: Templates kept with their fields (``source``), so a new family is described in every locale.
 FAMILY_DESCRIPTION = "Make {kind} with {label}"
 FAMILY_MODEL = "The {label} model"
@@ -49,7 +42,7 @@ class Choice:
 
 
 @dataclass(frozen=True, slots=True)
-class OptionSpec:
+class CommandOption:
     """One slash-command option, as Discord will show it."""
 
     name: str
@@ -61,26 +54,23 @@ class OptionSpec:
     min_value: int | None = None
     max_value: int | None = None
     max_length: int | None = None
-    #: The template and fields ``description`` was made from, if any (the translation key).
-    source: tuple[str, Mapping[str, str]] | None = None
+    source: Source | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class CommandSpec:
-    """One generation command: its options and the models it may run."""
+    """One generation command: its options and the models it may run.
+
+    ``models`` includes the image-input variants; ``listed`` is what members are offered."""
 
     name: str
     description: str
     media: tuple[Media, ...]
     models: tuple[str, ...]
-    """Every model the command may run, image-input variants included."""
     listed: tuple[str, ...]
-    """The models offered to members; variants are chosen automatically from these."""
-    options: tuple[OptionSpec, ...]
-    families: tuple[str, ...] = ()
-    """The catalogue families of a family command; empty for /imagine and /video."""
-    source: tuple[str, Mapping[str, str]] | None = None
-    """The template and fields ``description`` was made from, if any (the translation key)."""
+    options: tuple[CommandOption, ...]
+    families: tuple[str, ...] = ()  # empty for /imagine and /video
+    source: Source | None = None
 
     @property
     def is_family(self) -> bool:
@@ -90,7 +80,7 @@ class CommandSpec:
     def image_options(self) -> tuple[str, ...]:
         return tuple(o.name for o in self.options if o.kind == "attachment")
 
-    def option(self, name: str) -> OptionSpec | None:
+    def option(self, name: str) -> CommandOption | None:
         return next((o for o in self.options if o.name == name), None)
 
 
@@ -119,8 +109,8 @@ def imagine_spec(catalog: Catalog) -> CommandSpec:
         options=(
             _prompt(catalog, "What to make: subject, style, light, mood"),
             _model_option(catalog, (), "The model (default: the server's choice)"),
-            OptionSpec("ratio", "string", "Aspect ratio, e.g. 16:9", autocomplete=True),
-            OptionSpec("resolution", "string", "Resolution, e.g. 2k", autocomplete=True),
+            CommandOption("ratio", "string", "Aspect ratio, e.g. 16:9", autocomplete=True),
+            CommandOption("resolution", "string", "Resolution, e.g. 2k", autocomplete=True),
             *_count(models),
             *_image_options(2, "image"),
         ),
@@ -129,9 +119,7 @@ def imagine_spec(catalog: Catalog) -> CommandSpec:
 
 def video_spec(catalog: Catalog) -> CommandSpec:
     models = catalog.enabled("video")
-    duration = _integers(models, "duration")
-    low = min(duration) if duration else None
-    high = max(duration) if duration else None
+    durations = [int(v) for v in _values(models, "duration")]
     return CommandSpec(
         name="video",
         description="Make a video from a prompt, or from the images you attach",
@@ -142,17 +130,17 @@ def video_spec(catalog: Catalog) -> CommandSpec:
             _prompt(catalog, "What happens in the video"),
             _model_option(catalog, (), "The model (default: the server's choice)"),
             *_image_options(3, "video"),
-            OptionSpec("ratio", "string", "Aspect ratio, e.g. 16:9", autocomplete=True),
-            OptionSpec("resolution", "string", "Resolution, e.g. 720p", autocomplete=True),
-            OptionSpec(
+            CommandOption("ratio", "string", "Aspect ratio, e.g. 16:9", autocomplete=True),
+            CommandOption("resolution", "string", "Resolution, e.g. 720p", autocomplete=True),
+            CommandOption(
                 "duration",
                 "integer",
                 "Length in seconds",
                 autocomplete=True,
-                min_value=low,
-                max_value=high,
+                min_value=min(durations, default=None),
+                max_value=max(durations, default=None),
             ),
-            OptionSpec(
+            CommandOption(
                 "mode", "string", "How the images are used, or the style", autocomplete=True
             ),
         ),
@@ -163,13 +151,11 @@ def family_specs(catalog: Catalog) -> list[CommandSpec]:
     """One command per ``command`` named in the catalogue's families."""
     groups: dict[str, list[str]] = {}
     for family, info in catalog.families.items():
-        command = info.get("command")
-        if command:
+        if command := info.get("command"):
             groups.setdefault(command, []).append(family)
     specs = []
     for command, families in groups.items():
-        models = [m for m in catalog.enabled() if m.family in families]
-        if models:
+        if models := [m for m in catalog.enabled() if m.family in families]:
             specs.append(_family_spec(catalog, command, tuple(families), models))
     return specs
 
@@ -182,49 +168,18 @@ def _family_spec(
     kinds: dict[tuple[str, ...], str] = {("image",): "images", ("video",): "videos"}
     kind = kinds.get(media, "images and videos")
     listed = _listed(catalog, models)
-    options: list[OptionSpec] = [
-        _prompt(catalog, "What to make"),
-        _model_option(
-            catalog,
-            listed,
-            FAMILY_MODEL.format(label=label),
-            source=(FAMILY_MODEL, {"label": label}),
-        ),
-    ]
-    for key, description in (
-        ("ratio", "Aspect ratio"),
-        ("resolution", "Resolution"),
-    ):
-        values = _strings(models, key)
-        if key == "resolution":
-            values.sort(key=_resolution_order)
-        if values:
-            options.append(_static_or_auto(key, "string", description, values))
-    options += _count(models)
-    durations = _integers(models, "duration")
-    if durations:
-        options.append(
-            _static_or_auto(
-                "duration",
-                "integer",
-                "Length in seconds",
-                sorted(durations),
-                names=lambda v: f"{v} s",
-            )
-        )
-    modes = _strings(models, "mode")
-    if modes:
-        options.append(
-            _static_or_auto(
-                "mode",
-                "string",
-                "How the images are used, or the style",
-                modes,
-                names=lambda v: MODE_LABELS.get(str(v), str(v)),
-            )
-        )
+    model_source: Source = (FAMILY_MODEL, {"label": label})
     slots = min(max((m.images.max or 1) if m.images else 0 for m in models), len(IMAGE_SLOTS))
-    options += _image_options(slots, "video" if media == ("video",) else "image")
+    options = (
+        _prompt(catalog, "What to make"),
+        _model_option(catalog, listed, FAMILY_MODEL.format(label=label), model_source),
+        *_value_option(models, "ratio", "string", "Aspect ratio"),
+        *_value_option(models, "resolution", "string", "Resolution"),
+        *_count(models),
+        *_value_option(models, "duration", "integer", "Length in seconds"),
+        *_value_option(models, "mode", "string", "How the images are used, or the style"),
+        *_image_options(slots, "video" if media == ("video",) else "image"),
+    )
     return CommandSpec(
         name=command,
         description=FAMILY_DESCRIPTION.format(kind=kind, label=label)[:100],
@@ -232,7 +187,7 @@ def _family_spec(
         media=media,
         models=tuple(m.id for m in models),
         listed=listed,
-        options=tuple(options),
+        options=options,
         families=families,
     )
 
@@ -242,39 +197,30 @@ def _listed(catalog: Catalog, models: Sequence[Model]) -> tuple[str, ...]:
     return tuple(m.id for m in models if m.id not in hidden)
 
 
-def _prompt(catalog: Catalog, description: str) -> OptionSpec:
-    return OptionSpec(
-        "prompt",
-        "string",
-        description,
-        required=True,
-        max_length=min(catalog.prompt_max_chars, 6000),
-    )
+def _prompt(catalog: Catalog, description: str) -> CommandOption:
+    limit = min(catalog.prompt_max_chars, 6000)
+    return CommandOption("prompt", "string", description, required=True, max_length=limit)
 
 
 def _model_option(
-    catalog: Catalog,
-    listed: Sequence[str],
-    description: str,
-    source: tuple[str, Mapping[str, str]] | None = None,
-) -> OptionSpec:
+    catalog: Catalog, listed: Sequence[str], description: str, source: Source | None = None
+) -> CommandOption:
     """Static choices for a family (few models); autocomplete for /imagine and /video."""
     if listed and len(listed) <= MAX_CHOICES:
         choices = tuple(Choice(model_label(catalog.get(m)), m) for m in listed)
-        return OptionSpec("model", "string", description, choices=choices, source=source)
-    return OptionSpec("model", "string", description, autocomplete=True, source=source)
+        return CommandOption("model", "string", description, choices=choices, source=source)
+    return CommandOption("model", "string", description, autocomplete=True, source=source)
 
 
-def _count(models: Sequence[Model]) -> list[OptionSpec]:
+def _count(models: Sequence[Model]) -> list[CommandOption]:
     highs = [spec.max for m in models if (spec := m.option("n")) is not None and spec.max]
     if not highs:
         return []
-    return [
-        OptionSpec("count", "integer", "How many images to make", min_value=1, max_value=max(highs))
-    ]
+    description = "How many images to make"
+    return [CommandOption("count", "integer", description, min_value=1, max_value=max(highs))]
 
 
-def _image_options(slots: int, media: Media) -> list[OptionSpec]:
+def _image_options(slots: int, media: Media) -> list[CommandOption]:
     if media == "video":
         texts = (
             "First frame (or a reference image)",
@@ -287,38 +233,35 @@ def _image_options(slots: int, media: Media) -> list[OptionSpec]:
             "A second image to combine",
             "A third image to combine",
         )
-    return [OptionSpec(IMAGE_SLOTS[i], "attachment", texts[i]) for i in range(slots)]
+    return [CommandOption(IMAGE_SLOTS[i], "attachment", texts[i]) for i in range(slots)]
 
 
-def _static_or_auto(
-    name: str,
-    kind: OptionKind,
-    description: str,
-    values: Sequence[Any],
-    *,
-    names: Callable[[Any], str] = str,
-) -> OptionSpec:
+def _value_option(
+    models: Sequence[Model], key: str, kind: OptionKind, description: str
+) -> list[CommandOption]:
+    """A family's option ``key``: static choices when they fit in one list, else autocomplete."""
+    values = _values(models, key)
+    if key == "resolution":
+        values.sort(key=_resolution_order)
+    elif key == "duration":
+        values.sort()
+    if not values:
+        return []
     if len(values) <= MAX_CHOICES:
-        choices = tuple(Choice(names(v)[:CHOICE_NAME_MAX], v) for v in values)
-        return OptionSpec(name, kind, description, choices=choices)
+        choices = tuple(Choice(choice_name(key, v), v) for v in values)
+        return [CommandOption(key, kind, description, choices=choices)]
     ints = [v for v in values if isinstance(v, int)]
-    return OptionSpec(
-        name,
-        kind,
-        description,
-        autocomplete=True,
-        min_value=min(ints) if ints else None,
-        max_value=max(ints) if ints else None,
-    )
+    low, high = min(ints, default=None), max(ints, default=None)
+    option = CommandOption(key, kind, description, autocomplete=True, min_value=low, max_value=high)
+    return [option]
 
 
-def _strings(models: Iterable[Model], key: str) -> list[str]:
-    """Every value of an enum option across ``models``, in catalogue order, once."""
-    seen: dict[str, None] = {}
+def _values(models: Iterable[Model], key: str) -> list[Any]:
+    """Every value an option takes across ``models``, once, in catalogue order."""
+    seen: dict[Any, None] = {}
     for model in models:
-        spec = model.option(OPTION_FIELDS[key])
-        for value in (spec.values or ()) if spec is not None else ():
-            seen.setdefault(str(value), None)
+        if (spec := model.option(OPTION_FIELDS[key])) is not None:
+            seen.update(dict.fromkeys(spec.all_values()))
     return list(seen)
 
 
@@ -329,21 +272,18 @@ def _resolution_order(value: str) -> tuple[int, str]:
     return (number * 1000 if value.lower().endswith("k") else number), value
 
 
-def _integers(models: Iterable[Model], key: str) -> set[int]:
-    """Every value an integer option may take across ``models`` (ranges spelt out)."""
-    found: set[int] = set()
-    for model in models:
-        spec = model.option(OPTION_FIELDS[key])
-        if spec is None:
-            continue
-        if spec.values is not None:
-            found.update(int(v) for v in spec.values)
-        elif spec.min is not None and spec.max is not None:
-            found.update(range(int(spec.min), int(spec.max) + 1))
-    return found
-
-
 # -- labels and autocomplete ------------------------------------------------------------
+
+
+def choice_name(key: str, value: Any) -> str:
+    """How a value reads in a list: ``8 s`` for a duration, a label for a mode."""
+    if key == "duration":
+        name = f"{value} s"
+    elif key == "mode":
+        name = MODE_LABELS.get(str(value), str(value))
+    else:
+        name = str(value)
+    return name[:CHOICE_NAME_MAX]
 
 
 def price_hint(model: Model) -> str:
@@ -376,10 +316,24 @@ def model_choices(
         if model_id not in catalog or (allowed is not None and not allowed(model_id)):
             continue
         model = catalog.get(model_id)
-        if text and text not in model.id.lower() and text not in model.label.lower():
-            continue
-        found.append(Choice(model_label(model), model.id))
+        if not text or text in model.id.lower() or text in model.label.lower():
+            found.append(Choice(model_label(model), model.id))
     return found[:MAX_CHOICES]
+
+
+def model_for_values(catalog: Catalog, spec: CommandSpec, chosen: str | None) -> Model | None:
+    """The model whose values the option autocomplete offers: the chosen one, else the default."""
+    model_id = chosen.strip() if chosen else None
+    if not model_id or model_id not in spec.models:
+        try:
+            model_id = catalog.default_model(spec.media[0])
+        except ValidationError:
+            return None
+        if model_id not in spec.models:
+            model_id = spec.listed[0] if spec.listed else None
+    if model_id is None or model_id not in catalog:
+        return None
+    return catalog.get(model_id)
 
 
 def value_choices(model: Model, key: str, typed: str) -> list[Choice]:
@@ -388,26 +342,13 @@ def value_choices(model: Model, key: str, typed: str) -> list[Choice]:
     spec = model.option(OPTION_FIELDS[key])
     if spec is None:
         return []
-    values: list[Any]
-    if spec.values is not None:
-        values = list(spec.values)
-    elif spec.min is not None and spec.max is not None:
-        span = range(int(spec.min), int(spec.max) + 1)
-        values = list(span) if len(span) <= MAX_CHOICES else [spec.min, spec.max]
-    else:
-        return []
+    values = spec.all_values()
+    if spec.values is None and len(values) > MAX_CHOICES:
+        values = [spec.min, spec.max]
     text = typed.strip().lower()
-    found = []
-    for value in values:
-        if key == "duration":
-            name = f"{value} s"
-        elif key == "mode":
-            name = MODE_LABELS.get(str(value), str(value))
-        else:
-            name = str(value)
-        if text and text not in str(value).lower() and text not in name.lower():
-            continue
-        found.append(Choice(name[:CHOICE_NAME_MAX], value))
+    found = [Choice(choice_name(key, v), v) for v in values]
+    if text:
+        found = [c for c in found if text in str(c.value).lower() or text in c.name.lower()]
     return found[:MAX_CHOICES]
 
 
@@ -415,8 +356,7 @@ def value_choices(model: Model, key: str, typed: str) -> list[Choice]:
 
 
 def effective_model(catalog: Catalog, model: Model, image_count: int) -> Model:
-    """The model that really runs: the image-input variant when images are attached
-    (Grok and GPT Image 2 have separate image-to-image/-video models)."""
+    """The model that really runs: the image-input variant when images are attached."""
     if image_count and model.with_images:
         try:
             return catalog.get(model.with_images)
@@ -428,36 +368,14 @@ def effective_model(catalog: Catalog, model: Model, image_count: int) -> Model:
 def accepts(catalog: Catalog, model: Model, options: Mapping[str, Any], image_count: int) -> bool:
     """Whether ``model`` (or its image variant) takes every chosen option and the images."""
     real = effective_model(catalog, model, image_count)
-    if image_count:
-        if real.images is None or (real.images.max is not None and image_count > real.images.max):
-            return False
-    elif real.needs_images:
+    try:
+        check_image_count(real, image_count)
+        for key, raw in options.items():
+            if raw is not None and raw != "" and key in OPTION_FIELDS:
+                option_value(real, key, raw)
+    except ValidationError:
         return False
-    for key, raw in options.items():
-        if raw is None or raw == "" or key not in OPTION_FIELDS:
-            continue
-        spec = real.option(OPTION_FIELDS[key])
-        if spec is None:
-            if key == "count" and str(raw) == "1":
-                continue
-            return False
-        if spec.normalise(raw) is None:
-            return False
     return True
-
-
-def wrong_command(catalog: Catalog, spec: CommandSpec, model: Model, locale: str | None) -> str:
-    where = ["/video" if model.media == "video" else "/imagine"]
-    family = catalog.family_command(model)
-    if family:
-        where.append(f"/{family}")
-    return t(
-        locale,
-        "/{command} does not run {model}: use {where}.",
-        command=spec.name,
-        model=model.id,
-        where=t(locale, " or ").join(where),
-    )
 
 
 def resolve_model(
@@ -470,30 +388,29 @@ def resolve_model(
     preferred: Sequence[str | None] = (),
     locale: str | None = None,
 ) -> Model:
-    """The model a command runs.
-
-    A model the member named must belong to the command. Otherwise ``/imagine`` and
-    ``/video`` run the first of ``preferred`` (the server's default, then the
-    catalogue's) — a member who wants another model names it. A family command runs
-    the first of its models that takes every option chosen and the attached images
-    (``/grok duration:10`` makes a video, ``/grok`` an image), else its first model.
-    """
+    """The model a command runs: the one named, which must belong to the command; else
+    for /imagine and /video the first of ``preferred``; else for a family command the
+    first of its models that takes the chosen options and images, or its first model."""
     if requested and requested.strip():
         model = catalog.get(requested.strip())
         if model.id not in spec.models:
-            raise ValidationError(wrong_command(catalog, spec, model, locale))
+            where = ["/video" if model.media == "video" else "/imagine"]
+            if family := catalog.family_command(model):
+                where.append(f"/{family}")
+            raise ValidationError(
+                t(
+                    locale,
+                    "/{command} does not run {model}: use {where}.",
+                    command=spec.name,
+                    model=model.id,
+                    where=t(locale, " or ").join(where),
+                )
+            )
         return model
-    candidates: dict[str, Model] = {}  # by id, in order (comparing models is slow)
-    for model_id in [*preferred, *spec.listed]:
-        if not model_id or model_id in candidates or model_id not in spec.models:
-            continue
-        if model_id in catalog and (model := catalog.get(model_id)).enabled:
-            if not spec.is_family:
-                return model
-            candidates[model_id] = model
-    if not candidates:
+    ids = [m for m in dict.fromkeys([*preferred, *spec.listed]) if m and m in spec.models]
+    models = [catalog.get(m) for m in ids if m in catalog]
+    if not models:
         raise ValidationError(t(locale, "No model is enabled for /{command}.", command=spec.name))
-    for model in candidates.values():
-        if accepts(catalog, model, options, image_count):
-            return model
-    return next(iter(candidates.values()))
+    if spec.is_family:
+        return next((m for m in models if accepts(catalog, m, options, image_count)), models[0])
+    return models[0]

@@ -1,24 +1,6 @@
-"""Post a finished job's files into its channel, exactly once.
-
-A background loop (like the poller) sleeps until the earliest ``next_delivery_at``,
-or until :meth:`Deliverer.wake` (``JobService.wake_delivery``) says a job succeeded.
-Each job is delivered under a small semaphore; a failure in one never stops the loop.
-
-"Posted once" rests on three things:
-
-1. Intent first: ``succeeded`` → ``delivering`` is recorded, with a per-job
-   ``delivery_nonce``, before anything is posted.
-2. Every message's id is recorded in ``result_message_ids`` right after it is posted,
-   and a retry skips the parts already recorded (the split into parts is stable: see
-   :mod:`bot.discord_io.delivery_plan`).
-3. For the one part that may have been posted without being recorded (a crash or a
-   lost response between the two), Discord drops a second send with the same nonce
-   for a few minutes (``enforce_nonce``), and past that window the channel's recent
-   history is searched for the bot's earlier post before posting again.
-
-Posts are normal channel messages, never interaction follow-ups: an interaction
-token dies after 15 minutes and a delivery may be retried for days.
-"""
+"""Post each finished job's files into its channel exactly once, retrying for days: a
+loop sleeps until the earliest due delivery or a wake-up, then posts the due jobs as
+channel messages (an interaction token expires long before a retry may run)."""
 
 from __future__ import annotations
 
@@ -31,16 +13,23 @@ import shutil
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import aiohttp
 import discord
 
-from bot.discord_io.delivery_plan import (
+from bot.discord_io.delivery_errors import DISCORD_ERRORS, _Refused, _Retry, classify
+from bot.discord_io.delivery_message import part_nonce, post_part, upload_limit
+from bot.domain.job import Job
+from bot.domain.job_states import JobState
+from bot.maxapi import download as dl
+from bot.services.tasks import Tasks, notify
+from bot.store import Store
+from bot.text.delivery_plan import (
     MessagePlan,
     Outcome,
     ResultFile,
@@ -48,15 +37,7 @@ from bot.discord_io.delivery_plan import (
     part_count,
     part_of,
     plan_messages,
-    render_content,
 )
-from bot.discord_io.ui import custom_id
-from bot.domain.job import Job
-from bot.domain.job_states import JobState
-from bot.maxapi import download as dl
-from bot.services.tasks import Tasks
-from bot.store import Store
-from bot.text.i18n import t
 
 log = logging.getLogger(__name__)
 
@@ -69,210 +50,28 @@ HARD_DOWNLOAD_CAP = 100 * 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class DeliveryConfig:
+    """Delivery's limits and timings; ``allowed_hosts`` skip the private-address check."""
+
     allowed_hosts: frozenset[str] = frozenset()
-    """Hosts exempt from the private-address check (the configured Max API host)."""
     concurrency: int = 2
     download_time_limit: float = 120.0
     max_download_bytes: int = HARD_DOWNLOAD_CAP
-    lease: float = 120.0
-    """How long a claimed job is hidden from the loop while an attempt runs."""
+    lease: float = 120.0  # how long a started attempt keeps its job from the loop
     backoff_base: float = 5.0
     backoff_cap: float = 900.0
-    download_retries: int = 4
-    """Attempts that may fail on a transient download error before the file is
-    posted as a link instead."""
+    download_retries: int = 4  # attempts that may fail to download before a file is linked
     history_limit: int = 200
     temp_dir: Path | None = None
     max_sleep: float = 300.0
 
     @classmethod
-    def for_api(cls, maxapi_base_url: str, **overrides: Any) -> DeliveryConfig:
-        """The config for a bot whose Max API lives at ``maxapi_base_url`` (its host may
-        be loopback: the simulator)."""
+    def for_api(cls, maxapi_base_url: str) -> DeliveryConfig:
+        """Downloads may reach the Max API host even when it is local (the simulator)."""
         host = urlsplit(maxapi_base_url).hostname
-        return cls(allowed_hosts=frozenset({host} if host else ()), **overrides)
+        return cls(allowed_hosts=frozenset({host} if host else ()))
 
 
-# -- the message -------------------------------------------------------------------------
-
-
-@dataclass
-class OutgoingMessage:
-    """What one ``channel.send`` carries. Built fresh for every attempt, because a
-    ``discord.File`` is closed after one send."""
-
-    content: str
-    files: list[discord.File]
-    allowed_mentions: discord.AllowedMentions
-    nonce: str
-    embeds: list[discord.Embed] = field(default_factory=list)
-    view: discord.ui.View | None = None
-
-    def send_kwargs(self) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {
-            "content": self.content,
-            "nonce": self.nonce,
-            "allowed_mentions": self.allowed_mentions,
-        }
-        if self.files:
-            kwargs["files"] = self.files
-        if self.embeds:
-            kwargs["embeds"] = self.embeds
-        if self.view is not None:
-            kwargs["view"] = self.view
-        return kwargs
-
-    def close(self) -> None:
-        for f in self.files:
-            f.close()
-
-
-class MessageBuilder(Protocol):
-    def __call__(self, job: Job, plan: MessagePlan, *, nonce: str) -> OutgoingMessage: ...
-
-
-#: The result buttons: action, label (English, the i18n key), emoji.
-RESULT_BUTTONS: tuple[tuple[str, str, str], ...] = (
-    ("reroll", "Reroll", "🔄"),
-    ("vary", "Variations", "🎨"),
-    ("animate", "Animate", "🎬"),
-    ("info", "Info", "ℹ️"),
-    ("delete", "Delete", "🗑️"),
-)
-IMAGE_ONLY_ACTIONS = frozenset({"vary", "animate"})
-
-
-def result_view(job: Job) -> discord.ui.View:
-    """The buttons under a result: ``atelier:<action>:<job id>``. Only their layout: the
-    persistent handler in ``cogs/buttons.py`` answers the clicks (after a restart too), so
-    the view is stopped before it is sent and discord.py does not keep it in memory."""
-    view = discord.ui.View(timeout=None)
-    for action, label, emoji in RESULT_BUTTONS:
-        if action in IMAGE_ONLY_ACTIONS and (job.result_kind or job.media) != "image":
-            continue
-        view.add_item(
-            discord.ui.Button(
-                label=t(job.locale, label),
-                emoji=emoji,
-                custom_id=custom_id(action, job.id),
-                style=discord.ButtonStyle.secondary,
-            )
-        )
-    view.stop()
-    return view
-
-
-def build_result_message(job: Job, plan: MessagePlan, *, nonce: str) -> OutgoingMessage:
-    """The result message for one part; the last part carries the result buttons."""
-    content = render_content(
-        user_id=job.user_id,
-        prompt=job.prompt,
-        job_id=job.id,
-        plan=plan,
-        expires_at=job.result_expires_at,
-        model=job.model,
-        locale=job.locale,
-    )
-    files = []
-    try:
-        for result in plan.attachments:
-            assert result.file is not None
-            name = f"atelier-{job.id}-{result.number}{result.file.extension}"
-            files.append(discord.File(result.file.path, filename=name))
-    except BaseException:
-        for f in files:
-            f.close()
-        raise
-    return OutgoingMessage(
-        content=content,
-        files=files,
-        allowed_mentions=discord.AllowedMentions(
-            everyone=False, users=[discord.Object(job.user_id)], roles=False, replied_user=False
-        ),
-        nonce=nonce,
-        view=result_view(job) if plan.part == plan.total - 1 else None,
-    )
-
-
-def part_nonce(base: str, part: int) -> str:
-    """Discord nonces are at most 25 characters; the base is ``<job id>-<6 hex>``."""
-    return f"{base}-{part}"[:25]
-
-
-def new_delivery_nonce(job_id: int) -> str:
-    return f"{job_id}-{secrets.token_hex(3)}"
-
-
-# -- outcomes of an attempt --------------------------------------------------------------
-
-
-class _Retry(Exception):
-    """Transient: stay in ``delivering`` and try again later."""
-
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
-
-
-class _Refused(Exception):
-    """Permanent: Discord will not take this post (→ ``undeliverable``); ``message`` is
-    an English template, stored with its ``fields`` and translated when shown."""
-
-    def __init__(self, code: str, message: str, /, **fields: object) -> None:
-        super().__init__(code)
-        self.code = code
-        self.message = message
-        self.fields = fields
-
-
-REFUSALS: dict[int, tuple[str, str]] = {
-    50013: (
-        "MISSING_PERMISSIONS",
-        "Atelier is not allowed to post files in this channel (it needs Send Messages and "
-        "Attach Files). Ask a moderator to fix the channel's permissions.",
-    ),
-    50001: ("MISSING_ACCESS", "Atelier can no longer see this channel."),
-    10003: ("UNKNOWN_CHANNEL", "The channel was deleted before the result could be posted."),
-}
-REFUSED_TEXT = "Discord refused the post (code {code})."
-NOT_FOUND_TEXT = "Discord could not find the channel (code {code})."
-
-
-def is_too_large(exc: discord.HTTPException) -> bool:
-    return exc.status == 413 or exc.code == 40005
-
-
-def classify(exc: BaseException) -> _Retry | _Refused:
-    """What a Discord or network error means for the delivery."""
-    if isinstance(exc, discord.RateLimited):
-        return _Retry("rate limited", exc.retry_after)
-    if isinstance(exc, discord.HTTPException):
-        if exc.status == 429 or exc.status >= 500:
-            return _Retry(f"Discord answered {exc.status}")
-        if exc.code in REFUSALS:
-            return _Refused(*REFUSALS[exc.code])
-        if isinstance(exc, discord.Forbidden):
-            return _Refused("FORBIDDEN", REFUSED_TEXT, code=exc.code)
-        if isinstance(exc, discord.NotFound):
-            return _Refused("NOT_FOUND", NOT_FOUND_TEXT, code=exc.code)
-        return _Refused("DISCORD_REFUSED", REFUSED_TEXT, code=exc.code)
-    if isinstance(exc, TimeoutError | aiohttp.ClientError | OSError | discord.ConnectionClosed):
-        return _Retry(f"{type(exc).__name__}: {exc}")
-    raise TypeError(f"not a delivery error: {exc!r}")
-
-
-_DISCORD_ERRORS = (
-    discord.HTTPException,
-    discord.RateLimited,
-    discord.ConnectionClosed,
-    TimeoutError,
-    aiohttp.ClientError,
-    OSError,
-)
-
-
-# -- the deliverer -----------------------------------------------------------------------
+# -- result files on disk ------------------------------------------------------------------
 
 
 async def fetch_result(
@@ -284,9 +83,8 @@ async def fetch_result(
     workdir: Path,
     cap: int,
 ) -> ResultFile:
-    """One result file downloaded, or what became of it (too big, gone, not media).
-    A transient failure raises :class:`bot.maxapi.download.NetworkError`: delivery retries it,
-    ``/show`` gives up on that file."""
+    """One result file downloaded, or what became of it (too big, gone, not media); a
+    transient failure raises :class:`bot.maxapi.download.NetworkError`."""
     try:
         got = await dl.download(
             session,
@@ -304,11 +102,35 @@ async def fetch_result(
     except (dl.NotMedia, dl.Refused) as exc:
         log.warning("job %s: result %d not attachable: %s", job_id, index + 1, exc)
         return ResultFile(index, url, Outcome.NOT_MEDIA)
-    return ResultFile.downloaded(index, got)
+    return ResultFile(index, url, Outcome.FILE, size=got.size, path=got.path)
+
+
+def make_workdir(prefix: str, parent: Path | None) -> Path:
+    """A new temporary folder, made on the loop (one mkdir): made in a thread, a cancel
+    arriving meanwhile would leave it behind."""
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+
+
+async def remove_tree(path: Path) -> None:
+    """Remove a temporary folder off the loop; if cancelled meanwhile, finish on the loop."""
+    try:
+        await asyncio.to_thread(shutil.rmtree, path, True)
+    except asyncio.CancelledError:
+        shutil.rmtree(path, ignore_errors=True)
+        raise
+
+
+def _remove(paths: Iterable[Path]) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+# -- the deliverer -------------------------------------------------------------------------
 
 
 class Deliverer:
-    """Delivers ``succeeded`` jobs; see the module docstring for the guarantees."""
+    """Delivers ``succeeded`` jobs: a loop over due jobs, and the posting of one job."""
 
     def __init__(
         self,
@@ -318,7 +140,6 @@ class Deliverer:
         config: DeliveryConfig | None = None,
         *,
         notify: Notify | None = None,
-        build: MessageBuilder = build_result_message,
         clock: Callable[[], float] = time.time,
         rng: Callable[[], float] = random.random,
     ) -> None:
@@ -326,39 +147,34 @@ class Deliverer:
         self.store = store
         self.session = session
         self.config = config or DeliveryConfig()
-        self.notify = notify
-        self.build = build
+        self.listeners = [notify] if notify is not None else []
         self.clock = clock
         self.rng = rng
         self._wake = asyncio.Event()
         self._semaphore = asyncio.Semaphore(self.config.concurrency)
         self._in_flight: set[int] = set()
         self._tasks = Tasks()
-        self._loop_task: asyncio.Task[None] | None = None
+        self._loop: asyncio.Task[None] | None = None
 
-    # -- the loop ------------------------------------------------------------------------
+    # -- the loop --------------------------------------------------------------------------
 
     def wake(self) -> None:
-        """Look for due jobs now (``JobService.wake_delivery`` is set to this)."""
+        """Check for due jobs now (``JobService.wake_delivery`` is set to this)."""
         self._wake.set()
 
     def start(self) -> None:
-        if self._loop_task is None or self._loop_task.done():
-            self._loop_task = asyncio.create_task(self.run(), name="atelier-delivery")
+        if self._loop is None or self._loop.done():
+            self._loop = self._tasks.spawn(self.run(), name="atelier-delivery")
 
     async def close(self) -> None:
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._loop_task
-            self._loop_task = None
+        """Stop the loop and cancel the attempts in flight."""
         await self._tasks.close()
+        self._loop = None
 
     async def run(self) -> None:
-        """Sleep until the earliest due delivery (or a wake-up), start what is due, repeat."""
+        """Start what is due, then sleep until the next due delivery or a wake-up."""
         while True:
             self._wake.clear()
-            started, busy = 0, False
             try:
                 started, busy = await self._start_due()
                 delay = await self._sleep_time(started, busy)
@@ -372,12 +188,13 @@ class Deliverer:
                     await self._wake.wait()
 
     async def _start_due(self) -> tuple[int, bool]:
+        """Start an attempt for each due job; ``busy``: one is due but still running."""
         now = self.clock()
         due = await self.store.due_for_delivery(now, limit=self.config.concurrency * 4)
         started, busy = 0, False
         for job in due:
             if job.id in self._in_flight:
-                busy = True  # an attempt outlived its lease: look again soon, not in a spin
+                busy = True  # an attempt outlived its lease: check again soon, not in a spin
                 continue
             self._in_flight.add(job.id)
             try:
@@ -385,7 +202,7 @@ class Deliverer:
             except BaseException:
                 self._in_flight.discard(job.id)
                 raise
-            self._spawn(job.id)
+            self._tasks.spawn(self._run_claimed(job.id), name=f"deliver-{job.id}")
             started += 1
         return started, busy
 
@@ -399,9 +216,6 @@ class Deliverer:
             delay = max(delay, 0.5)  # nothing startable: never spin on a stale time
         return delay
 
-    def _spawn(self, job_id: int) -> None:
-        self._tasks.spawn(self._run_claimed(job_id), name=f"deliver-{job_id}")
-
     async def _run_claimed(self, job_id: int) -> None:
         try:
             await self._deliver(job_id)
@@ -411,27 +225,24 @@ class Deliverer:
             self._in_flight.discard(job_id)
             self.wake()
 
-    # -- one job -------------------------------------------------------------------------
+    # -- one job ---------------------------------------------------------------------------
 
-    async def deliver(self, job: Job | int) -> Job | None:
-        """Deliver one job now (if it is due for delivery and not already being delivered);
-        return it as it stands afterwards."""
-        job_id = job if isinstance(job, int) else job.id
-        if job_id in self._in_flight:
-            return await self.store.get(job_id)
-        self._in_flight.add(job_id)
+    async def deliver(self, job: Job) -> Job | None:
+        """Deliver one job now, unless an attempt is already running; return it afterwards."""
+        if job.id in self._in_flight:
+            return await self.store.get(job.id)
+        self._in_flight.add(job.id)
         try:
-            return await self._deliver(job_id)
+            return await self._deliver(job.id)
         finally:
-            self._in_flight.discard(job_id)
+            self._in_flight.discard(job.id)
 
     async def _deliver(self, job_id: int) -> Job | None:
         async with self._semaphore:
             job = await self.store.get(job_id)
             if job is None or job.state not in (S.SUCCEEDED, S.DELIVERING):
                 return job
-            now = self.clock()
-            if job.result_expires_at is not None and now >= job.result_expires_at:
+            if job.result_expires_at is not None and self.clock() >= job.result_expires_at:
                 return await self._end(
                     job,
                     S.EXPIRED,
@@ -439,30 +250,17 @@ class Deliverer:
                     failure_reason="RESULT_EXPIRED",
                     failure_message="The result's links expired before it could be posted.",
                 )
-            retry = job.state == S.DELIVERING or job.delivery_attempts > 0
-            claimed = await self.store.transition(
-                job.id,
-                [S.SUCCEEDED, S.DELIVERING],
-                S.DELIVERING,
-                f"delivery attempt {job.delivery_attempts + 1}",
-                delivery_nonce=job.delivery_nonce or new_delivery_nonce(job.id),
-                next_delivery_at=now + self.config.lease,
-            )
+            claimed = await self._claim(job)
             if claimed is None:
-                return await self.store.get(job.id)
-            claimed = await self.store.increment(claimed.id, "delivery_attempts")
-            if job.state == S.SUCCEEDED:
-                await self._notify(claimed)
-            # Created on the loop (one mkdir): made in a thread, a cancel (close())
-            # arriving meanwhile would leave the directory behind, unknown to anyone.
-            prefix = f"atelier-job{job.id}-"
-            workdir = Path(tempfile.mkdtemp(prefix=prefix, dir=self.config.temp_dir))
+                return await self.store.get(job_id)
+            retry = job.state == S.DELIVERING or job.delivery_attempts > 0
+            workdir = make_workdir(f"atelier-job{job_id}-", self.config.temp_dir)
             try:
-                return await self._attempt(claimed, workdir, retry)
+                return await self._post_all(claimed, workdir, retry=retry)
             except _Retry as exc:
                 return await self._back_off(claimed, exc)
             except _Refused as exc:
-                log.warning("job %s: undeliverable: %s", job.id, exc.code)
+                log.warning("job %s: undeliverable: %s", job_id, exc.code)
                 return await self._end(
                     claimed,
                     S.UNDELIVERABLE,
@@ -472,35 +270,50 @@ class Deliverer:
                     failure_fields=exc.fields or None,
                 )
             finally:
-                await _remove_tree(workdir)
+                await remove_tree(workdir)
 
-    async def _attempt(self, job: Job, workdir: Path, retry: bool) -> Job | None:
-        urls = list(job.result_urls)
+    async def _claim(self, job: Job) -> Job | None:
+        """Record the intent (``delivering``, a nonce, a lease) before anything is posted."""
+        claimed = await self.store.transition(
+            job.id,
+            [S.SUCCEEDED, S.DELIVERING],
+            S.DELIVERING,
+            f"delivery attempt {job.delivery_attempts + 1}",
+            delivery_nonce=job.delivery_nonce or f"{job.id}-{secrets.token_hex(3)}",
+            next_delivery_at=self.clock() + self.config.lease,
+        )
+        if claimed is None:
+            return None
+        claimed = await self.store.increment(job.id, "delivery_attempts")
+        if job.state == S.SUCCEEDED:
+            await notify(self.listeners, claimed)
+        return claimed
+
+    async def _post_all(self, job: Job, workdir: Path, *, retry: bool) -> Job | None:
+        """Post the parts not yet recorded, each id recorded at once, then end the job."""
+        urls = job.result_urls
         if not urls:
             raise _Refused("NO_RESULT", "Max API reported success but sent no files.")
         channel = await self._channel(job.channel_id)
-        limit = _upload_limit(channel)
+        limit = upload_limit(channel)
         cap = min(limit, self.config.max_download_bytes)
-        total = part_count(len(urls))
         posted = list(job.result_message_ids)
-        nothing_posted = not posted
-        waiting: list[MessagePlan] = []  # leading parts whose every file is gone
-        for part in range(len(posted), total):
+        all_gone: list[MessagePlan] = []  # leading parts whose every file is gone
+        for part in range(len(posted), part_count(len(urls))):
             indexes = [i for i in range(len(urls)) if part_of(i) == part]
-            results = [await self._fetch(job, i, urls[i], workdir, cap) for i in indexes]
+            results = [await self._fetch(job, i, workdir, cap) for i in indexes]
             (plan,) = plan_messages(results, url_count=len(urls), upload_limit=limit)
-            if nothing_posted and len(plan.gone) == len(indexes):
-                waiting.append(plan)
+            if not posted and len(plan.gone) == len(indexes):
+                all_gone.append(plan)
                 continue
-            for each in [*waiting, plan]:
+            for each in [*all_gone, plan]:
+                # Only the first post of a retry may have gone out without being recorded.
                 check = retry and len(posted) == len(job.result_message_ids)
-                message_id = await self._post_part(channel, job, each, look_first=check)
-                posted.append(message_id)
+                posted.append(await self._post(channel, job, each, check_history=check))
                 await self.store.update(job.id, result_message_ids=posted)
-            waiting.clear()
-            nothing_posted = False
-            await asyncio.to_thread(_remove, (r.file.path for r in results if r.file))
-        if waiting:
+            all_gone.clear()
+            await asyncio.to_thread(_remove, (r.path for r in results if r.path))
+        if all_gone:
             return await self._end(
                 job,
                 S.EXPIRED,
@@ -518,10 +331,11 @@ class Deliverer:
         if done is None:
             return await self.store.get(job.id)
         log.info("job %s: delivered in %d message(s)", job.id, len(posted))
-        await self._notify(done)
+        await notify(self.listeners, done)
         return done
 
-    async def _fetch(self, job: Job, index: int, url: str, workdir: Path, cap: int) -> ResultFile:
+    async def _fetch(self, job: Job, index: int, workdir: Path, cap: int) -> ResultFile:
+        url = job.result_urls[index]
         try:
             return await fetch_result(self.session, self.config, job.id, index, url, workdir, cap)
         except dl.NetworkError as exc:
@@ -535,42 +349,28 @@ class Deliverer:
         if channel is None:
             try:
                 channel = await self.client.fetch_channel(channel_id)
-            except _DISCORD_ERRORS as exc:
+            except DISCORD_ERRORS as exc:
                 raise classify(exc) from exc
         if not callable(getattr(channel, "send", None)):  # a category or forum channel
             raise _Refused("NOT_A_TEXT_CHANNEL", "The job's channel cannot hold messages.")
         return cast(discord.abc.Messageable, channel)
 
-    async def _post_part(
-        self,
-        channel: discord.abc.Messageable,
-        job: Job,
-        plan: MessagePlan,
-        *,
-        look_first: bool,
+    async def _post(
+        self, channel: discord.abc.Messageable, job: Job, plan: MessagePlan, *, check_history: bool
     ) -> int:
-        """Post one part and return its message id (or find the earlier post of it)."""
-        if look_first:
-            earlier = await self._find_earlier(channel, job, plan)
+        """Post one part, or return the id of its earlier post. Discord drops a repeat of
+        the nonce for a few minutes; past that, only the history search prevents a double."""
+        assert job.delivery_nonce is not None
+        try:
+            earlier = await self._find_earlier(channel, job, plan) if check_history else None
             if earlier is not None:
                 log.info("job %s: part %d was already posted as %s", job.id, plan.part, earlier)
                 return earlier
-        nonce = part_nonce(job.delivery_nonce or new_delivery_nonce(job.id), plan.part)
-        while True:
-            message = self.build(job, plan, nonce=nonce)
-            try:
-                sent = await channel.send(**message.send_kwargs())
-            except discord.HTTPException as exc:
-                if is_too_large(exc) and plan.attachments:
-                    log.info("job %s: Discord refused a file as too large; linking it", job.id)
-                    plan = plan.without_largest_attachment()
-                    continue
-                raise classify(exc) from exc
-            except _DISCORD_ERRORS as exc:
-                raise classify(exc) from exc
-            finally:
-                message.close()
-            return sent.id
+            return await post_part(
+                channel, job, plan, nonce=part_nonce(job.delivery_nonce, plan.part)
+            )
+        except DISCORD_ERRORS as exc:
+            raise classify(exc) from exc
 
     async def _find_earlier(
         self, channel: discord.abc.Messageable, job: Job, plan: MessagePlan
@@ -580,18 +380,18 @@ class Deliverer:
         if me is None:
             return None
         since = (job.upstream_done_at or job.created_at) - 60
-        after = datetime.fromtimestamp(since, UTC)
         wanted = (job.id, plan.part, plan.total)
+        history = channel.history(
+            limit=self.config.history_limit,
+            after=datetime.fromtimestamp(since, UTC),
+            oldest_first=True,
+        )
         try:
-            async for message in channel.history(
-                limit=self.config.history_limit, after=after, oldest_first=True
-            ):
+            async for message in history:
                 if message.author.id == me.id and parse_marker(message.content) == wanted:
                     return message.id
         except discord.Forbidden:
             log.info("job %s: cannot read history; relying on the nonce", job.id)
-        except _DISCORD_ERRORS as exc:
-            raise classify(exc) from exc
         return None
 
     # -- endings and retries ---------------------------------------------------------------
@@ -606,7 +406,7 @@ class Deliverer:
         now = self.clock()
         at = now + self.backoff(job.delivery_attempts, exc.retry_after)
         if job.result_expires_at is not None:
-            at = min(at, max(now, job.result_expires_at))  # the next look expires it
+            at = min(at, max(now, job.result_expires_at))  # the next attempt expires it
         log.warning(
             "job %s: delivery attempt %d failed (%s); next try in %.1f s",
             job.id,
@@ -622,46 +422,5 @@ class Deliverer:
         )
         if moved is None:
             return await self.store.get(job.id)
-        await self._notify(moved)
+        await notify(self.listeners, moved)
         return moved
-
-    async def _notify(self, job: Job) -> None:
-        if self.notify is None:
-            return
-        try:
-            await self.notify(job)
-        except Exception:
-            log.exception("job %s: notify failed", job.id)
-
-
-def _upload_limit(channel: discord.abc.Messageable) -> int:
-    guild = getattr(channel, "guild", None)
-    if isinstance(guild, discord.Guild):
-        return guild.filesize_limit
-    return discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
-
-
-def _remove(paths: Iterable[Path]) -> None:
-    for path in paths:
-        with contextlib.suppress(OSError):
-            path.unlink()
-
-
-__all__ = [
-    "Deliverer",
-    "DeliveryConfig",
-    "MessageBuilder",
-    "OutgoingMessage",
-    "build_result_message",
-    "classify",
-]
-
-
-async def _remove_tree(path: Path) -> None:
-    """Remove a delivery's temporary files off the loop; if the attempt is cancelled
-    meanwhile (close()), finish on the loop: the cancel must not leave files behind."""
-    try:
-        await asyncio.to_thread(shutil.rmtree, path, True)
-    except asyncio.CancelledError:
-        shutil.rmtree(path, ignore_errors=True)
-        raise

@@ -14,6 +14,7 @@ from bot.discord_io.command_specs import (
     command_specs,
     effective_model,
     model_choices,
+    model_for_values,
     model_label,
     resolve_model,
     value_choices,
@@ -316,6 +317,19 @@ def test_value_autocomplete_follows_the_model(catalog: Catalog) -> None:
     seedance = catalog.get("seedance-2.0")
     assert [c.value for c in value_choices(seedance, "duration", "")] == list(range(4, 16))
     assert value_choices(catalog.get("nano-banana"), "resolution", "") == []
+
+
+def test_value_autocomplete_reads_the_chosen_model_else_the_default(
+    catalog: Catalog, specs: dict[str, CommandSpec]
+) -> None:
+    def chosen(command: str, model: str | None) -> str | None:
+        found = model_for_values(catalog, specs[command], model)
+        return found.id if found else None
+
+    assert chosen("veo", " veo3_lite ") == "veo3_lite"
+    assert chosen("veo", None) == "veo3_fast"  # the catalogue's default video model
+    assert chosen("imagine", "veo3") == "nano-banana-2"  # not an /imagine model
+    assert chosen("grok", "") == "grok-imagine/text-to-image-lite"  # the family's first
 
 
 def test_model_label_fits_a_choice(catalog: Catalog) -> None:

@@ -15,11 +15,12 @@ import aiohttp
 import discord
 import pytest
 
-from bot.discord_io.delivery import Deliverer, DeliveryConfig, _Refused, _Retry, classify
-from bot.discord_io.delivery_plan import parse_marker
+from bot.discord_io.delivery import Deliverer, DeliveryConfig
+from bot.discord_io.delivery_errors import _Refused, _Retry, classify
 from bot.domain.job import Job
 from bot.domain.job_states import JobState
 from bot.store import Store
+from bot.text.delivery_plan import parse_marker
 from tests.helpers.delivery import (
     PNG_MAGIC,
     ResultServer,
@@ -233,7 +234,7 @@ async def test_transient_error_backs_off_then_delivers_once(
     assert second is not None and second.state == JobState.DELIVERED
     assert len(channel.sent) == 1
     assert second.delivery_attempts == 2
-    assert channel.history_calls == 1  # the retry looked for an earlier post first
+    assert channel.history_calls == 1  # the retry searched the history first
     assert second.next_delivery_at is None
 
 

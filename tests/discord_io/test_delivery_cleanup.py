@@ -24,7 +24,7 @@ async def test_a_cancelled_cleanup_still_removes_the_files(
         await asyncio.sleep(10)
 
     monkeypatch.setattr(delivery.asyncio, "to_thread", stalled)
-    cleanup = asyncio.create_task(delivery._remove_tree(work))
+    cleanup = asyncio.create_task(delivery.remove_tree(work))
     await handed_off.wait()
     cleanup.cancel()
     with pytest.raises(asyncio.CancelledError):

@@ -13,10 +13,10 @@ import discord
 import pytest
 
 from bot.discord_io.delivery import Deliverer, DeliveryConfig
-from bot.discord_io.delivery_plan import parse_marker
 from bot.domain.job import Job
 from bot.domain.job_states import JobState
 from bot.store import Store
+from bot.text.delivery_plan import parse_marker
 from simulator import Simulator, SimulatorConfig
 from tests.discord_world import Channel, Message, World
 from tests.helpers.delivery import (

@@ -1,9 +1,6 @@
-"""Helpers for download and delivery tests.
-
-A tiny result-file server on 127.0.0.1 that serves registered byte strings,
-optionally as a chunked stream with no Content-Length, a redirect, a status code or a
-stall, and counts requests per path; and a job brought to ``succeeded`` in the store.
-"""
+"""Helpers for download and delivery tests: a result-file server on 127.0.0.1 (bytes,
+chunked streams, redirects, status codes, stalls; requests counted per path) and a job
+brought to ``succeeded`` in the store."""
 
 from __future__ import annotations
 

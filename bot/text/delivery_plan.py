@@ -1,13 +1,5 @@
-"""Which result files go into which Discord message, and what the message says.
-
-Pure: plain values in, plain values out, no Discord import, so every rule here is
-tested with tables.
-
-The split into messages depends only on the *number* of result URLs: result ``i`` is
-always in part ``i // 10``. Whether a file is attached or shown as a link can change
-between attempts (Discord answering 40005, a download giving up), but which message
-it belongs to cannot, so "skip the parts already posted" stays right after a crash.
-"""
+"""Which result files go into which Discord message, and what the message says. Result
+``i`` is always in part ``i // 10``, so a retry can skip the parts already posted."""
 
 from __future__ import annotations
 
@@ -16,9 +8,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from pathlib import Path
 
 from bot.domain.units import human_bytes
-from bot.maxapi.download import Downloaded
 from bot.text.i18n import t
 from bot.text.markdown import escape_markdown
 
@@ -48,17 +40,13 @@ LINK_REASONS: dict[Outcome, str] = {
 
 @dataclass(frozen=True, slots=True)
 class ResultFile:
-    """One result URL and what happened to it."""
+    """One result URL and what became of it; ``path`` is the downloaded file, if any."""
 
     index: int  # position in the job's ``result_urls``
     url: str
     outcome: Outcome
-    file: Downloaded | None = None
     size: int | None = None  # known size, for the link line
-
-    @classmethod
-    def downloaded(cls, index: int, file: Downloaded) -> ResultFile:
-        return cls(index, file.url, Outcome.FILE, file, file.size)
+    path: Path | None = None
 
     @property
     def number(self) -> int:
@@ -81,7 +69,7 @@ class MessagePlan:
         if not self.attachments:
             return self
         largest = max(self.attachments, key=lambda r: (r.size or 0, r.index))
-        link = replace(largest, outcome=Outcome.REFUSED_BY_DISCORD, file=None)
+        link = replace(largest, outcome=Outcome.REFUSED_BY_DISCORD, path=None)
         return replace(
             self,
             attachments=tuple(r for r in self.attachments if r is not largest),
@@ -89,28 +77,23 @@ class MessagePlan:
         )
 
 
-def part_count(url_count: int, max_files: int = MAX_FILES_PER_MESSAGE) -> int:
-    return max(1, math.ceil(url_count / max_files))
+def part_count(url_count: int) -> int:
+    return max(1, math.ceil(url_count / MAX_FILES_PER_MESSAGE))
 
 
-def part_of(index: int, max_files: int = MAX_FILES_PER_MESSAGE) -> int:
-    return index // max_files
+def part_of(index: int) -> int:
+    return index // MAX_FILES_PER_MESSAGE
 
 
 def plan_messages(
-    results: Sequence[ResultFile],
-    *,
-    url_count: int,
-    upload_limit: int,
-    max_files: int = MAX_FILES_PER_MESSAGE,
+    results: Sequence[ResultFile], *, url_count: int, upload_limit: int
 ) -> list[MessagePlan]:
-    """Plan the messages for ``results`` (a subset of the job's URLs may be given: the
-    parts already posted are left out). A downloaded file over ``upload_limit`` becomes
-    a link; a part with no attachments is still a message (its links and notes)."""
-    total = part_count(url_count, max_files)
+    """The messages for ``results`` (some of the job's URLs, or all); a file over
+    ``upload_limit`` becomes a link, and a part with no attachments is still a message."""
+    total = part_count(url_count)
     by_part: dict[int, list[ResultFile]] = {}
     for result in sorted(results, key=lambda r: r.index):
-        by_part.setdefault(part_of(result.index, max_files), []).append(result)
+        by_part.setdefault(part_of(result.index), []).append(result)
     plans = []
     for part, members in sorted(by_part.items()):
         attachments: list[ResultFile] = []
@@ -119,13 +102,12 @@ def plan_messages(
         for result in members:
             if result.outcome == Outcome.GONE:
                 gone.append(result)
-            elif result.outcome == Outcome.FILE and result.file is not None:
-                if result.file.size <= upload_limit:
-                    attachments.append(result)
-                else:
-                    links.append(replace(result, outcome=Outcome.TOO_BIG, file=None))
-            else:
+            elif result.path is None:
                 links.append(result)
+            elif (result.size or 0) <= upload_limit:
+                attachments.append(result)
+            else:
+                links.append(replace(result, outcome=Outcome.TOO_BIG, path=None))
         plans.append(MessagePlan(part, total, tuple(attachments), tuple(links), tuple(gone)))
     return plans
 
@@ -182,12 +164,8 @@ def render_content(
     model: str | None = None,
     locale: str | None = None,
 ) -> str:
-    """The message text: mention, prompt (cut to fit), link lines, marker; ≤ 2000 chars.
-
-    Link lines are kept whole (a cut URL is useless); the prompt gives way first. Link
-    lines that still do not fit are summed up in one sentence. The marker stays English
-    in every locale: it is how an earlier post is found again (:func:`parse_marker`).
-    """
+    """Mention, prompt, link lines and marker in at most 2000 characters: the prompt is
+    cut first, links are never cut, and the marker stays English so it can be parsed."""
     head = f"<@{user_id}> "
     footer_bits = [f"`{model}`"] if model else []
     footer = "-# " + " · ".join([*footer_bits, marker(job_id, plan.part, plan.total)])

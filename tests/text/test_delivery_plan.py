@@ -1,4 +1,4 @@
-"""bot.discord_io.delivery_plan: which files go into which message, and what the message says."""
+"""bot.text.delivery_plan: which files go into which message, and what the message says."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.discord_io.delivery_plan import (
+from bot.text.delivery_plan import (
     MAX_CONTENT,
     MessagePlan,
     Outcome,
@@ -16,22 +16,23 @@ from bot.discord_io.delivery_plan import (
     plan_messages,
     render_content,
 )
-from bot.maxapi.download import Downloaded
 
 MB = 1024 * 1024
 LIMIT = 10 * MB
 
 
+def downloaded(index: int, size: int, extension: str) -> ResultFile:
+    url = f"https://cdn.example/{index}{extension}"
+    path = Path(f"/tmp/result-{index + 1}{extension}")
+    return ResultFile(index, url, Outcome.FILE, size=size, path=path)
+
+
 def image(index: int, size: int = MB) -> ResultFile:
-    path = Path(f"/tmp/result-{index + 1}.png")
-    file = Downloaded(path, size, "image/png", ".png", f"https://cdn.example/{index}.png")
-    return ResultFile.downloaded(index, file)
+    return downloaded(index, size, ".png")
 
 
 def video(index: int, size: int) -> ResultFile:
-    path = Path(f"/tmp/result-{index + 1}.mp4")
-    file = Downloaded(path, size, "video/mp4", ".mp4", f"https://cdn.example/{index}.mp4")
-    return ResultFile.downloaded(index, file)
+    return downloaded(index, size, ".mp4")
 
 
 def too_big(index: int) -> ResultFile:
