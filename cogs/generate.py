@@ -1,17 +1,12 @@
 """``/imagine``, ``/video`` and one command per model family, on one code path.
 
-The commands are built at load time from :mod:`bot.discord_io.command_specs` (which reads the
-catalogue), so ``/seedream`` and ``/imagine`` differ only in their options: every one
-of them ends in :meth:`Generate.run`, which checks the options and attachments and
-starts the job through :func:`bot.discord_io.launch.launch`. A refusal says what to do; nothing
-is recorded or charged.
-"""
+Built from the catalogue at load time; every one of them ends in :meth:`Generate.run`."""
 
 from __future__ import annotations
 
 import contextlib
 import inspect
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import discord
@@ -20,11 +15,14 @@ from discord.ext import commands
 
 from bot.discord_io.client import AtelierBot
 from bot.discord_io.command_specs import (
+    Choice,
+    CommandOption,
     CommandSpec,
-    OptionSpec,
+    Source,
     command_specs,
     effective_model,
     model_choices,
+    model_for_values,
     resolve_model,
     value_choices,
 )
@@ -38,12 +36,13 @@ from bot.text.i18n import t
 ANNOTATIONS: dict[str, Any] = {"string": str, "integer": int, "attachment": discord.Attachment}
 
 Handler = Callable[[discord.Interaction, CommandSpec, dict[str, Any]], Awaitable[None]]
+Completer = Callable[..., Awaitable[list[app_commands.Choice[Any]]]]
 
 
 # -- building the commands -------------------------------------------------------------
 
 
-def _annotation(option: OptionSpec) -> Any:
+def _annotation(option: CommandOption) -> Any:
     if (
         option.kind == "integer"
         and not option.choices
@@ -58,7 +57,7 @@ def _annotation(option: OptionSpec) -> Any:
 def build_command(
     spec: CommandSpec,
     handler: Handler,
-    autocompleters: Mapping[str, Callable[..., Awaitable[list[app_commands.Choice[Any]]]]],
+    autocompleters: Mapping[str, Completer],
 ) -> app_commands.Command[Any, ..., None]:
     """A slash command whose options follow ``spec`` and whose body is ``handler``."""
 
@@ -83,12 +82,7 @@ def build_command(
     app_commands.describe(**{o.name: _text(o.description, o.source) for o in spec.options})(
         callback
     )
-    choices = {
-        o.name: [app_commands.Choice(name=c.name, value=c.value) for c in o.choices]
-        for o in spec.options
-        if o.choices
-    }
-    if choices:
+    if choices := {o.name: _choices(o.choices) for o in spec.options if o.choices}:
         app_commands.choices(**choices)(callback)
     wanted: dict[str, Any] = {
         o.name: autocompleters[o.name] for o in spec.options if o.autocomplete
@@ -101,7 +95,11 @@ def build_command(
     )
 
 
-def _text(text: str, source: tuple[str, Mapping[str, str]] | None) -> str | app_commands.locale_str:
+def _choices(choices: Iterable[Choice]) -> list[app_commands.Choice[Any]]:
+    return [app_commands.Choice(name=c.name, value=c.value) for c in choices]
+
+
+def _text(text: str, source: Source | None) -> str | app_commands.locale_str:
     """A description, with the template and fields it was made from for the translator."""
     if source is None:
         return text
@@ -187,9 +185,7 @@ class Generate(commands.Cog):
 
     # -- autocomplete --------------------------------------------------------------------
 
-    def _autocompleters(
-        self, spec: CommandSpec
-    ) -> dict[str, Callable[..., Awaitable[list[app_commands.Choice[Any]]]]]:
+    def _autocompleters(self, spec: CommandSpec) -> dict[str, Completer]:
         async def model(
             interaction: discord.Interaction, current: str
         ) -> list[app_commands.Choice[Any]]:
@@ -197,37 +193,22 @@ class Generate(commands.Cog):
             if interaction.guild_id is not None:
                 config = await self.services.queries.guild_config(interaction.guild_id)
                 allowed = config.model_allowed
-            found = model_choices(self.catalog, spec, str(current or ""), allowed=allowed)
-            return [app_commands.Choice(name=c.name, value=c.value) for c in found]
+            return _choices(model_choices(self.catalog, spec, str(current or ""), allowed=allowed))
 
-        def values_for(key: str) -> Callable[..., Awaitable[list[app_commands.Choice[Any]]]]:
+        def values_for(key: str) -> Completer:
             async def complete(
                 interaction: discord.Interaction, current: Any
             ) -> list[app_commands.Choice[Any]]:
                 chosen = getattr(interaction.namespace, "model", None)
-                model_id = str(chosen).strip() if chosen else None
-                if not model_id or model_id not in spec.models:
-                    media = spec.media[0]
-                    try:
-                        model_id = self.catalog.default_model(media)
-                    except ValidationError:
-                        return []
-                    if model_id not in spec.models:
-                        model_id = spec.listed[0] if spec.listed else None
-                if model_id is None or model_id not in self.catalog:
+                model = model_for_values(self.catalog, spec, str(chosen) if chosen else None)
+                if model is None:
                     return []
-                found = value_choices(self.catalog.get(model_id), key, str(current or ""))
-                return [app_commands.Choice(name=c.name, value=c.value) for c in found]
+                return _choices(value_choices(model, key, str(current or "")))
 
             return complete
 
-        return {
-            "model": model,
-            "ratio": values_for("ratio"),
-            "resolution": values_for("resolution"),
-            "duration": values_for("duration"),
-            "mode": values_for("mode"),
-        }
+        keys = ("ratio", "resolution", "duration", "mode")
+        return {"model": model, **{key: values_for(key) for key in keys}}
 
 
 async def setup(bot: AtelierBot) -> None:

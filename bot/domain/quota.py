@@ -1,28 +1,16 @@
-"""Limits: which apply to a member, and whether one more job fits. Pure logic.
-
-Limits come in layers: a built-in default for a new guild, the guild's own default,
-per-role values (a member gets the most generous of their roles), and per-user
-overrides, which win. Members holding an exempt role skip the per-member limits;
-the guild's daily and monthly budgets still hold for everyone, because they protect
-the wallet. A job reserves its counts and estimated cost when it is accepted (inside
-the store's job-creating transaction, so simultaneous commands cannot both pass the
-last slot); the reservation is settled when Max API produces a result and refunded
-when the job ends without one (see ``job_states.refund_applies``).
-
-Days roll over at a configurable UTC hour (``period_keys``). Above every server, the
-operator's cap (``OperatorCap``) bounds what all servers together spend in a UTC day
-and month; no server setting can lift it.
-"""
+"""Limits: which apply to a member, and whether one more job fits. Pure logic. Member limits
+come in layers (built-in, server, roles, member); the server's budgets and the operator's
+cap over every server hold for everyone, exempt roles included."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.domain.errors import LimitReached
+from bot.domain.errors import LimitReached, UserFacingError
 
 #: The per-member dimensions moderators can set (names are the /limits option names).
 DIMENSIONS = (
@@ -32,6 +20,11 @@ DIMENSIONS = (
     "spend_per_day_usd",
     "cooldown_seconds",
 )
+
+
+def _over(total: float, cap: float | None) -> bool:
+    """Whether ``total`` passes ``cap`` (``None``: no cap), allowing for float rounding."""
+    return cap is not None and total > cap + 1e-9
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +46,8 @@ class Limits:
 
     def over(self, base: Limits) -> Limits:
         """These values where set, ``base`` elsewhere."""
-        return Limits(
-            **{
-                k: (getattr(self, k) if getattr(self, k) is not None else getattr(base, k))
-                for k in DIMENSIONS
-            }
-        )
+        theirs = base.as_dict()
+        return Limits(**{k: theirs[k] if v is None else v for k, v in self.as_dict().items()})
 
 
 #: What a new guild gets before any moderator sets anything (shown by /limits show).
@@ -66,7 +55,7 @@ NEW_GUILD_LIMITS = Limits(
     images_per_day=25,
     videos_per_day=5,
     jobs_at_once=3,
-    spend_per_day_usd=5.0,  # above the dearest single job (Veo 3 Quality, 8 s: ~$3.20)
+    spend_per_day_usd=5.0,  # enough for the dearest single job
     cooldown_seconds=0,  # jobs_at_once already paces a member
 )
 
@@ -93,26 +82,20 @@ class OperatorCap:
     def active(self) -> bool:
         return self.daily_usd is not None or self.monthly_usd is not None
 
-    def refusal(self, daily_usd: float | None, monthly_usd: float | None) -> str | None:
-        """Why a server budget of these amounts is refused (it may only be lower than the
-        cap; ``None`` amount means "no server budget"), or ``None`` when it is fine."""
-        for amount, cap, template in (
-            (daily_usd, self.daily_usd, OVER_DAILY_CAP),
-            (monthly_usd, self.monthly_usd, OVER_MONTHLY_CAP),
-        ):
-            if amount is not None and cap is not None and amount > cap + 1e-9:
-                return template
-        return None
-
-
-OVER_DAILY_CAP = (
-    "The bot's operator caps what all servers together spend at {cap} a day, so a "
-    "server's daily budget can only be lower."
-)
-OVER_MONTHLY_CAP = (
-    "The bot's operator caps what all servers together spend at {cap} a month, so a "
-    "server's monthly budget can only be lower."
-)
+    def check_budget(self, daily_usd: float | None, monthly_usd: float | None) -> None:
+        """Refuse a server budget above the cap (``None``: the server sets no budget)."""
+        if _over(daily_usd or 0.0, self.daily_usd):
+            raise UserFacingError(
+                "The bot's operator caps what all servers together spend at {cap} a day, so a "
+                "server's daily budget can only be lower.",
+                cap=f"${self.daily_usd:.2f}",
+            )
+        if _over(monthly_usd or 0.0, self.monthly_usd):
+            raise UserFacingError(
+                "The bot's operator caps what all servers together spend at {cap} a month, so "
+                "a server's monthly budget can only be lower.",
+                cap=f"${self.monthly_usd:.2f}",
+            )
 
 
 def operator_periods(now: float) -> tuple[float, float]:
@@ -159,8 +142,7 @@ def most_generous(values: Iterable[Limits]) -> Limits:
     """Per dimension, the most generous value set by any of the member's roles."""
     best: dict[str, Any] = {}
     for limits in values:
-        for name in DIMENSIONS:
-            value = getattr(limits, name)
+        for name, value in limits.as_dict().items():
             if value is None:
                 continue
             current = best.get(name)
@@ -193,10 +175,6 @@ def next_reset(now: float, rollover_hour_utc: int = 0) -> float:
     return reset.timestamp()
 
 
-def _reset_text(now: float, policy: GuildPolicy) -> str:
-    return f"<t:{int(next_reset(now, policy.rollover_hour_utc))}:R>"
-
-
 def check(
     limits: Limits,
     usage: Usage,
@@ -208,33 +186,25 @@ def check(
     operator: OperatorCap = OperatorCap(),
 ) -> None:
     """Raise :class:`LimitReached` (saying when it resets) if the job does not fit."""
-    if operator.monthly_usd is not None and (
-        usage.operator_spend_month_usd + charge.usd > operator.monthly_usd + 1e-9
-    ):
+    if _over(usage.operator_spend_month_usd + charge.usd, operator.monthly_usd):
         raise LimitReached(
             "The bot's spending cap for this month is used up, for every server it serves. "
             "Its operator can raise it."
         )
-    if operator.daily_usd is not None and (
-        usage.operator_spend_today_usd + charge.usd > operator.daily_usd + 1e-9
-    ):
+    if _over(usage.operator_spend_today_usd + charge.usd, operator.daily_usd):
         raise LimitReached(
             "The bot's spending cap for today is used up, for every server it serves. "
             "It resets {resets}.",
-            resets=f"<t:{int(next_reset(now, 0))}:R>",
+            resets=f"<t:{int(next_reset(now))}:R>",
         )
-    resets = _reset_text(now, policy)
-    if policy.monthly_budget_usd is not None and (
-        usage.guild_spend_month_usd + charge.usd > policy.monthly_budget_usd + 1e-9
-    ):
+    resets = f"<t:{int(next_reset(now, policy.rollover_hour_utc))}:R>"
+    if _over(usage.guild_spend_month_usd + charge.usd, policy.monthly_budget_usd):
         raise LimitReached(
             "The server's monthly budget ({budget}) is used up. "
             "A moderator can raise it with /settings.",
             budget=f"${policy.monthly_budget_usd:.2f}",
         )
-    if policy.daily_budget_usd is not None and (
-        usage.guild_spend_today_usd + charge.usd > policy.daily_budget_usd + 1e-9
-    ):
+    if _over(usage.guild_spend_today_usd + charge.usd, policy.daily_budget_usd):
         raise LimitReached(
             "The server's budget for today ({budget}) is used up. It resets {resets}.",
             budget=f"${policy.daily_budget_usd:.2f}",
@@ -249,47 +219,31 @@ def check(
             active=usage.active_jobs,
             limit=limits.jobs_at_once,
         )
-    if (
-        limits.cooldown_seconds
-        and usage.last_job_at is not None
-        and now - usage.last_job_at < limits.cooldown_seconds
-    ):
-        wait = math.ceil(limits.cooldown_seconds - (now - usage.last_job_at))
+    since_last = now - usage.last_job_at if usage.last_job_at is not None else math.inf
+    if limits.cooldown_seconds and since_last < limits.cooldown_seconds:
+        wait = math.ceil(limits.cooldown_seconds - since_last)
         raise LimitReached("Slow down: you can start another job in {wait} s.", wait=wait)
-    if (
-        charge.images
-        and limits.images_per_day is not None
-        and usage.images_today + charge.images > limits.images_per_day
-    ):
-        left = max(0, limits.images_per_day - usage.images_today)
+    if charge.images and _over(usage.images_today + charge.images, limits.images_per_day):
         raise LimitReached(
             "This needs {needed} image(s) and you have {left} of {limit} left today. "
             "It resets {resets}.",
             needed=charge.images,
-            left=left,
+            left=remaining(limits, usage)["images_per_day"],
             limit=limits.images_per_day,
             resets=resets,
         )
-    if (
-        charge.videos
-        and limits.videos_per_day is not None
-        and usage.videos_today + charge.videos > limits.videos_per_day
-    ):
+    if charge.videos and _over(usage.videos_today + charge.videos, limits.videos_per_day):
         raise LimitReached(
             "You have used all {limit} video(s) for today. It resets {resets}.",
             limit=limits.videos_per_day,
             resets=resets,
         )
-    if (
-        limits.spend_per_day_usd is not None
-        and usage.spend_today_usd + charge.usd > limits.spend_per_day_usd + 1e-9
-    ):
-        money_left = max(0.0, limits.spend_per_day_usd - usage.spend_today_usd)
+    if _over(usage.spend_today_usd + charge.usd, limits.spend_per_day_usd):
         raise LimitReached(
             "This costs about {cost} and you have {left} of {limit} left today. "
             "It resets {resets}.",
             cost=f"${charge.usd:.3f}",
-            left=f"${money_left:.3f}",
+            left=f"${max(0.0, (limits.spend_per_day_usd or 0.0) - usage.spend_today_usd):.3f}",
             limit=f"${limits.spend_per_day_usd:.2f}",
             resets=resets,
         )
@@ -297,25 +251,16 @@ def check(
 
 def remaining(limits: Limits, usage: Usage) -> dict[str, Any]:
     """What is left today per dimension (``None``: no limit), for /usage."""
+
+    def left(limit: int | None, used: int) -> int | None:
+        return None if limit is None else max(0, limit - used)
+
+    spend = limits.spend_per_day_usd
     return {
-        "images_per_day": None
-        if limits.images_per_day is None
-        else max(0, limits.images_per_day - usage.images_today),
-        "videos_per_day": None
-        if limits.videos_per_day is None
-        else max(0, limits.videos_per_day - usage.videos_today),
+        "images_per_day": left(limits.images_per_day, usage.images_today),
+        "videos_per_day": left(limits.videos_per_day, usage.videos_today),
         "spend_per_day_usd": None
-        if limits.spend_per_day_usd is None
-        else max(0.0, round(limits.spend_per_day_usd - usage.spend_today_usd, 6)),
-        "jobs_at_once": None
-        if limits.jobs_at_once is None
-        else max(0, limits.jobs_at_once - usage.active_jobs),
+        if spend is None
+        else max(0.0, round(spend - usage.spend_today_usd, 6)),
+        "jobs_at_once": left(limits.jobs_at_once, usage.active_jobs),
     }
-
-
-def with_override(base: Limits, **values: Any) -> Limits:
-    """``base`` with some dimensions replaced (for /limits set)."""
-    unknown = set(values) - set(DIMENSIONS)
-    if unknown:
-        raise KeyError(f"unknown limit {sorted(unknown)}")
-    return replace(base, **values)

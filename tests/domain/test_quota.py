@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.domain.errors import LimitReached
+from bot.domain.errors import LimitReached, UserFacingError
 from bot.domain.quota import (
     NEW_GUILD_LIMITS,
     Charge,
@@ -115,11 +115,13 @@ def test_the_operators_cap_holds_whatever_the_server_allows(
 
 def test_a_server_budget_may_only_be_lower_than_the_operators_cap() -> None:
     cap = OperatorCap(daily_usd=10, monthly_usd=100)
-    assert cap.refusal(10, 100) is None
-    assert cap.refusal(None, None) is None  # "no server budget": the cap still holds
-    assert cap.refusal(10.01, None) is not None and "a day" in (cap.refusal(10.01, None) or "")
-    assert "a month" in (cap.refusal(None, 100.5) or "")
-    assert OperatorCap().refusal(10**6, 10**6) is None
+    cap.check_budget(10, 100)
+    cap.check_budget(None, None)  # "no server budget": the cap still holds
+    with pytest.raises(UserFacingError, match=r"\$10\.00 a day"):
+        cap.check_budget(10.01, None)
+    with pytest.raises(UserFacingError, match=r"\$100\.00 a month"):
+        cap.check_budget(None, 100.5)
+    OperatorCap().check_budget(10**6, 10**6)
 
 
 def test_operator_periods_are_utc_days_and_months() -> None:
