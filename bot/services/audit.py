@@ -1,8 +1,5 @@
-"""The audit trail: every moderator action and every refusal, stored, then posted.
-
-The stored row is the record; the sinks (the audit channel, ``bot/discord_io/audit_sink.py``) are
-told after, best-effort. Posts never ping anyone, so naming a member in an entry is safe.
-"""
+"""The audit trail: every moderator action and every refusal, stored, then posted to the
+audit channel (best-effort). Posts never ping anyone, so naming a member is safe."""
 
 from __future__ import annotations
 
@@ -61,18 +58,17 @@ def target_for(kind: str, target_id: int | None = None) -> str:
     return kind if target_id is None else f"{kind}:{target_id}"
 
 
+#: How each kind of target id is mentioned.
+MENTIONS = {"user": "<@{}>", "role": "<@&{}>", "channel": "<#{}>"}
+
+
 def describe_target(target: str | None) -> str:
     """A target as Discord shows it (a mention, which never pings in audit posts)."""
     if not target:
         return ""
     kind, _, raw = target.partition(":")
-    if raw.isdigit():
-        if kind == "user":
-            return f"<@{raw}>"
-        if kind == "role":
-            return f"<@&{raw}>"
-        if kind == "channel":
-            return f"<#{raw}>"
+    if raw.isdigit() and kind in MENTIONS:
+        return MENTIONS[kind].format(raw)
     if target == "guild":
         return "server default"
     return f"`{target.replace('`', 'ˋ')}`"
@@ -113,8 +109,8 @@ def chunk_lines(lines: Iterable[str], limit: int = POST_MAX_CHARS) -> list[str]:
 
 
 class AuditLog:
-    """Store an entry, then tell the sinks (``sinks`` is a plain list of hooks). The one
-    way anything is audited: moderator commands, the job service, the error path."""
+    """Store an entry, then notify the sinks (a plain list of hooks). The one way anything
+    is audited: moderator commands, the job service, the error path."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -128,6 +124,7 @@ class AuditLog:
         target: str | None = None,
         detail: Mapping[str, Any] | None = None,
     ) -> AuditEntry:
+        """Store one entry, then notify the sinks."""
         values = dict(detail or {})
         entry_id = await self.store.add_audit(guild_id, actor_id, action, target, values)
         entry = AuditEntry(entry_id, guild_id, actor_id, action, target, values, self.store.clock())

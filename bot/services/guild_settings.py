@@ -1,6 +1,6 @@
-"""Moderators' edits to a server's settings: channels, banned words, models, budget,
-exempt roles, the audit channel. Each is audited in English and said back in the
-moderator's language; refusals raise English templates, translated where shown."""
+"""Moderators' edits to a server's settings (``/settings``): channels, banned words, models,
+budget, exempt roles, the audit channel. Each change is audited in English and said back
+in the moderator's language; refusals raise English templates."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any, Literal
 from bot.domain.catalog import Catalog, Media
 from bot.domain.errors import UserFacingError
 from bot.domain.guild_config import ChannelMode, GuildConfig
-from bot.domain.quota import OVER_DAILY_CAP, OperatorCap
+from bot.domain.quota import OperatorCap
 from bot.domain.word_filter import MAX_PATTERNS, check_pattern, compile_entry, is_pattern
 from bot.services.audit import AuditLog, target_for
 from bot.store import Store
@@ -48,7 +48,7 @@ class Change:
 
 
 class GuildSettingsService:
-    """Reads and edits one server's settings (``/settings``)."""
+    """Reads and edits one server's settings."""
 
     def __init__(
         self,
@@ -95,26 +95,21 @@ class GuildSettingsService:
         config = await self.store.guild_config(guild_id)
         ids = set(config.channel_ids)
         note = ""
-        new_mode: ChannelMode
+        mode: ChannelMode
         if action == "all" or channel_id is None:
-            new_mode, ids = "all", set()
+            mode, ids = "all", set()
         elif action == "remove":
             if channel_id not in ids:
                 raise UserFacingError("{channel} is not on the list.", channel=f"<#{channel_id}>")
             ids.discard(channel_id)
-            new_mode = config.channel_mode
-            if not ids and new_mode == "allow":
-                new_mode = "all"
+            mode = config.channel_mode if ids else "all"
+            if not ids and config.channel_mode == "allow":
                 note = " The allow list is empty, so every channel is allowed again."
-            elif not ids:
-                new_mode = "all"
         else:
-            if config.channel_mode != action:
-                ids = set()
-            ids.add(channel_id)
-            new_mode = action
+            ids = (ids if config.channel_mode == action else set()) | {channel_id}
+            mode = action
         updated = await self.store.update_guild_config(
-            guild_id, channel_mode=new_mode, channel_ids=frozenset(ids)
+            guild_id, channel_mode=mode, channel_ids=frozenset(ids)
         )
         return await self._changed(
             guild_id,
@@ -124,7 +119,7 @@ class GuildSettingsService:
             lambda loc: report.channels_text(updated, loc) + (t(loc, note) if note else ""),
             locale,
             target=target_for("channel", channel_id) if channel_id is not None else None,
-            mode=new_mode,
+            mode=mode,
             channel_ids=sorted(ids),
         )
 
@@ -148,50 +143,30 @@ class GuildSettingsService:
         for entry in entries:
             check_pattern(entry)  # a pattern that can't be checked quickly is refused here
         added: list[str] = []
-        too_many = too_many_patterns = False
 
         def add(config: GuildConfig) -> dict[str, Any]:
-            nonlocal too_many, too_many_patterns
-            added.clear()
+            """Runs in the store's transaction: a refusal here stores nothing."""
             known = {w.casefold() for w in config.banned_words}
+            added.clear()
             for entry in entries:
                 if entry.casefold() not in known:
                     known.add(entry.casefold())
                     added.append(entry)
             new_list = (*config.banned_words, *added)
-            too_many = len(new_list) > MAX_WORDS
-            too_many_patterns = any(map(is_pattern, added)) and (
-                sum(map(is_pattern, new_list)) > MAX_PATTERNS
-            )
-            if too_many or too_many_patterns or not added:
-                return {}
-            return {"banned_words": new_list}
+            if len(new_list) > MAX_WORDS:
+                raise UserFacingError("The list holds at most {n} entries.", n=MAX_WORDS)
+            if any(map(is_pattern, added)) and sum(map(is_pattern, new_list)) > MAX_PATTERNS:
+                raise UserFacingError(
+                    "The list holds at most {n} patterns (/regex/ entries): remove one "
+                    "before adding another.",
+                    n=MAX_PATTERNS,
+                )
+            return {"banned_words": new_list} if added else {}
 
         updated = await self.store.edit_guild_config(guild_id, add)
-        if too_many:
-            raise UserFacingError("The list holds at most {n} entries.", n=MAX_WORDS)
-        if too_many_patterns:
-            raise UserFacingError(
-                "The list holds at most {n} patterns (/regex/ entries): remove one "
-                "before adding another.",
-                n=MAX_PATTERNS,
-            )
         if not added:
             return None
-        return await self._changed(
-            guild_id,
-            actor_id,
-            "settings.words",
-            updated,
-            lambda loc: t(
-                loc,
-                "added {entries} ({n} on the list)",
-                entries=", ".join(f"`{e}`" for e in added),
-                n=len(updated.banned_words),
-            ),
-            locale,
-            added=added,
-        )
+        return await self._words_changed(guild_id, actor_id, updated, locale, added, added=True)
 
     async def remove_words(
         self, guild_id: int, actor_id: int, words: str, locale: str | None
@@ -210,19 +185,30 @@ class GuildSettingsService:
         updated = await self.store.edit_guild_config(guild_id, remove)
         if not removed:
             raise UserFacingError("None of these is on the list.")
+        return await self._words_changed(guild_id, actor_id, updated, locale, removed, added=False)
+
+    async def _words_changed(
+        self,
+        guild_id: int,
+        actor_id: int,
+        updated: GuildConfig,
+        locale: str | None,
+        entries: list[str],
+        *,
+        added: bool,
+    ) -> Change:
+        """Audit a word-list change and say it back: ``entries`` were added or removed."""
+        shown = ", ".join(f"`{e}`" for e in entries)
+        n = len(updated.banned_words)
+
+        def summary(loc: str | None) -> str:
+            if added:
+                return t(loc, "added {entries} ({n} on the list)", entries=shown, n=n)
+            return t(loc, "removed {entries} ({n} on the list)", entries=shown, n=n)
+
+        detail: dict[str, Any] = {"added" if added else "removed": entries}
         return await self._changed(
-            guild_id,
-            actor_id,
-            "settings.words",
-            updated,
-            lambda loc: t(
-                loc,
-                "removed {entries} ({n} on the list)",
-                entries=", ".join(f"`{e}`" for e in removed),
-                n=len(updated.banned_words),
-            ),
-            locale,
-            removed=removed,
+            guild_id, actor_id, "settings.words", updated, summary, locale, **detail
         )
 
     async def set_audit_channel(
@@ -256,19 +242,16 @@ class GuildSettingsService:
         """The server's budgets (negative: none) and the hour its days start, within
         the operator's caps."""
         values: dict[str, Any] = {}
-        if daily_usd is not None:
-            values["daily_budget_usd"] = None if daily_usd < 0 else float(daily_usd)
-        if monthly_usd is not None:
-            values["monthly_budget_usd"] = None if monthly_usd < 0 else float(monthly_usd)
+        for key, usd in (("daily_budget_usd", daily_usd), ("monthly_budget_usd", monthly_usd)):
+            if usd is not None:
+                values[key] = None if usd < 0 else float(usd)
         if rollover_hour is not None:
             values["rollover_hour_utc"] = int(rollover_hour)
         if not values:
             raise UserFacingError("Give daily_usd, monthly_usd or rollover_hour.")
-        cap = self.operator_cap
-        refusal = cap.refusal(values.get("daily_budget_usd"), values.get("monthly_budget_usd"))
-        if refusal is not None:
-            amount = cap.daily_usd if refusal == OVER_DAILY_CAP else cap.monthly_usd
-            raise UserFacingError(refusal, cap=f"${amount:.2f}")
+        self.operator_cap.check_budget(
+            values.get("daily_budget_usd"), values.get("monthly_budget_usd")
+        )
         updated = await self.store.update_guild_config(guild_id, **values)
         summary = "; ".join(
             f"{key.replace('_', ' ')}: {'none' if v is None else v}" for key, v in values.items()
@@ -293,18 +276,15 @@ class GuildSettingsService:
                 "Exempting @everyone would lift every member's limits; raise the server "
                 "default with /limits set instead."
             )
-        config = await self.store.guild_config(guild_id)
-        roles = set(config.exempt_role_ids)
+        roles = (await self.store.guild_config(guild_id)).exempt_role_ids
         role = f"<@&{role_id}>"
-        if add == (role_id in roles):
-            if add:
-                raise UserFacingError("{role} is already exempt.", role=role)
+        if add and role_id in roles:
+            raise UserFacingError("{role} is already exempt.", role=role)
+        if not add and role_id not in roles:
             raise UserFacingError("{role} is not exempt.", role=role)
-        if add:
-            roles.add(role_id)
-        else:
-            roles.discard(role_id)
-        updated = await self.store.update_guild_config(guild_id, exempt_role_ids=frozenset(roles))
+        updated = await self.store.update_guild_config(
+            guild_id, exempt_role_ids=(roles | {role_id}) if add else (roles - {role_id})
+        )
         return await self._changed(
             guild_id,
             actor_id,
@@ -324,13 +304,14 @@ class GuildSettingsService:
     def enabled(self, model_id: str) -> bool:
         return any(m.id == model_id for m in self.catalog.enabled())
 
-    def check_model(self, model_id: str, media: Media | None) -> str:
+    def check_model(self, model_id: str, media: Media) -> str:
+        """The id of an enabled model of this media, or a refusal saying why not."""
         model_id = model_id.strip()
         if not self.enabled(model_id):
             raise UserFacingError(
                 "Unknown model `{model}`: see /models for the list.", model=model_id
             )
-        if media is not None and self.catalog.get(model_id).media != media:
+        if self.catalog.get(model_id).media != media:
             raise UserFacingError("`{model}` is not an {media} model.", model=model_id, media=media)
         return model_id
 
@@ -350,32 +331,27 @@ class GuildSettingsService:
             )
         config = await self.store.guild_config(guild_id)
         values: dict[str, Any] = {}
-        if image_default is not None:
-            values["default_image_model"] = (
-                None
-                if image_default.strip().lower() in RESET_KEYWORDS
-                else self.check_model(image_default, "image")
-            )
-        if video_default is not None:
-            values["default_video_model"] = (
-                None
-                if video_default.strip().lower() in RESET_KEYWORDS
-                else self.check_model(video_default, "video")
-            )
+        defaults: tuple[tuple[str, str | None, Media], ...] = (
+            ("default_image_model", image_default, "image"),
+            ("default_video_model", video_default, "video"),
+        )
+        for key, chosen, media in defaults:
+            if chosen is not None:
+                reset = chosen.strip().lower() in RESET_KEYWORDS
+                values[key] = None if reset else self.check_model(chosen, media)
         if allowed is not None:
             ids = split_ids(allowed)
             if not ids or (len(ids) == 1 and ids[0].lower() in ALL_KEYWORDS):
-                values["allowed_models"] = frozenset()
-            else:
-                unknown = [i for i in ids if not self.enabled(i)]
-                if unknown:
-                    raise UserFacingError(
-                        "Unknown model(s): {models}. See /models for the ids.",
-                        models=", ".join(f"`{u}`" for u in unknown),
-                    )
-                values["allowed_models"] = frozenset(ids)
+                ids = []
+            unknown = [i for i in ids if not self.enabled(i)]
+            if unknown:
+                raise UserFacingError(
+                    "Unknown model(s): {models}. See /models for the ids.",
+                    models=", ".join(f"`{u}`" for u in unknown),
+                )
+            values["allowed_models"] = frozenset(ids)
         allowed_now: frozenset[str] = values.get("allowed_models", config.allowed_models)
-        for key in ("default_image_model", "default_video_model"):
+        for key, _, _ in defaults:
             chosen = values.get(key, getattr(config, key))
             if allowed_now and chosen and chosen not in allowed_now:
                 raise UserFacingError(

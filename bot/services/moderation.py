@@ -1,26 +1,17 @@
-"""Moderators' rules for limits, blocks and usage reports, and their audit.
-
-Plain values in and out; the cogs in ``cogs/moderation/`` read the interaction and draw
-the answer. Changes are audited here, in English; refusals raise English templates.
-"""
+"""Moderators' rules for limits, blocks and usage reports, with plain values in and out
+(``cogs/moderation/`` reads the interaction and draws the answer). Changes are audited
+here in English; refusals raise English templates."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, NoReturn
 
 from bot.domain.errors import NotAllowed, UserFacingError, mark_audited
 from bot.domain.guild_config import GuildConfig
-from bot.domain.quota import (
-    LimitLayers,
-    Limits,
-    Usage,
-    effective_limits,
-    period_keys,
-    with_override,
-)
+from bot.domain.quota import LimitLayers, Limits, Usage, effective_limits, period_keys
 from bot.domain.units import parse_duration
 from bot.services.audit import AuditLog, target_for
 from bot.store import Store
@@ -88,29 +79,17 @@ class ModerationService:
     # -- limits ------------------------------------------------------------------------
 
     async def layers_for(
-        self, guild_id: int, user_id: int | None, role_ids: Collection[int]
+        self, guild_id: int, scope: Scope, target_id: int, member_roles: Collection[int] = ()
     ) -> tuple[LimitLayers, list[tuple[int, Limits]]]:
-        """The layers for a member with these roles, and the role rows that apply."""
+        """The layers for a member with ``member_roles`` (a role: a member with only that
+        role; the server: a member with no role), and the role rows among them."""
+        user_id = target_id if scope == "user" else None
+        wanted = {target_id} if scope == "role" else set(member_roles)
         rows = await self.store.all_limits(guild_id)
-        guild = next((limits for scope, _, limits in rows if scope == "guild"), Limits())
-        wanted = set(role_ids)
-        roles = [(tid, lim) for scope, tid, lim in rows if scope == "role" and tid in wanted]
-        user = next(
-            (lim for scope, tid, lim in rows if scope == "user" and tid == user_id), Limits()
-        )
-        return LimitLayers(guild=guild, roles=tuple(lim for _, lim in roles), user=user), roles
-
-    async def applies(
-        self, guild_id: int, scope: Scope, target_id: int, member_roles: Sequence[int] = ()
-    ) -> Limits:
-        """What applies to the target now (for a role: a member with only that role)."""
-        if scope == "user":
-            layers, _ = await self.layers_for(guild_id, target_id, member_roles)
-        elif scope == "role":
-            layers, _ = await self.layers_for(guild_id, None, [target_id])
-        else:
-            layers, _ = await self.layers_for(guild_id, None, [])
-        return effective_limits(layers)
+        guild = next((lim for s, _, lim in rows if s == "guild"), Limits())
+        roles = [(tid, lim) for s, tid, lim in rows if s == "role" and tid in wanted]
+        user = next((lim for s, tid, lim in rows if s == "user" and tid == user_id), Limits())
+        return LimitLayers(guild, tuple(lim for _, lim in roles), user), roles
 
     async def set_limits(
         self,
@@ -123,15 +102,17 @@ class ModerationService:
     ) -> LimitsChange:
         """Change the options given (a negative value clears that one; the rest keep
         their value); a layer left empty is removed."""
-        changes = {k: (None if v < 0 else v) for k, v in given.items() if v is not None}
+        changes: dict[str, Any] = {
+            k: (None if v < 0 else v) for k, v in given.items() if v is not None
+        }
         if not changes:
             raise UserFacingError(
                 "Give at least one limit to set (images_per_day, videos_per_day, "
                 "jobs_at_once, spend_per_day_usd, cooldown_seconds)."
             )
         before = await self.store.limits_row(guild_id, scope, target_id)
-        after = with_override(before, **changes)
-        if report.is_empty(after):
+        after = replace(before, **changes)
+        if after == Limits():
             await self.store.reset_limits(guild_id, scope, target_id)
         else:
             await self.store.set_limits(guild_id, scope, target_id, after)
@@ -144,8 +125,8 @@ class ModerationService:
             before=before.as_dict(),
             after=after.as_dict(),
         )
-        applies = await self.applies(guild_id, scope, target_id, member_roles)
-        return LimitsChange(before, after, applies)
+        layers, _ = await self.layers_for(guild_id, scope, target_id, member_roles)
+        return LimitsChange(before, after, effective_limits(layers))
 
     async def reset_limits(
         self,
@@ -167,15 +148,14 @@ class ModerationService:
             f"was {report.limits_line(before)}",
             before=before.as_dict(),
         )
-        applies = await self.applies(guild_id, scope, target_id, member_roles)
-        return LimitsChange(before, Limits(), applies)
+        layers, _ = await self.layers_for(guild_id, scope, target_id, member_roles)
+        return LimitsChange(before, Limits(), effective_limits(layers))
 
     async def show_limits(
         self, guild_id: int, scope: Scope, target_id: int, role_ids: Sequence[int]
     ) -> LimitsView:
-        """The layers for a member, a role, or the server default."""
-        user_id = target_id if scope == "user" else None
-        layers, role_rows = await self.layers_for(guild_id, user_id, role_ids)
+        """The layers for a member (with ``role_ids``), a role, or the server default."""
+        layers, role_rows = await self.layers_for(guild_id, scope, target_id, role_ids)
         exempt, block = False, None
         if scope == "user":
             config = await self.store.guild_config(guild_id)
@@ -204,13 +184,12 @@ class ModerationService:
         seconds = parse_duration(duration)
         until = None if seconds is None else self.clock() + seconds
         await self.store.block(guild_id, user_id, reason, until, actor_id)
-        summary = report.block_text(reason, until)
         await self.audit.change(
             guild_id,
             actor_id,
             "block",
             target_for("user", user_id),
-            summary,
+            report.block_text(reason, until),
             reason=reason,
             until=until,
         )
@@ -229,22 +208,14 @@ class ModerationService:
         self, guild_id: int, actor_id: int, target_id: int, *, moderator: bool, export: bool
     ) -> None:
         """Members see their own usage; moderators anyone's, and may export it."""
-        if target_id != actor_id and not moderator:
-            await self.refuse(
-                guild_id,
-                actor_id,
-                "usage",
-                "another member's usage",
-                NotAllowed("Only moderators can see another member's usage."),
-            )
-        if export and not moderator:
-            await self.refuse(
-                guild_id,
-                actor_id,
-                "usage",
-                "usage export",
-                NotAllowed("Only moderators can export usage."),
-            )
+        if moderator:
+            return
+        if target_id != actor_id:
+            error = NotAllowed("Only moderators can see another member's usage.")
+            await self.refuse(guild_id, actor_id, "usage", "another member's usage", error)
+        if export:
+            error = NotAllowed("Only moderators can export usage.")
+            await self.refuse(guild_id, actor_id, "usage", "usage export", error)
 
     async def usage(
         self,
@@ -260,7 +231,7 @@ class ModerationService:
         now = self.clock()
         day, month = period_keys(now, config.rollover_hour_utc)
         today = await self.store.usage(guild_id, user_id, day, month)
-        layers, _ = await self.layers_for(guild_id, user_id, role_ids)
+        layers, _ = await self.layers_for(guild_id, "user", user_id, role_ids)
         span = report.period_span(period, now, config.rollover_hour_utc)
         rows = await self.store.charges_in(
             guild_id, span.since_day, span.until_day, user_id=user_id

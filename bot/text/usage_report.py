@@ -1,9 +1,5 @@
-"""What ``/usage``, ``/limits`` and ``/settings`` say, and the rows of a usage export. Pure.
-
-Numbers come from the store (``Store.usage`` for today, ``Store.charges_in`` for a
-period); refunded charges are shown as such but never counted, the same rule the
-limits use, so what a member reads here is exactly what the next check will see.
-"""
+"""What ``/usage``, ``/limits`` and ``/settings`` say, and the rows of a usage export.
+Refunded charges are shown but never counted, as in the limit checks."""
 
 from __future__ import annotations
 
@@ -26,7 +22,7 @@ from bot.domain.quota import (
 )
 from bot.text.i18n import t
 
-#: ``/usage period`` choices: value → label.
+#: ``/usage period`` choices: value → label (each ends today).
 PERIODS: dict[str, str] = {
     "today": "Today",
     "7d": "Last 7 days",
@@ -85,16 +81,11 @@ def period_span(period: str, now: float, rollover_hour_utc: int = 0) -> Span:
     if period not in PERIODS:
         raise ValueError(f"unknown period {period!r}")
     today, month = period_keys(now, rollover_hour_utc)
-    first = datetime.strptime(today, "%Y-%m-%d").replace(tzinfo=UTC)
-    if period == "today":
-        since = today
-    elif period == "7d":
-        since = (first - timedelta(days=6)).strftime("%Y-%m-%d")
-    elif period == "30d":
-        since = (first - timedelta(days=29)).strftime("%Y-%m-%d")
-    else:
-        since = f"{month}-01"
-    return Span(period, since, today)
+    if period == "month":
+        return Span(period, f"{month}-01", today)
+    back = {"today": 0, "7d": 6, "30d": 29}[period]
+    first = datetime.strptime(today, "%Y-%m-%d") - timedelta(days=back)
+    return Span(period, first.strftime("%Y-%m-%d"), today)
 
 
 def counted(row: Mapping[str, Any]) -> bool:
@@ -132,9 +123,7 @@ def top_users(
 # -- text --------------------------------------------------------------------------------
 
 
-def money(usd: float | None) -> str:
-    if usd is None:
-        return "—"
+def money(usd: float) -> str:
     return f"${usd:.2f}" if usd >= 1 or usd == 0 else f"${usd:.3f}"
 
 
@@ -151,16 +140,11 @@ def limit_value(name: str, value: Any, locale: str | None = None) -> str:
 def limits_line(limits: Limits, locale: str | None = None, *, unset: str = "—") -> str:
     """Every dimension of one layer on one line; ``unset`` marks what the layer leaves
     to the one below."""
-    parts = []
-    for name in DIMENSIONS:
-        value = getattr(limits, name)
-        shown = unset if value is None else limit_value(name, value, locale)
-        parts.append(f"{t(locale, DIMENSION_LABELS[name])}: {shown}")
-    return " · ".join(parts)
-
-
-def is_empty(limits: Limits) -> bool:
-    return all(getattr(limits, name) is None for name in DIMENSIONS)
+    return " · ".join(
+        f"{t(locale, DIMENSION_LABELS[name])}: "
+        + (unset if value is None else limit_value(name, value, locale))
+        for name, value in limits.as_dict().items()
+    )
 
 
 def changes_summary(before: Limits, after: Limits, locale: str | None = None) -> str:
@@ -233,41 +217,19 @@ def today_lines(
         ]
     else:
         lines = [
-            t(locale, "Images")
-            + ": "
-            + _of(
-                str(usage.images_today),
-                limits.images_per_day,
-                left["images_per_day"],
-                "images_per_day",
-                locale,
-            ),
-            t(locale, "Videos")
-            + ": "
-            + _of(
-                str(usage.videos_today),
-                limits.videos_per_day,
-                left["videos_per_day"],
-                "videos_per_day",
-                locale,
-            ),
-            t(locale, "Spend")
-            + ": "
-            + _of(
-                money(usage.spend_today_usd),
-                limits.spend_per_day_usd,
-                left["spend_per_day_usd"],
-                "spend_per_day_usd",
-                locale,
-            ),
-            t(locale, "Running now")
-            + ": "
-            + (
-                str(usage.active_jobs)
-                if limits.jobs_at_once is None
-                else t(locale, "{n} of {limit}", n=usage.active_jobs, limit=limits.jobs_at_once)
-            ),
+            f"{label}: {_of(used, getattr(limits, name), left[name], name, locale)}"
+            for label, used, name in (
+                (t(locale, "Images"), str(usage.images_today), "images_per_day"),
+                (t(locale, "Videos"), str(usage.videos_today), "videos_per_day"),
+                (t(locale, "Spend"), money(usage.spend_today_usd), "spend_per_day_usd"),
+            )
         ]
+        running = (
+            str(usage.active_jobs)
+            if limits.jobs_at_once is None
+            else t(locale, "{n} of {limit}", n=usage.active_jobs, limit=limits.jobs_at_once)
+        )
+        lines.append(t(locale, "Running now") + ": " + running)
         if limits.cooldown_seconds:
             lines.append(t(locale, "Cooldown: {s} s between jobs", s=limits.cooldown_seconds))
     reset = int(next_reset(now, policy.rollover_hour_utc))

@@ -1,9 +1,6 @@
 """What the moderator commands share: the run-time moderator check and their targets.
-
-A moderator is a member with Manage Server. ``default_permissions`` hides these commands
-from members, but a server's admins can override it, so every command checks again when
-it runs, and a refusal is audited like any other.
-"""
+``default_permissions`` hides these commands from members, but admins can override it, so
+every command checks Manage Server again when it runs, and audits a refusal."""
 
 from __future__ import annotations
 
@@ -22,8 +19,8 @@ MODERATOR = discord.Permissions(manage_guild=True)
 MAX_LISTED = 10  # roles or members listed by /limits show before "and N more"
 
 
-def role_ids_of(user: discord.abc.User | None) -> tuple[int, ...]:
-    """The member's roles, without ``@everyone`` (that one is the server default)."""
+def role_ids_of(user: discord.abc.User | discord.Role | None) -> tuple[int, ...]:
+    """A member's roles, without ``@everyone`` (that one is the server default)."""
     if not isinstance(user, discord.Member):
         return ()
     return tuple(r.id for r in user.roles if not r.is_default())
@@ -36,8 +33,11 @@ def listed(lines: Sequence[str], locale: str, limit: int = MAX_LISTED) -> str:
     return "\n".join(shown)[:1024]
 
 
-def command_name(interaction: discord.Interaction) -> str:
-    return interaction.command.qualified_name if interaction.command else "this command"
+def add_rows(embed: discord.Embed, *rows: tuple[str, str]) -> discord.Embed:
+    """Add each ``(name, value)`` as a full-width field."""
+    for name, value in rows:
+        embed.add_field(name=name, value=value, inline=False)
+    return embed
 
 
 class ModeratorCog(commands.Cog):
@@ -57,7 +57,7 @@ class ModeratorCog(commands.Cog):
         """The run-time check behind ``default_permissions`` (which admins can override)."""
         if is_moderator(interaction):
             return
-        command = command_name(interaction)
+        command = interaction.command.qualified_name if interaction.command else "this command"
         await self.moderation.refuse(
             interaction.guild_id,
             interaction.user.id,
@@ -66,14 +66,16 @@ class ModeratorCog(commands.Cog):
             NotAllowed("Only moderators (Manage Server) can use /{command}.", command=command),
         )
 
+    async def as_moderator(self, interaction: discord.Interaction) -> tuple[int, int, str]:
+        """Check the caller is a moderator; the server's id, the caller's id and language."""
+        await self.require_moderator(interaction)
+        return self.guild_id(interaction), interaction.user.id, locale_of(interaction)
+
     @staticmethod
     def scope(
-        interaction: discord.Interaction,
-        user: discord.abc.User | None,
-        role: discord.Role | None,
+        locale: str, user: discord.abc.User | None, role: discord.Role | None
     ) -> tuple[Scope, int, str]:
         """(scope, target id, how to name it) for a user/role option pair."""
-        locale = locale_of(interaction)
         if user is not None and role is not None:
             raise UserFacingError(
                 "Choose a member or a role, not both (neither: the server default)."

@@ -1,27 +1,18 @@
-"""``/limits set | show | reset``: limits per server, role or member.
-
-Neither ``user`` nor ``role`` (or the ``@everyone`` role) means the server default. A
-negative value clears that dimension at that layer, so the layer below applies again;
-``0`` allows none; options left out keep their value.
-"""
+"""``/limits set | show | reset``: limits per server, role or member. No ``user`` or ``role``
+(or ``@everyone``) means the server default; a negative value clears a dimension at that
+layer, ``0`` allows none, and options left out keep their value."""
 
 from __future__ import annotations
 
 import discord
 from discord import app_commands
 
-from bot.discord_io.ui import INFO_COLOUR, OK_COLOUR, locale_of, reply
+from bot.discord_io.ui import INFO_COLOUR, OK_COLOUR, reply
 from bot.domain.quota import NEW_GUILD_LIMITS, Limits
 from bot.text import usage_report as report
 from bot.text.i18n import t
 
-from ._common import MODERATOR, ModeratorCog, listed, role_ids_of
-
-
-def applies_field(embed: discord.Embed, applies: Limits, locale: str) -> None:
-    embed.add_field(
-        name=t(locale, "What applies"), value=report.limits_line(applies, locale), inline=False
-    )
+from ._common import MODERATOR, ModeratorCog, add_rows, listed, role_ids_of
 
 
 class LimitsCommands(ModeratorCog):
@@ -53,39 +44,29 @@ class LimitsCommands(ModeratorCog):
         spend_per_day_usd: app_commands.Range[float, -1.0, 1_000_000.0] | None = None,
         cooldown_seconds: app_commands.Range[int, -1, 86_400] | None = None,
     ) -> None:
-        await self.require_moderator(interaction)
-        locale = locale_of(interaction)
-        scope, target_id, name = self.scope(interaction, user, role)
+        guild_id, actor_id, locale = await self.as_moderator(interaction)
+        scope, target_id, name = self.scope(locale, user, role)
+        given = {
+            "images_per_day": images_per_day,
+            "videos_per_day": videos_per_day,
+            "jobs_at_once": jobs_at_once,
+            "spend_per_day_usd": spend_per_day_usd,
+            "cooldown_seconds": cooldown_seconds,
+        }
         change = await self.moderation.set_limits(
-            self.guild_id(interaction),
-            interaction.user.id,
-            scope,
-            target_id,
-            {
-                "images_per_day": images_per_day,
-                "videos_per_day": videos_per_day,
-                "jobs_at_once": jobs_at_once,
-                "spend_per_day_usd": spend_per_day_usd,
-                "cooldown_seconds": cooldown_seconds,
-            },
-            role_ids_of(user),
+            guild_id, actor_id, scope, target_id, given, role_ids_of(user)
         )
+        summary = report.changes_summary(change.before, change.after, locale)
         embed = discord.Embed(
             title=t(locale, "Limits set"),
-            description=t(
-                locale,
-                "For {target}: {summary}",
-                target=name,
-                summary=report.changes_summary(change.before, change.after, locale),
-            ),
+            description=t(locale, "For {target}: {summary}", target=name, summary=summary),
             colour=OK_COLOUR,
         )
-        embed.add_field(
-            name=t(locale, "This layer now"),
-            value=report.limits_line(change.after, locale),
-            inline=False,
+        add_rows(
+            embed,
+            (t(locale, "This layer now"), report.limits_line(change.after, locale)),
+            (t(locale, "What applies"), report.limits_line(change.applies, locale)),
         )
-        applies_field(embed, change.applies, locale)
         await reply(interaction, embed=embed)
 
     @limits.command(name="show", description="The limits that apply, layer by layer")
@@ -96,17 +77,13 @@ class LimitsCommands(ModeratorCog):
         user: discord.User | None = None,
         role: discord.Role | None = None,
     ) -> None:
-        await self.require_moderator(interaction)
-        locale = locale_of(interaction)
+        guild_id, _, locale = await self.as_moderator(interaction)
 
         def entry(mention: str, limits: Limits) -> str:
             return f"{mention}: {report.limits_line(limits, locale)}"
 
-        scope, target_id, name = self.scope(interaction, user, role)
-        role_ids = role_ids_of(user) if user is not None else ((target_id,) if role else ())
-        view = await self.moderation.show_limits(
-            self.guild_id(interaction), scope, target_id, role_ids
-        )
+        scope, target_id, name = self.scope(locale, user, role)
+        view = await self.moderation.show_limits(guild_id, scope, target_id, role_ids_of(user))
         embed = discord.Embed(
             title=t(locale, "Limits for {target}", target=name)
             if scope != "guild"
@@ -119,47 +96,27 @@ class LimitsCommands(ModeratorCog):
             ),
             colour=INFO_COLOUR,
         )
-        embed.add_field(
-            name=t(locale, "Built-in (new servers)"),
-            value=report.limits_line(NEW_GUILD_LIMITS, locale),
-            inline=False,
-        )
-        embed.add_field(
-            name=t(locale, "Server default"),
-            value=report.limits_line(view.layers.guild, locale),
-            inline=False,
+        add_rows(
+            embed,
+            (t(locale, "Built-in (new servers)"), report.limits_line(NEW_GUILD_LIMITS, locale)),
+            (t(locale, "Server default"), report.limits_line(view.layers.guild, locale)),
         )
         if view.role_rows:
-            embed.add_field(
-                name=t(locale, "Roles"),
-                value=listed(
-                    [entry(f"<@&{rid}>", lim) for rid, lim in view.role_rows],
-                    locale,
-                ),
-                inline=False,
-            )
+            roles = [entry(f"<@&{rid}>", lim) for rid, lim in view.role_rows]
+            add_rows(embed, (t(locale, "Roles"), listed(roles, locale)))
         elif scope == "role":
-            embed.add_field(name=t(locale, "Role"), value=t(locale, "nothing set"), inline=False)
+            add_rows(embed, (t(locale, "Role"), t(locale, "nothing set")))
         if scope == "user":
-            embed.add_field(
-                name=t(locale, "Member's own"),
-                value=report.limits_line(view.layers.user, locale)
-                if not report.is_empty(view.layers.user)
-                else t(locale, "nothing set"),
-                inline=False,
-            )
-        embed.add_field(
-            name=t(locale, "What applies")
-            + ("" if scope != "guild" else t(locale, " (a member without limited roles)")),
-            value=report.limits_line(view.applies, locale),
-            inline=False,
+            own = view.layers.user
+            shown = t(locale, "nothing set") if own == Limits() else report.limits_line(own, locale)
+            add_rows(embed, (t(locale, "Member's own"), shown))
+        applies = t(locale, "What applies") + (
+            "" if scope != "guild" else t(locale, " (a member without limited roles)")
         )
+        add_rows(embed, (applies, report.limits_line(view.applies, locale)))
         if view.exempt:
-            embed.add_field(
-                name=t(locale, "Exempt"),
-                value=t(locale, "Holds an exempt role: member limits do not apply."),
-                inline=False,
-            )
+            exempt = t(locale, "Holds an exempt role: member limits do not apply.")
+            add_rows(embed, (t(locale, "Exempt"), exempt))
         if view.block is not None:
             embed.add_field(
                 name=t(locale, "Blocked"),
@@ -168,15 +125,9 @@ class LimitsCommands(ModeratorCog):
         roles = [entry(f"<@&{tid}>", lim) for s, tid, lim in view.rows if s == "role"]
         users = [entry(f"<@{tid}>", lim) for s, tid, lim in view.rows if s == "user"]
         if roles:
-            embed.add_field(
-                name=t(locale, "Roles with limits"), value=listed(roles, locale), inline=False
-            )
+            add_rows(embed, (t(locale, "Roles with limits"), listed(roles, locale)))
         if users:
-            embed.add_field(
-                name=t(locale, "Members with their own limits"),
-                value=listed(users, locale),
-                inline=False,
-            )
+            add_rows(embed, (t(locale, "Members with their own limits"), listed(users, locale)))
         await reply(interaction, embed=embed)
 
     @limits.command(name="reset", description="Remove a member's or a role's limits")
@@ -186,16 +137,13 @@ class LimitsCommands(ModeratorCog):
         interaction: discord.Interaction,
         target: discord.Member | discord.User | discord.Role,
     ) -> None:
-        await self.require_moderator(interaction)
-        locale = locale_of(interaction)
+        guild_id, actor_id, locale = await self.as_moderator(interaction)
         if isinstance(target, discord.Role):
-            scope, target_id, name = self.scope(interaction, None, target)
-            member_roles: tuple[int, ...] = ()
+            scope, target_id, name = self.scope(locale, None, target)
         else:
-            scope, target_id, name = self.scope(interaction, target, None)
-            member_roles = role_ids_of(target)
+            scope, target_id, name = self.scope(locale, target, None)
         change = await self.moderation.reset_limits(
-            self.guild_id(interaction), interaction.user.id, scope, target_id, member_roles
+            guild_id, actor_id, scope, target_id, role_ids_of(target)
         )
         if change is None:
             await reply(
@@ -210,5 +158,5 @@ class LimitsCommands(ModeratorCog):
             ),
             colour=OK_COLOUR,
         )
-        applies_field(embed, change.applies, locale)
+        add_rows(embed, (t(locale, "What applies"), report.limits_line(change.applies, locale)))
         await reply(interaction, embed=embed)

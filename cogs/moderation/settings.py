@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import discord
 from discord import app_commands
 
@@ -14,7 +12,7 @@ from bot.domain.catalog import Media
 from bot.domain.errors import UserFacingError
 from bot.domain.guild_config import GuildConfig
 from bot.domain.word_filter import MAX_PATTERNS, inactive
-from bot.services.guild_settings import Change, split_ids
+from bot.services.guild_settings import Change, ChannelAction, split_ids
 from bot.text import usage_report as report
 from bot.text.i18n import t
 
@@ -46,11 +44,12 @@ class SettingsCommands(ModeratorCog):
 
     @settings.command(name="show", description="Everything Atelier is set to in this server")
     async def settings_show(self, interaction: discord.Interaction) -> None:
-        await self.require_moderator(interaction)
-        config = await self.guild_settings.guild_config(self.guild_id(interaction))
-        await reply(interaction, embed=self.settings_embed(config, locale_of(interaction)))
+        guild_id, _, locale = await self.as_moderator(interaction)
+        config = await self.guild_settings.guild_config(guild_id)
+        await reply(interaction, embed=self.settings_embed(config, locale))
 
     def settings_embed(self, config: GuildConfig, locale: str) -> discord.Embed:
+        """Every setting of the server, for ``/settings show`` and after each change."""
         catalog = self.bot.services.catalog
         embed = discord.Embed(title=t(locale, "Atelier settings"), colour=INFO_COLOUR)
 
@@ -63,52 +62,33 @@ class SettingsCommands(ModeratorCog):
                 fallback = "—"
             return t(locale, "built-in (`{model}`)", model=fallback)
 
-        embed.add_field(
-            name=t(locale, "Default image model"),
-            value=model_text(config.default_image_model, "image"),
+        def usd(budget: float | None) -> str:
+            return t(locale, "none") if budget is None else report.money(budget)
+
+        image = model_text(config.default_image_model, "image")
+        video = model_text(config.default_video_model, "video")
+        allowed = ", ".join(f"`{m}`" for m in sorted(config.allowed_models))[:1024]
+        exempt = " ".join(f"<@&{r}>" for r in sorted(config.exempt_role_ids))[:1024]
+        audit = f"<#{config.audit_channel_id}>" if config.audit_channel_id else t(locale, "off")
+        words = t(locale, "{n} entries (/settings words list)", n=len(config.banned_words))
+        budget = t(
+            locale,
+            "daily {daily}, monthly {monthly}; days start at {hour:02d}:00 UTC",
+            daily=usd(config.daily_budget_usd),
+            monthly=usd(config.monthly_budget_usd),
+            hour=config.rollover_hour_utc,
         )
-        embed.add_field(
-            name=t(locale, "Default video model"),
-            value=model_text(config.default_video_model, "video"),
-        )
-        embed.add_field(
-            name=t(locale, "Allowed models"),
-            value=", ".join(f"`{m}`" for m in sorted(config.allowed_models))[:1024]
-            if config.allowed_models
-            else t(locale, "every model"),
-            inline=False,
-        )
-        embed.add_field(name=t(locale, "Channels"), value=report.channels_text(config, locale))
-        embed.add_field(
-            name=t(locale, "Banned words"),
-            value=t(locale, "{n} entries (/settings words list)", n=len(config.banned_words)),
-        )
-        embed.add_field(
-            name=t(locale, "Audit channel"),
-            value=f"<#{config.audit_channel_id}>" if config.audit_channel_id else t(locale, "off"),
-        )
-        embed.add_field(
-            name=t(locale, "Budget"),
-            value=t(
-                locale,
-                "daily {daily}, monthly {monthly}; days start at {hour:02d}:00 UTC",
-                daily=report.money(config.daily_budget_usd)
-                if config.daily_budget_usd is not None
-                else t(locale, "none"),
-                monthly=report.money(config.monthly_budget_usd)
-                if config.monthly_budget_usd is not None
-                else t(locale, "none"),
-                hour=config.rollover_hour_utc,
-            ),
-            inline=False,
-        )
-        embed.add_field(
-            name=t(locale, "Exempt roles"),
-            value=" ".join(f"<@&{r}>" for r in sorted(config.exempt_role_ids))[:1024]
-            if config.exempt_role_ids
-            else t(locale, "none"),
-            inline=False,
-        )
+        for name, value, inline in (
+            (t(locale, "Default image model"), image, True),
+            (t(locale, "Default video model"), video, True),
+            (t(locale, "Allowed models"), allowed or t(locale, "every model"), False),
+            (t(locale, "Channels"), report.channels_text(config, locale), True),
+            (t(locale, "Banned words"), words, True),
+            (t(locale, "Audit channel"), audit, True),
+            (t(locale, "Budget"), budget, False),
+            (t(locale, "Exempt roles"), exempt or t(locale, "none"), False),
+        ):
+            embed.add_field(name=name, value=value, inline=inline)
         return embed
 
     async def changed(self, interaction: discord.Interaction, change: Change) -> None:
@@ -133,10 +113,10 @@ class SettingsCommands(ModeratorCog):
         video_default: app_commands.Range[str, 1, 100] | None = None,
         allowed: app_commands.Range[str, 1, 1000] | None = None,
     ) -> None:
-        await self.require_moderator(interaction)
+        guild_id, actor_id, _ = await self.as_moderator(interaction)
         change = await self.guild_settings.set_models(
-            self.guild_id(interaction),
-            interaction.user.id,
+            guild_id,
+            actor_id,
             image_default=image_default,
             video_default=video_default,
             allowed=allowed,
@@ -190,16 +170,13 @@ class SettingsCommands(ModeratorCog):
     async def set_channels(
         self,
         interaction: discord.Interaction,
-        action: Literal["allow", "deny", "remove", "all"],
+        action: ChannelAction,
         channel: discord.abc.GuildChannel | None = None,
     ) -> None:
-        await self.require_moderator(interaction)
+        guild_id, actor_id, locale = await self.as_moderator(interaction)
+        channel_id = channel.id if channel is not None else None
         change = await self.guild_settings.set_channels(
-            self.guild_id(interaction),
-            interaction.user.id,
-            action,
-            channel.id if channel is not None else None,
-            locale_of(interaction),
+            guild_id, actor_id, action, channel_id, locale
         )
         await self.changed(interaction, change)
 
@@ -235,32 +212,26 @@ class SettingsCommands(ModeratorCog):
     async def words_add(
         self, interaction: discord.Interaction, words: app_commands.Range[str, 1, 1000]
     ) -> None:
-        await self.require_moderator(interaction)
-        locale = locale_of(interaction)
-        change = await self.guild_settings.add_words(
-            self.guild_id(interaction), interaction.user.id, words, locale
-        )
+        guild_id, actor_id, locale = await self.as_moderator(interaction)
+        change = await self.guild_settings.add_words(guild_id, actor_id, words, locale)
         if change is None:
             await reply(interaction, t(locale, "All of these are on the list already."))
-            return
-        await self.changed(interaction, change)
+        else:
+            await self.changed(interaction, change)
 
     @words.command(name="remove", description="Take words off the list (comma-separated)")
     @app_commands.describe(words="The entries to remove, comma-separated")
     async def words_remove(
         self, interaction: discord.Interaction, words: app_commands.Range[str, 1, 1000]
     ) -> None:
-        await self.require_moderator(interaction)
-        change = await self.guild_settings.remove_words(
-            self.guild_id(interaction), interaction.user.id, words, locale_of(interaction)
-        )
+        guild_id, actor_id, locale = await self.as_moderator(interaction)
+        change = await self.guild_settings.remove_words(guild_id, actor_id, words, locale)
         await self.changed(interaction, change)
 
     @words.command(name="list", description="The words and patterns refused in prompts")
     async def words_list(self, interaction: discord.Interaction) -> None:
-        await self.require_moderator(interaction)
-        locale = locale_of(interaction)
-        config = await self.guild_settings.guild_config(self.guild_id(interaction))
+        guild_id, _, locale = await self.as_moderator(interaction)
+        config = await self.guild_settings.guild_config(guild_id)
         if not config.banned_words:
             await reply(
                 interaction, t(locale, "The list is empty. Add entries with /settings words add.")
@@ -295,8 +266,7 @@ class SettingsCommands(ModeratorCog):
     async def settings_audit(
         self, interaction: discord.Interaction, channel: discord.TextChannel | None = None
     ) -> None:
-        await self.require_moderator(interaction)
-        guild_id = self.guild_id(interaction)
+        guild_id, actor_id, locale = await self.as_moderator(interaction)
         if channel is not None:
             me = channel.guild.me
             perms = channel.permissions_for(me) if me is not None else None
@@ -305,12 +275,8 @@ class SettingsCommands(ModeratorCog):
                     "I can't post in {channel} (I need View Channel and Send Messages).",
                     channel=channel.mention,
                 )
-        change = await self.guild_settings.set_audit_channel(
-            guild_id,
-            interaction.user.id,
-            channel.id if channel is not None else None,
-            locale_of(interaction),
-        )
+        channel_id = channel.id if channel is not None else None
+        change = await self.guild_settings.set_audit_channel(guild_id, actor_id, channel_id, locale)
         await self.changed(interaction, change)
 
     @settings.command(name="budget", description="The server's spending budgets and day start")
@@ -326,10 +292,10 @@ class SettingsCommands(ModeratorCog):
         monthly_usd: app_commands.Range[float, -1.0, 10_000_000.0] | None = None,
         rollover_hour: app_commands.Range[int, 0, 23] | None = None,
     ) -> None:
-        await self.require_moderator(interaction)
+        guild_id, actor_id, _ = await self.as_moderator(interaction)
         change = await self.guild_settings.set_budget(
-            self.guild_id(interaction),
-            interaction.user.id,
+            guild_id,
+            actor_id,
             daily_usd=daily_usd,
             monthly_usd=monthly_usd,
             rollover_hour=rollover_hour,
@@ -339,14 +305,9 @@ class SettingsCommands(ModeratorCog):
     async def set_exempt(
         self, interaction: discord.Interaction, role: discord.Role, *, add: bool
     ) -> None:
-        await self.require_moderator(interaction)
+        guild_id, actor_id, locale = await self.as_moderator(interaction)
         change = await self.guild_settings.set_exempt(
-            self.guild_id(interaction),
-            interaction.user.id,
-            role.id,
-            add=add,
-            everyone=role.is_default(),
-            locale=locale_of(interaction),
+            guild_id, actor_id, role.id, add=add, everyone=role.is_default(), locale=locale
         )
         await self.changed(interaction, change)
 

@@ -13,7 +13,7 @@ from bot.discord_io.ui import INFO_COLOUR, is_moderator, locale_of
 from bot.text import usage_report as report
 from bot.text.i18n import t
 
-from ._common import ModeratorCog, role_ids_of
+from ._common import ModeratorCog, add_rows, role_ids_of
 
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 
@@ -56,48 +56,35 @@ class UsageCommands(ModeratorCog):
         )
         span = view.span
         label = t(locale, report.PERIODS[span.period])
+        during = label.lower()
+        lines = report.today_lines(
+            view.applies,
+            view.today,
+            now=view.now,
+            policy=view.config.policy,
+            exempt=view.exempt,
+            locale=locale,
+        )
         mine = discord.Embed(
             title=t(locale, "Usage of {name}", name=target.display_name),
-            description="\n".join(
-                report.today_lines(
-                    view.applies,
-                    view.today,
-                    now=view.now,
-                    policy=view.config.policy,
-                    exempt=view.exempt,
-                    locale=locale,
-                )
-            ),
+            description="\n".join(lines),
             colour=INFO_COLOUR,
         )
         if span.period != "today":
-            mine.add_field(
-                name=label, value=report.period_line(report.totals(view.rows), locale), inline=False
-            )
-        recent = report.recent_lines(view.rows, locale=locale)
-        mine.add_field(
-            name=t(locale, "Recent jobs ({period})", period=label.lower()),
-            value="\n".join(recent)[:1024] if recent else t(locale, "No jobs in this period."),
-            inline=False,
-        )
+            add_rows(mine, (label, report.period_line(report.totals(view.rows), locale)))
+        recent = "\n".join(report.recent_lines(view.rows, locale=locale))[:1024]
+        recent_title = t(locale, "Recent jobs ({period})", period=during)
+        add_rows(mine, (recent_title, recent or t(locale, "No jobs in this period.")))
         embeds = [mine]
         if moderator:
-            server = discord.Embed(title=t(locale, "Server"), colour=INFO_COLOUR)
-            server.add_field(
-                name=t(locale, "Spend against the budget"),
-                value="\n".join(report.budget_lines(view.today, view.config, locale)),
-                inline=False,
-            )
-            server.add_field(
-                name=t(locale, "Total ({period})", period=label.lower()),
-                value=report.period_line(report.totals(view.guild_rows), locale),
-                inline=False,
-            )
-            top = report.top_lines(report.top_users(view.guild_rows), locale)
-            server.add_field(
-                name=t(locale, "Top users ({period})", period=label.lower()),
-                value="\n".join(top)[:1024] if top else t(locale, "Nobody yet."),
-                inline=False,
+            budget = "\n".join(report.budget_lines(view.today, view.config, locale))
+            total = report.period_line(report.totals(view.guild_rows), locale)
+            top = "\n".join(report.top_lines(report.top_users(view.guild_rows), locale))[:1024]
+            server = add_rows(
+                discord.Embed(title=t(locale, "Server"), colour=INFO_COLOUR),
+                (t(locale, "Spend against the budget"), budget),
+                (t(locale, "Total ({period})", period=during), total),
+                (t(locale, "Top users ({period})", period=during), top or t(locale, "Nobody yet.")),
             )
             embeds.append(server)
         file = None
@@ -118,10 +105,9 @@ class UsageCommands(ModeratorCog):
 
 
 async def send(
-    interaction: discord.Interaction,
-    embeds: list[discord.Embed],
-    file: discord.File | None = None,
+    interaction: discord.Interaction, embeds: list[discord.Embed], file: discord.File | None
 ) -> None:
+    """Answer privately with the embeds (and the file), or follow up when deferred."""
     kwargs: dict[str, Any] = {
         "embeds": embeds,
         "ephemeral": True,
