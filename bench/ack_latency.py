@@ -1,46 +1,6 @@
-"""How fast the bot acknowledges a slash command while it is busy.
+"""How fast the bot answers slash commands with 1,000 jobs in flight (target p99 < 100 ms).
 
-``python -m bench.ack_latency [--jobs 1000] [--burst 50] [--rounds 5]``
-
-The figure: for each slash command, the time from the local Discord sending
-INTERACTION_CREATE on the gateway to it receiving the interaction callback (the answer
-or the deferral, ``POST /interactions/{id}/{token}/callback``), at the 50th and 99th
-percentile. Discord gives a bot 3 s; the issue's target is p99 < 100 ms.
-
-How it is measured:
-
-- The Max API simulator runs in its own process (:class:`bench.sim_process.SimProcess`),
-  and so does the bot (by default): the real ``python -m bot`` started through
-  :mod:`tests.crash.bot_process` (no crash point set), pointed at the local Discord
-  (``tests.discord_world``) that runs in this process and does the timing. As in
-  production, the bot's process does only the bot's work. ``--in-process`` runs the
-  real :class:`~bot.runtime.Runtime` and bot in this process instead, on the same event
-  loop as the local Discord, whose own work (sending the events, parsing the callbacks)
-  then shares the loop: a pessimistic figure, kept for comparison. A busy machine (2
-  cores shared with whatever else runs) also shows: compare the "alone" row.
-- ``--jobs`` jobs are accepted through :class:`~bot.services.jobs.JobService` (quota checks run;
-  the bench guild's limits and budgets are lifted), three per member as a new guild's
-  ``jobs_at_once`` allows (1,000 jobs: 334 members), and submitted; the simulator holds
-  them (``[sim:hold]``), so they stay in flight and the poller keeps querying them at
-  its global rate cap the whole time (``--poll-scale`` brings their first look forward).
-  With the bot in its own process, this happens in this process before the bot starts,
-  on the same database: the bot resumes them at start-up, as after a restart.
-- Then ``--rounds`` bursts of ``--burst`` commands, each from a different member, are
-  injected at once (after a warm-up burst that is not counted), ``--gap`` seconds
-  apart (the previous burst's submits and first card edits done), then ten single ones:
-  ``/jobs``, which defers before it reads the database (the database thread is shared
-  with the poller and delivery), and ``/imagine`` when that command exists, which
-  answers with its progress card after accepting the job (the guild's rules, quota
-  reservation and the job's row: several database round trips before the answer; its
-  jobs are held too).
-- "Sent" is taken when the event is queued on the gateway socket, "received" when the
-  callback request reaches the fake Discord's handler, before it reads and checks the
-  body (``Callback.at``); both are ``time.time()`` in this process. A command not
-  answered within Discord's 3 s counts as a miss.
-
-:func:`main` returns the rows (figure, target, measured) for a report that gathers
-every benchmark.
-"""
+``python -m bench.ack_latency [--jobs 1000] [--burst 50] [--rounds 5] [--in-process]``"""
 
 from __future__ import annotations
 
@@ -54,8 +14,9 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
+from bench.figures import Figure, Row, percentile, table
 from bench.sim_process import SIM_KEY, SimProcess
 from bot.discord_io.client import AtelierBot
 from bot.domain.catalog import Catalog, GenerationRequest
@@ -93,21 +54,6 @@ UNLIMITED = Limits(
 )
 
 
-class Row(NamedTuple):
-    """One line of the table: what, the issue's target, what was measured."""
-
-    figure: str
-    target: str
-    measured: str
-
-
-def percentile(values: Sequence[float], p: float) -> float:
-    """Nearest-rank percentile (p in 0..100) of a non-empty sample."""
-    ordered = sorted(values)
-    rank = max(1, math.ceil(p / 100 * len(ordered)))
-    return ordered[rank - 1]
-
-
 async def fire(
     world: World, name: str, options: dict[str, Any], members: Sequence[Member]
 ) -> list[tuple[InjectedInteraction, float]]:
@@ -138,7 +84,8 @@ async def latencies(
 async def put_in_flight(
     runtime: Runtime, world: World, members: Sequence[Member], jobs: int
 ) -> None:
-    """Accept ``jobs`` held jobs spread over ``members`` and wait until each has a task."""
+    """Accept ``jobs`` jobs that never end upstream, spread over ``members``, and wait until
+    each has a task."""
     assert runtime.jobs is not None and runtime.store is not None
     for i in range(jobs):
         member = members[i % len(members)]
@@ -155,19 +102,19 @@ async def put_in_flight(
             await asyncio.sleep(0.2)
 
 
-async def poller_at_work(runtime: Runtime, world: World, looks: int = 40) -> None:
-    """Wait until the held jobs' first looks are due and the poller is querying them,
-    so the commands meet the poller at work, not an idle bot."""
+async def poller_at_work(runtime: Runtime, world: World, polls: int = 40) -> None:
+    """Wait until the jobs' first polls are due and the poller is querying them, so the
+    commands meet the poller at work, not an idle bot."""
     poller = runtime.poller
     if poller is None:
         return
     start = poller.stats.polls
     await world.wait_for(
-        lambda: poller.stats.polls - start >= looks, timeout=600, what="the poller at work"
+        lambda: poller.stats.polls - start >= polls, timeout=600, what="the poller at work"
     )
 
 
-async def measure(args: argparse.Namespace) -> list[Row]:
+async def measure(args: argparse.Namespace) -> list[Figure]:
     """Start the simulator and the local Discord, measure, stop everything."""
     with tempfile.TemporaryDirectory(prefix="atelier-ack-") as tmp:
         workdir = Path(tmp)
@@ -183,18 +130,18 @@ async def measure(args: argparse.Namespace) -> list[Row]:
                 poll_scale=args.poll_scale,
             )
             if args.in_process:
-                rows = await measure_in_process(settings, world, workdir, args)
+                figures = await measure_in_process(settings, world, workdir, args)
             else:
-                rows = await measure_bot_process(settings, world, workdir, args)
+                figures = await measure_bot_process(settings, world, workdir, args)
             problems = world.server_errors + world.unhandled
             if problems:
                 print("the local Discord saw problems:", *problems[:5], sep="\n  ")
-    return rows
+    return figures
 
 
 async def measure_bot_process(
     settings: Settings, world: World, workdir: Path, args: argparse.Namespace
-) -> list[Row]:
+) -> list[Figure]:
     """The bot in its own process; jobs put in flight first, on the same database."""
     members = bench_members(world, args)
     began = time.monotonic()
@@ -217,15 +164,15 @@ async def measure_bot_process(
             lambda: "imagine" in world.command_names(), timeout=30, what="commands"
         )
         if args.jobs:
-            await first_looks_due(settings.database_path)
-        rows = await commands_rows(world, members, args)
+            await first_polls_due(settings.database_path)
+        figures = await commands_figures(world, members, args)
         await run.stop()
-    return rows
+    return figures
 
 
-async def first_looks_due(db: Path) -> None:
-    """Sleep until the held jobs' first looks are due, plus a second, so the commands
-    meet the poller at work (read from the database: the bot is another process)."""
+async def first_polls_due(db: Path) -> None:
+    """Sleep until the jobs' first polls are due, plus a second, so the commands meet the
+    poller at work (read from the database: the bot is another process)."""
     marks = ", ".join("?" * len(UPSTREAM))
     with sqlite3.connect(db) as conn:
         (first,) = conn.execute(
@@ -238,15 +185,15 @@ async def first_looks_due(db: Path) -> None:
 
 async def measure_in_process(
     settings: Settings, world: World, workdir: Path, args: argparse.Namespace
-) -> list[Row]:
+) -> list[Figure]:
     """The bot in this process, on the local Discord's event loop."""
     async with Runtime(settings, Catalog.load()) as runtime:
         await lift_limits(runtime, world)
         bot = AtelierBot(runtime.services(), sync_state_path=workdir / "commands.sha256")
         async with running_bot(world, bot):
-            rows = await scenario(runtime, world, args)
+            figures = await scenario(runtime, world, args)
             await submits_done(runtime)
-    return rows
+    return figures
 
 
 async def lift_limits(runtime: Runtime, world: World) -> None:
@@ -264,35 +211,35 @@ def bench_members(world: World, args: argparse.Namespace) -> list[Member]:
     return [world.add_member(f"bench-{i}") for i in range(count)]
 
 
-async def scenario(runtime: Runtime, world: World, args: argparse.Namespace) -> list[Row]:
+async def scenario(runtime: Runtime, world: World, args: argparse.Namespace) -> list[Figure]:
     members = bench_members(world, args)
     began = time.monotonic()
     await put_in_flight(runtime, world, members, args.jobs)
     print(f"{args.jobs} jobs in flight after {time.monotonic() - began:.1f} s")
     if args.jobs:
         await poller_at_work(runtime, world)
-    return await commands_rows(world, members, args)
+    return await commands_figures(world, members, args)
 
 
-async def commands_rows(
+async def commands_figures(
     world: World, members: Sequence[Member], args: argparse.Namespace
-) -> list[Row]:
+) -> list[Figure]:
     commands: list[tuple[str, dict[str, Any]]] = [("jobs", {})]
     if "imagine" in world.command_names():
         commands.append(("imagine", {"prompt": "a bench heron [sim:hold]"}))
-    rows: list[Row] = []
+    figures: list[Figure] = []
     for name, options in commands:
-        rows += await command_rows(world, name, options, members[: args.burst], args)
-    return rows
+        figures += await command_figures(world, name, options, members[: args.burst], args)
+    return figures
 
 
-async def command_rows(
+async def command_figures(
     world: World,
     name: str,
     options: dict[str, Any],
     members: Sequence[Member],
     args: argparse.Namespace,
-) -> list[Row]:
+) -> list[Figure]:
     """Bursts of one command (after a warm-up burst), then the same command alone."""
     await latencies(world, await fire(world, name, options, members))  # warm-up
     samples: list[float] = []
@@ -310,18 +257,20 @@ async def command_rows(
         alone += got
         misses += late
     where = f"/{name}, {len(members)} at once, {args.jobs} jobs in flight"
-    total = len(members) * args.rounds + min(ALONE, len(members))
     return [
-        Row(f"ack p50 ({where})", "—", _ms(samples, 50)),
-        Row(f"ack p99 ({where})", f"< {TARGET_P99_MS:.0f} ms", _ms(samples, 99)),
-        Row(f"ack max ({where})", "—", _ms(samples, 100)),
-        Row(f"ack p50 (/{name} alone, same load)", "—", _ms(alone, 50)),
-        Row(f"not answered within 3 s (/{name})", "0", f"{misses} of {total}"),
+        Figure(f"ack p50 ({where})", percentile(samples, 50), unit="ms", digits=1),
+        Figure(
+            f"ack p99 ({where})",
+            percentile(samples, 99),
+            unit="ms",
+            target=TARGET_P99_MS,
+            digits=1,
+            strict=True,
+        ),
+        Figure(f"ack max ({where})", percentile(samples, 100), unit="ms", digits=1),
+        Figure(f"ack p50 (/{name} alone, same load)", percentile(alone, 50), unit="ms", digits=1),
+        Figure(f"not answered within 3 s (/{name})", misses, target=0.0, digits=0),
     ]
-
-
-def _ms(samples: Sequence[float], p: float) -> str:
-    return f"{percentile(samples, p):.1f} ms" if samples else "n/a"
 
 
 async def submits_done(runtime: Runtime) -> None:
@@ -336,17 +285,9 @@ async def submits_done(runtime: Runtime) -> None:
             await asyncio.sleep(0.1)
 
 
-def print_rows(rows: Sequence[Row]) -> None:
-    widths = [
-        max(len(r[i]) for r in [Row("figure", "target", "measured"), *rows]) for i in range(3)
-    ]
-    for row in [Row("figure", "target", "measured"), *rows]:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
-
-
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.ack_latency", description=__doc__)
-    parser.add_argument("--jobs", type=int, default=1000, help="jobs held in flight")
+    parser.add_argument("--jobs", type=int, default=1000, help="jobs in flight")
     parser.add_argument("--burst", type=int, default=50, help="commands injected at once")
     parser.add_argument("--rounds", type=int, default=5, help="bursts measured per command")
     parser.add_argument(
@@ -373,9 +314,9 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
     args = parse(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("discord").setLevel(logging.ERROR)  # "PyNaCl is not installed", …
-    rows = asyncio.run(measure(args))
-    print_rows(rows)
-    return rows
+    figures = asyncio.run(measure(args))
+    print(table(figures))
+    return [f.row() for f in figures]
 
 
 if __name__ == "__main__":

@@ -1,11 +1,5 @@
-"""A stand-in for the Discord delivery loop: marks succeeded jobs delivered, nothing more.
-
-Posting 10,000 results through the local Discord server would mostly measure that
-server and Pillow, not the job pipeline. The stand-in keeps the store traffic of a
-delivery (``succeeded → delivering → delivered``, one compare-and-set each) and is
-woken the same way (``JobService.wake_delivery``), so what the benchmark measures up
-to "delivered" is detection plus the bookkeeping, not the upload.
-"""
+"""A stand-in for the delivery loop: moves succeeded jobs to delivered in the store and
+posts nothing, so the bench measures the job pipeline, not uploads to the local Discord."""
 
 from __future__ import annotations
 

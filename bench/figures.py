@@ -60,10 +60,15 @@ def percentile(values: Sequence[float], pct: float) -> float:
 
 
 def table(figures: Sequence[Figure]) -> str:
-    head = ("figure", "target", "measured", "ratio")
     rows = [(*f.row(), "—" if f.ratio is None else f"{f.ratio:.2f}") for f in figures]
-    widths = [max(len(r[i]) for r in (head, *rows)) for i in range(4)]
-    lines = []
-    for row in (head, tuple("-" * w for w in widths), *rows):
-        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-    return "\n".join(lines)
+    return columns(("figure", "target", "measured", "ratio"), rows)
+
+
+def columns(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Rows as left-aligned columns under a head and a rule."""
+    widths = [max(len(r[i]) for r in (head, *rows)) for i in range(len(head))]
+    rule = ["-" * w for w in widths]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in (head, rule, *rows)
+    ]
+    return "\n".join(line.rstrip() for line in lines)

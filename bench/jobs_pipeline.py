@@ -1,15 +1,6 @@
-"""Put thousands of jobs in flight against the Max API simulator and print what it costs.
+"""Thousands of jobs in flight against the Max API simulator: queries, delays, CPU, memory.
 
-``python -m bench.jobs_pipeline [--jobs 10000] [--quick]``; ``bench/README.md`` says
-what each figure means and how it is measured. Three runs, each against a fresh
-simulator in its own process (so this process's CPU and memory are the bot side's):
-
-- ``polling``: callbacks off; the poller alone finds every result.
-- ``callbacks``: callbacks on (the receiver on loopback); polling is the fallback.
-- ``resume``: jobs held running upstream, the pipeline closed, every poll appointment
-  left to fall due, then a new pipeline opened on the same database and timed until
-  it has looked at every job once.
-"""
+``python -m bench.jobs_pipeline [--jobs 10000] [--quick] [--scale 0.1] [--only polling]``"""
 
 from __future__ import annotations
 
@@ -17,27 +8,39 @@ import argparse
 import asyncio
 import dataclasses
 import logging
-import math
 import sqlite3
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from bench.figures import Figure, Row, percentile, table
+from bench.figures import Figure, Row, table
 from bench.pipeline import (
     CpuClock,
     Load,
     Pipeline,
     accept_all,
     plan,
+    poll_counts,
     settings_for,
     submit_all,
+    until_each_polled,
 )
-from bench.procstats import MB, cpu_seconds, peak_rss_bytes, reset_peak_rss, rss_bytes
-from bench.sim_process import SimProcess, SimReport
+from bench.pipeline_figures import (
+    PRODUCT_RATE,
+    QUERY_TARGETS,
+    FlowResult,
+    Progress,
+    ResumeResult,
+    describe_flow,
+    describe_resume,
+    flow_figures,
+    read_jobs,
+    resume_figures,
+)
+from bench.procstats import cpu_seconds, peak_rss_bytes, reset_peak_rss, rss_bytes
+from bench.sim_process import SimProcess
 from bot.domain.catalog import Catalog
 from bot.domain.job_states import TERMINAL, UPSTREAM, JobState
 from bot.runtime import looks_at_once
@@ -46,28 +49,10 @@ from bot.runtime import looks_at_once
 # figures start from about the same baseline (the cogs and discord.py's caches add more).
 import bot.discord_io.client  # noqa: F401  # isort: skip
 
-S = JobState
-PRODUCT_RATE = 200.0  # POLL_RATE=auto's ceiling (POLL_RATE_MAX's default)
 SCENARIOS = ("polling", "callbacks", "resume")
-QUERY_TARGETS = {"image": 3.0, "video": 6.0}  # per delivered job, polling alone
-POLL_DELAY_TARGET = 10.0  # % of the generation time
-CALLBACK_DELAY_TARGET = 0.5  # seconds
-RSS_TARGET = 200.0  # MB
-RESUME_TARGET = 5.0  # seconds
 
 
-# -- a flow run (polling / callbacks) -----------------------------------------------------------
-
-
-@dataclass
-class Progress:
-    """Sampled while a run goes: memory, looks per second, jobs still open."""
-
-    rss_peak: int = 0
-    in_flight_peak: int = 0  # jobs not ended
-    upstream_peak: int = 0  # jobs queued or running at Max API
-    look_rate_peak: float = 0.0
-    ended: int = 0
+# -- a flow run (polling / callbacks) and a resume ------------------------------------------
 
 
 async def follow(
@@ -77,7 +62,7 @@ async def follow(
     store, poller = pipeline.runtime.store, pipeline.runtime.poller
     assert store is not None and poller is not None
     deadline = time.monotonic() + within
-    last_looks, last_at = poller.stats.polls, time.monotonic()
+    last_polls, last_at = poller.stats.polls, time.monotonic()
     while time.monotonic() < deadline:
         await asyncio.sleep(0.5)
         out.rss_peak = max(out.rss_peak, rss_bytes())
@@ -87,49 +72,11 @@ async def follow(
         upstream = sum(counts.get(state.value, 0) for state in UPSTREAM)
         out.upstream_peak = max(out.upstream_peak, upstream)
         now = time.monotonic()
-        rate = (poller.stats.polls - last_looks) / (now - last_at)
-        out.look_rate_peak = max(out.look_rate_peak, rate)
-        last_looks, last_at = poller.stats.polls, now
+        rate = (poller.stats.polls - last_polls) / (now - last_at)
+        out.poll_rate_peak = max(out.poll_rate_peak, rate)
+        last_polls, last_at = poller.stats.polls, now
         if out.ended >= total and submitted.is_set():
             return
-
-
-@dataclass
-class JobRow:
-    media: str
-    state: str
-    task_id: str | None
-    succeeded_at: float | None
-    delivered_at: float | None
-
-
-@dataclass
-class FlowResult:
-    mode: str
-    jobs: int
-    accept_took: list[float]
-    submit_seconds: float
-    wall_seconds: float  # first accept → every job ended
-    progress: Progress
-    rss_start: int
-    rss_hwm: int | None  # VmHWM since the run started (None if it could not be reset)
-    cpu_total: float
-    cpu_loop: float
-    cpu_db: float
-    looks: int
-    tail_cpu: float  # CPU after the last submit, when only polling and delivery run
-    tail_looks: int
-    lateness: list[float]  # appointment → the due look starting, seconds
-    rows: list[JobRow]
-    sim: SimReport
-
-    @property
-    def states(self) -> Counter[str]:
-        return Counter(r.state for r in self.rows)
-
-    @property
-    def rss_peak(self) -> int:
-        return max(self.rss_hwm or 0, self.progress.rss_peak)
 
 
 async def run_flow(load: Load, catalog: Catalog, mode: str, workdir: Path) -> FlowResult:
@@ -157,13 +104,13 @@ async def run_flow(load: Load, catalog: Catalog, mode: str, workdir: Path) -> Fl
             accepted = time.perf_counter()
             await submit_all(pipeline.jobs, ids, load.submit_concurrency, load.submit_rate)
             submit_seconds = time.perf_counter() - accepted
-            tail_cpu, tail_looks = cpu_seconds(), poller.stats.polls
+            tail_cpu, tail_polls = cpu_seconds(), poller.stats.polls
             submitted.set()
             await watcher
             wall = time.perf_counter() - started
             cpu_total, cpu_loop, cpu_db = cpu.since()
-            tail_cpu, tail_looks = cpu_seconds() - tail_cpu, poller.stats.polls - tail_looks
-            looks = poller.stats.polls
+            tail_cpu, tail_polls = cpu_seconds() - tail_cpu, poller.stats.polls - tail_polls
+            polls = poller.stats.polls
             rss_hwm = peak_rss_bytes() if hwm_reset else None
         finally:
             watcher.cancel()
@@ -181,211 +128,13 @@ async def run_flow(load: Load, catalog: Catalog, mode: str, workdir: Path) -> Fl
         cpu_total=cpu_total,
         cpu_loop=cpu_loop,
         cpu_db=cpu_db,
-        looks=looks,
+        polls=polls,
         tail_cpu=tail_cpu,
-        tail_looks=tail_looks,
+        tail_polls=tail_polls,
         lateness=pipeline.lateness,
         rows=read_jobs(db),
         sim=sim_report,
     )
-
-
-def read_jobs(db: Path) -> list[JobRow]:
-    """Each job's media, end state, and when it became succeeded and delivered."""
-    with sqlite3.connect(db) as conn:
-        cursor = conn.execute(
-            """
-            SELECT j.media, j.state, j.task_id,
-                (SELECT MIN(at) FROM job_events e
-                    WHERE e.job_id = j.id AND e.to_state = 'succeeded'),
-                (SELECT MIN(at) FROM job_events e
-                    WHERE e.job_id = j.id AND e.to_state = 'delivered')
-            FROM jobs j ORDER BY j.id
-            """
-        )
-        return [JobRow(*row) for row in cursor.fetchall()]
-
-
-@dataclass(frozen=True)
-class MediaFigures:
-    delivered: int
-    queries_per_job: float
-    delay_p50: float  # upstream SUCCESS → local succeeded, seconds (wall clock)
-    delay_p95: float
-    ratio_p50: float  # the same delay / the task's generation time
-    ratio_p95: float
-    delivered_p95: float  # upstream SUCCESS → stand-in delivered, seconds
-    generation_mean: float  # seconds (wall clock)
-
-
-def media_figures(result: FlowResult, media: str) -> MediaFigures | None:
-    queries, delays, ratios, to_delivered, generation = [], [], [], [], []
-    for row in result.rows:
-        if row.media != media or row.state != S.DELIVERED or row.task_id is None:
-            continue
-        task = result.sim.tasks.get(row.task_id)
-        if task is None or task.ended_at is None or row.succeeded_at is None:
-            continue
-        took = task.ended_at - task.created_at
-        delay = row.succeeded_at - task.ended_at
-        queries.append(task.queries)
-        delays.append(delay)
-        ratios.append(delay / took if took > 0 else math.nan)
-        generation.append(took)
-        if row.delivered_at is not None:
-            to_delivered.append(row.delivered_at - task.ended_at)
-    if not queries:
-        return None
-    return MediaFigures(
-        delivered=len(queries),
-        queries_per_job=sum(queries) / len(queries),
-        delay_p50=percentile(delays, 50),
-        delay_p95=percentile(delays, 95),
-        ratio_p50=percentile(ratios, 50),
-        ratio_p95=percentile(ratios, 95),
-        delivered_p95=percentile(to_delivered, 95),
-        generation_mean=sum(generation) / len(generation),
-    )
-
-
-def flow_figures(result: FlowResult) -> list[Figure]:
-    polling = result.mode == "polling"
-    how = "polling only" if polling else "with callbacks"
-    figures: list[Figure] = []
-    for media in ("image", "video"):
-        mf = media_figures(result, media)
-        if mf is None:
-            continue
-        target = QUERY_TARGETS[media] if polling else None
-        figures.append(
-            Figure(
-                f"Max API queries per delivered {media} job, {how}",
-                mf.queries_per_job,
-                target=target,
-            )
-        )
-        for pct, ratio, seconds in (
-            ("p50", mf.ratio_p50, mf.delay_p50),
-            ("p95", mf.ratio_p95, mf.delay_p95),
-        ):
-            if polling:
-                figures.append(
-                    Figure(
-                        f"{media} delay after SUCCESS {pct}, % of generation time, {how}",
-                        100 * ratio,
-                        unit="%",
-                        target=POLL_DELAY_TARGET,
-                        digits=1,
-                    )
-                )
-            else:
-                figures.append(
-                    Figure(
-                        f"{media} delay after SUCCESS {pct}, {how}",
-                        seconds,
-                        unit="s",
-                        target=CALLBACK_DELAY_TARGET,
-                        digits=3,
-                    )
-                )
-    delivered = result.states.get(S.DELIVERED, 0)
-    figures += [
-        Figure(
-            f"bot CPU, % of one core over the run, {how}",
-            100 * result.cpu_total / result.wall_seconds,
-            unit="%",
-            digits=0,
-        ),
-        Figure(
-            f"bot CPU per delivered job (accept → delivered), {how}",
-            1000 * result.cpu_total / delivered if delivered else None,
-            unit="ms",
-        ),
-    ]
-    if polling:
-        figures.append(
-            Figure(
-                f"poller CPU per look (after the last submit), {how}",
-                1000 * result.tail_cpu / result.tail_looks if result.tail_looks else None,
-                unit="ms",
-            )
-        )
-        tenth = max(1, len(result.accept_took) // 10)
-        first = 1000 * sum(result.accept_took[:tenth]) / tenth
-        last = 1000 * sum(result.accept_took[-tenth:]) / tenth
-        figures += [
-            Figure(f"JobService.accept, first {tenth} jobs, per job", first, unit="ms"),
-            Figure(f"JobService.accept, last {tenth} jobs, per job", last, unit="ms"),
-        ]
-    figures.append(
-        Figure(
-            f"peak RSS with {result.progress.in_flight_peak} jobs in flight, {how}",
-            result.rss_peak / MB,
-            unit="MB",
-            target=RSS_TARGET,
-            digits=0,
-            strict=True,
-        )
-    )
-    return figures
-
-
-def describe_flow(result: FlowResult, load: Load) -> str:
-    states = ", ".join(f"{n} {s}" for s, n in sorted(result.states.items()))
-    accept_seconds = sum(result.accept_took)
-    gave_up = " (GAVE UP WAITING)" if result.progress.ended < result.jobs else ""
-    lines = [
-        f"[{result.mode}] {result.jobs} jobs: accepted in {accept_seconds:.1f} s, submitted in "
-        f"{result.submit_seconds:.1f} s ({result.jobs / max(result.submit_seconds, 1e-9):.0f}/s); "
-        f"all ended {result.wall_seconds:.1f} s after the first accept{gave_up}: {states}"
-    ]
-    for media in ("image", "video"):
-        mf = media_figures(result, media)
-        if mf is not None:
-            lines.append(
-                f"  {media}: {mf.delivered} delivered; generation {mf.generation_mean:.2f} s "
-                f"(= {mf.generation_mean / load.scale:.0f} s at real speed); delay after SUCCESS "
-                f"p50 {mf.delay_p50:.3f} s, p95 {mf.delay_p95:.3f} s; to stand-in delivered p95 "
-                f"{mf.delivered_p95:.3f} s"
-            )
-    rate = result.progress.look_rate_peak
-    lateness = result.lateness
-    kept = (
-        f"due looks started p50 {percentile(lateness, 50):.3f} s, p95 "
-        f"{percentile(lateness, 95):.3f} s after their appointment ({len(lateness)} looks)"
-        if lateness
-        else "no look came due"
-    )
-    lines.append(
-        f"  in flight at most: {result.progress.in_flight_peak} jobs not ended, "
-        f"{result.progress.upstream_peak} queued or running at Max API; {kept}"
-    )
-    lines.append(
-        f"  bot: CPU {result.cpu_total:.1f} s (event loop thread {result.cpu_loop:.1f} s, store "
-        f"thread {result.cpu_db:.1f} s); {result.looks} poller looks, peak {rate:.0f}/s "
-        f"(= {rate * load.scale:.0f}/s at real speed); RSS {result.rss_start / MB:.0f} MB before, "
-        f"{result.rss_peak / MB:.0f} MB peak"
-    )
-    sim = result.sim
-    lines.append(
-        f"  simulator: {sim.submits} submits, {sim.queries} queries, CPU {sim.cpu_seconds:.1f} s, "
-        f"RSS {sim.rss_bytes / MB:.0f} MB"
-    )
-    return "\n".join(lines)
-
-
-# -- resume -----------------------------------------------------------------------------------
-
-
-@dataclass
-class ResumeResult:
-    in_flight: int
-    downtime: float
-    armed_seconds: float  # Store.open + migrations + recover() + poller started
-    all_looked_seconds: float | None  # … until every job was looked at once
-    looks: int
-    rss: int
-    cpu: float
 
 
 async def run_resume(load: Load, catalog: Catalog, workdir: Path) -> ResumeResult:
@@ -400,100 +149,31 @@ async def run_resume(load: Load, catalog: Catalog, workdir: Path) -> ResumeResul
         finally:
             await first.close()
         # The bot is down. Let every poll appointment fall due: the worst case, where
-        # the restart took longer than the gaps between looks and every job is late.
-        before, last_due = polls_and_last_due(db)
+        # the restart took longer than the gaps between polls and every job is late.
+        before = poll_counts(db)
+        with sqlite3.connect(db) as conn:
+            (last_due,) = conn.execute("SELECT MAX(next_poll_at) FROM jobs").fetchone()
         down_at = time.perf_counter()
-        await asyncio.sleep(max(0.0, last_due - time.time()) + 0.1)
+        await asyncio.sleep(max(0.0, (last_due or 0.0) - time.time()) + 0.1)
         cpu0 = cpu_seconds()
         t0 = time.perf_counter()
         second = await Pipeline.open(settings, catalog, load)
         armed = time.perf_counter() - t0
         try:
-            looked_at = await until_all_looked(second, before, within=60 + load.jobs / 20)
             poller = second.runtime.poller
             assert poller is not None
-            looks, rss, cpu = poller.stats.polls, rss_bytes(), cpu_seconds() - cpu0
+            polled_at = await until_each_polled(poller, db, before, within=60 + load.jobs / 20)
+            polls, rss, cpu = poller.stats.polls, rss_bytes(), cpu_seconds() - cpu0
         finally:
             await second.close()
     return ResumeResult(
         in_flight=len(before),
         downtime=t0 - down_at,
         armed_seconds=armed,
-        all_looked_seconds=None if looked_at is None else looked_at - t0,
-        looks=looks,
+        all_polled_seconds=None if polled_at is None else polled_at - t0,
+        polls=polls,
         rss=rss,
         cpu=cpu,
-    )
-
-
-def polls_and_last_due(db: Path) -> tuple[dict[int, int], float]:
-    """Each upstream job's poll count, and the latest of their next appointments."""
-    marks = ", ".join("?" * len(UPSTREAM))
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute(
-            f"SELECT id, polls, next_poll_at FROM jobs WHERE state IN ({marks})",
-            [s.value for s in UPSTREAM],
-        ).fetchall()
-    last_due = max((r[2] for r in rows if r[2] is not None), default=time.time())
-    return {int(r[0]): int(r[1]) for r in rows}, float(last_due)
-
-
-async def until_all_looked(
-    pipeline: Pipeline, before: dict[int, int], within: float
-) -> float | None:
-    """The ``perf_counter`` moment each job in ``before`` has one more poll, or None."""
-    poller, store = pipeline.runtime.poller, pipeline.runtime.store
-    assert poller is not None and store is not None
-    path = store.path
-
-    def not_yet() -> int:
-        with sqlite3.connect(path) as conn:
-            now = dict(conn.execute("SELECT id, polls FROM jobs").fetchall())
-        return sum(1 for job_id, polls in before.items() if now.get(job_id, 0) <= polls)
-
-    deadline = time.perf_counter() + within
-    while time.perf_counter() < deadline:
-        # One look per job is the least it takes; then check that none was skipped.
-        if poller.stats.polls >= len(before) and not await asyncio.to_thread(not_yet):
-            return time.perf_counter()
-        await asyncio.sleep(0.01)
-    return None
-
-
-def resume_figures(result: ResumeResult) -> list[Figure]:
-    n = result.in_flight
-    return [
-        Figure(
-            f"resume: store open + recover() + poller started, {n} jobs",
-            result.armed_seconds,
-            unit="s",
-            target=RESUME_TARGET,
-        ),
-        Figure(
-            f"resume: until each of the {n} overdue jobs was looked at once",
-            result.all_looked_seconds,
-            unit="s",
-            target=RESUME_TARGET,
-        ),
-        Figure(
-            f"the same at POLL_RATE=auto's ceiling, {PRODUCT_RATE:g} looks/s (n / rate)",
-            n / PRODUCT_RATE,
-            unit="s",
-            target=RESUME_TARGET,
-            digits=0,
-        ),
-    ]
-
-
-def describe_resume(result: ResumeResult) -> str:
-    looked = result.all_looked_seconds
-    shown = "n/a (gave up waiting)" if looked is None else f"{looked:.2f} s"
-    rate = f" ({result.looks / looked:.0f} looks/s)" if looked else ""
-    return (
-        f"[resume] {result.in_flight} jobs running upstream; bot down {result.downtime:.1f} s "
-        f"(until every appointment was due); armed again in {result.armed_seconds:.2f} s; every "
-        f"job looked at once after {shown}{rate}; CPU {result.cpu:.1f} s, RSS "
-        f"{result.rss / MB:.0f} MB"
     )
 
 
@@ -535,14 +215,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--rate",
         type=float,
         default=0.0,
-        help="the poller's looks per second, wall clock (default 0: no limit)",
+        help="the poller's polls per second, wall clock (default 0: no limit)",
     )
     parser.add_argument(
         "--concurrency",
         type=int,
         default=0,
-        help="poller looks at once (default 0: as the runtime sizes it for the POLL_RATE "
-        "these jobs need, the rate the README recommends)",
+        help="polls at once (default 0: as the runtime sizes it for the POLL_RATE these jobs need)",
     )
     parser.add_argument("--submit-concurrency", type=int, default=50)
     parser.add_argument(
@@ -582,7 +261,7 @@ async def run(
 
 
 def needed_rate(load: Load, catalog: Catalog) -> Figure:
-    """The look rate that following ``load.jobs`` jobs in flight at real speed takes."""
+    """The poll rate that following ``load.jobs`` jobs in flight at real speed takes."""
     shares = ((load.image_model, 1 - load.video_share), (load.video_model, load.video_share))
     rate = 0.0
     for model_id, share in shares:
@@ -592,7 +271,7 @@ def needed_rate(load: Load, catalog: Catalog) -> Figure:
         f"poller rate for {load.jobs} jobs in flight at real speed (computed; default ceiling "
         f"{PRODUCT_RATE:g})",
         rate,
-        unit="looks/s",
+        unit="polls/s",
         digits=0,
     )
 
@@ -616,7 +295,7 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
     if not load.concurrency:
         needed = (needed_rate(load, Catalog.load()).value or 0.0) / load.scale
         load = dataclasses.replace(load, concurrency=looks_at_once(needed))
-    rate = "no limit" if load.rate is None else f"{load.rate:g} looks/s"
+    rate = "no limit" if load.rate is None else f"{load.rate:g} polls/s"
     print(
         f"jobs pipeline: {load.jobs} jobs per run ({1 - load.video_share:.0%} {load.image_model}, "
         f"{load.video_share:.0%} {load.video_model}, generation time typical ± "

@@ -1,16 +1,12 @@
-"""The bot's job half, wired by :class:`~bot.runtime.Runtime`, and the means to load it.
-
-:meth:`Pipeline.open` does what ``Runtime.open`` + ``Runtime.start`` do, minus
-Discord: store, Max API client, :class:`~bot.services.jobs.JobService`, recover, poller,
-callback receiver; delivery is :class:`~bench.delivery_standin.DeliveryStandIn`.
-Jobs go in through ``JobService.accept`` and ``JobService.submit``, as from the cogs.
-"""
+"""The bot's job half as ``Runtime`` wires it, minus Discord, and the means to load it:
+jobs go in through ``JobService.accept`` and ``submit``, as from the cogs."""
 
 from __future__ import annotations
 
 import asyncio
 import random
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Sequence
@@ -22,9 +18,12 @@ from bench.procstats import cpu_seconds, thread_cpu_seconds, thread_ids
 from bench.sim_process import SIM_KEY
 from bot.domain.catalog import Catalog, GenerationRequest
 from bot.domain.job import Job
+from bot.domain.job_states import UPSTREAM
 from bot.runtime import Runtime
 from bot.services.jobs import JobService, Requester
+from bot.services.poller import Poller
 from bot.settings import Secret, Settings
+from bot.store import Store
 
 GUILD_ID = 1
 BENCH_ROLE = 42  # exempted from the per-member limits, as a moderator would
@@ -37,8 +36,8 @@ class Load:
 
     jobs: int
     scale: float  # simulator speed and POLL_SCALE
-    rate: float | None  # the poller's looks per second (wall clock); None: no limit
-    concurrency: int  # the poller's looks at once
+    rate: float | None  # the poller's polls per second (wall clock); None: no limit
+    concurrency: int  # the poller's polls at once
     submit_concurrency: int
     submit_rate: float | None  # submits per second (wall clock); None: as fast as possible
     spread: float  # generation time = typical × (1 ± spread), uniform
@@ -53,7 +52,7 @@ class Pipeline:
     runtime: Runtime
     standin: DeliveryStandIn
     lateness: list[float] = field(default_factory=list)
-    """Seconds between a job's poll appointment and the look that kept it."""
+    """Seconds between a job's poll appointment and the poll that kept it."""
 
     @property
     def jobs(self) -> JobService:
@@ -76,19 +75,14 @@ class Pipeline:
 
     @classmethod
     async def _start(cls, runtime: Runtime) -> Pipeline:
+        """Recover, then start the poller, the callback receiver and delivery, in
+        ``Runtime.start``'s order."""
         assert runtime.jobs is not None and runtime.store is not None
-        # A guild whose moderators exempted the bench's role and lifted the budgets:
-        # the quota checks run for every job, they just never refuse one.
-        await runtime.store.update_guild_config(
-            GUILD_ID,
-            exempt_role_ids=frozenset({BENCH_ROLE}),
-            daily_budget_usd=None,
-            monthly_budget_usd=None,
-        )
+        await lift_limits(runtime.store)
         standin = DeliveryStandIn(runtime.store)
         runtime.jobs.wake_delivery = standin.wake
         pipeline = cls(runtime, standin)
-        pipeline._time_looks(runtime.jobs)
+        pipeline._time_polls(runtime.jobs)
         await runtime.jobs.recover()
         assert runtime.poller is not None
         runtime.poller.start()
@@ -97,8 +91,8 @@ class Pipeline:
         standin.start()
         return pipeline
 
-    def _time_looks(self, jobs: JobService) -> None:
-        """Record how late each due look starts (the poller's and the callbacks' alike)."""
+    def _time_polls(self, jobs: JobService) -> None:
+        """Record how late each due poll starts (the poller's and the callbacks' alike)."""
         refresh = jobs.refresh
 
         async def timed(job: Job) -> Job | None:
@@ -112,6 +106,16 @@ class Pipeline:
     async def close(self) -> None:
         await self.standin.stop()
         await self.runtime.close()
+
+
+async def lift_limits(store: Store) -> None:
+    """Exempt the bench role and lift the budgets: quota checks run, never refuse a job."""
+    await store.update_guild_config(
+        GUILD_ID,
+        exempt_role_ids=frozenset({BENCH_ROLE}),
+        daily_budget_usd=None,
+        monthly_budget_usd=None,
+    )
 
 
 def settings_for(load: Load, base_url: str, db: Path, *, callbacks: bool) -> Settings:
@@ -160,11 +164,9 @@ def plan(load: Load, catalog: Catalog, *, hold: bool = False) -> list[Planned]:
 async def accept_all(
     jobs: JobService, planned: Sequence[Planned], *, hold: bool
 ) -> tuple[list[int], list[float]]:
-    """Accept every planned job, one after another; return the ids and each one's seconds.
-
-    A ``[sim:seconds=…]`` directive in the prompt makes the simulator take exactly the
-    planned time; ``[sim:hold]`` keeps the task running until it is cancelled.
-    """
+    """Accept every planned job in turn; return the ids and the seconds each accept took.
+    ``[sim:seconds=…]`` in the prompt makes the simulator take exactly the planned time;
+    ``[sim:hold]`` keeps the task running until it is cancelled."""
     ids, took = [], []
     for i, job in enumerate(planned):
         directive = "[sim:hold]" if hold else f"[sim:seconds={job.seconds:.3f}]"
@@ -212,3 +214,33 @@ class CpuClock:
         """(process, event loop, store thread) seconds since this clock was made."""
         now = self._read()
         return now[0] - self.start[0], now[1] - self.start[1], now[2] - self.start[2]
+
+
+def poll_counts(db: Path) -> dict[int, int]:
+    """Recorded polls of each job queued or running at Max API (read beside the store)."""
+    marks = ", ".join("?" * len(UPSTREAM))
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            f"SELECT id, polls FROM jobs WHERE state IN ({marks})", [s.value for s in UPSTREAM]
+        )
+        return {int(job_id): int(polls) for job_id, polls in rows}
+
+
+async def until_each_polled(
+    poller: Poller, db: Path, before: dict[int, int], within: float
+) -> float | None:
+    """The ``perf_counter`` moment each job in ``before`` has one more poll (None: not
+    within ``within`` seconds)."""
+
+    def waiting() -> bool:
+        with sqlite3.connect(db) as conn:
+            now = dict(conn.execute("SELECT id, polls FROM jobs").fetchall())
+        return any(now.get(job_id, 0) <= polls for job_id, polls in before.items())
+
+    deadline = time.perf_counter() + within
+    while time.perf_counter() < deadline:
+        # One poll per job is the least it takes; then check that none was skipped.
+        if poller.stats.polls >= len(before) and not await asyncio.to_thread(waiting):
+            return time.perf_counter()
+        await asyncio.sleep(0.01)
+    return None

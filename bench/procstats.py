@@ -1,9 +1,5 @@
-"""CPU time and memory of a process (or one of its threads), read from ``/proc``.
-
-psutil is not a dependency, and Linux's ``/proc`` says everything the job benchmark
-needs: resident memory now and at its peak, and CPU time split by thread, so the
-store's database thread can be told apart from the event loop.
-"""
+"""CPU time and memory of this process, one of its threads or another process, read from
+``/proc`` (psutil is not a dependency)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
-"""The Max API simulator in its own process, so the bot side's CPU and memory are its own.
-
-Started as ``python -m simulator --port 0 …`` (the same entry point a person
-uses), stopped with SIGINT, and read afterwards through its ``/_sim`` control
-endpoints: every task's creation and end moments and every request it received.
-"""
+"""The Max API simulator in its own process, so the bot side's CPU and memory are its own;
+its ``/_sim`` endpoints tell, after the run, when each task ended and what it was asked."""
 
 from __future__ import annotations
 

@@ -188,3 +188,21 @@ async def test_every_cog_loads_and_command_names_are_unique(make_bot) -> None:  
         "seedance",
     } <= set(names)
     await bot.close()
+
+
+def test_no_test_module_imports_another() -> None:
+    """Shared test code lives in helper modules and conftest.py, never in a test_*.py."""
+    offenders = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                module = "." * node.level + (node.module or "")
+                names = [module, *(f"{module}.{alias.name}" for alias in node.names)]
+            else:
+                continue
+            ours = [n for n in names if n.startswith(("tests.", "."))]
+            if any(n.rsplit(".", 1)[-1].startswith("test_") for n in ours):
+                offenders.append(f"{relative(path)}:{node.lineno}")
+    assert offenders == []

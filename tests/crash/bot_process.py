@@ -49,11 +49,11 @@ from discord.http import Route
 
 from bot.discord_io.client import AtelierBot
 from bot.discord_io.delivery import Deliverer
-from bot.discord_io.delivery_plan import parse_marker
 from bot.domain.job import Job
 from bot.domain.job_states import JobState
 from bot.maxapi import MaxApiClient
 from bot.store import Store
+from bot.text.delivery_plan import parse_marker
 
 SIGNAL_PREFIX = "atelier-crash-test:"
 

@@ -1,4 +1,5 @@
-"""Start the bot as a subprocess (:mod:`tests.crash.bot_process`), watch it, kill it.
+"""Start the bot as a subprocess (:mod:`tests.crash.bot_process`), watch it, kill it;
+and :class:`Bench`, the database, simulator and local Discord the crash tests share.
 
 The subprocess's stderr (the bot's log and the launcher's ``atelier-crash-test:``
 lines) is read continuously, so the pipe never fills, and goes into every failure
@@ -9,17 +10,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from bot.domain.catalog import GenerationRequest
+from bot.domain.job import Job
+from bot.domain.job_states import TERMINAL, JobState
+from bot.services.jobs import JobService, Requester
+from bot.store import Store
+from bot.text.delivery_plan import parse_marker
+from simulator import Simulator
 from tests.crash.bot_process import SIGNAL_PREFIX
+from tests.discord_world import Member, Message, World
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
+IMAGE = "seedream-4.5"
+SIM_KEY = "sim-key"
 
 #: Environment names passed through from the test process (nothing else leaks in,
 #: so a developer's DISCORD_TOKEN or DEV_GUILD_ID can never reach the bot).
@@ -194,3 +208,110 @@ async def bot_process(
         yield run
     finally:
         await run.close()
+
+
+# -- the test bench ------------------------------------------------------------------
+
+
+@dataclass
+class Bench:
+    """The database, the simulator and the local Discord one bot process works against."""
+
+    world: World
+    sim: Simulator
+    home: Path
+    store: Store
+    jobs: JobService
+
+    def settings(self, crash_at: str | None = None, **extra: str) -> dict[str, str]:
+        return {
+            "DISCORD_TOKEN": self.world.token,
+            "MAXAPI_KEY": SIM_KEY,
+            "MAXAPI_BASE_URL": self.sim.base_url,
+            "DATABASE_PATH": str(self.home / "atelier.db"),
+            "POLL_SCALE": "0.01",
+            "LOG_LEVEL": "INFO",
+            "ATELIER_TEST_DISCORD": self.world.http_base,
+            "ATELIER_CRASH_AT": crash_at or "",
+            **extra,
+        }
+
+    def run(
+        self, label: str, crash_at: str | None = None, **extra: str
+    ) -> AbstractAsyncContextManager[BotRun]:
+        """One bot process; it is killed when the block ends, whatever happened."""
+        return bot_process(self.settings(crash_at, **extra), cwd=self.home, label=label)
+
+    async def accept(self, prompt: str, member: Member | None = None) -> Job:
+        """A job as ``/imagine`` would leave it: admitted, quota reserved, recorded in
+        ``accepted`` (by ``world.member`` unless another member asks)."""
+        requester = Requester(
+            guild_id=self.world.guild.id,
+            channel_id=self.world.channel.id,
+            user_id=(member or self.world.member).user.id,
+        )
+        job = await self.jobs.accept(GenerationRequest(model=IMAGE, prompt=prompt), requester)
+        assert job.state == JobState.ACCEPTED
+        return job
+
+    async def job(self, job_id: int) -> Job:
+        job = await self.store.get(job_id)
+        assert job is not None
+        return job
+
+    async def ended(self, job_id: int) -> Job | None:
+        job = await self.job(job_id)
+        return job if job.state in TERMINAL else None
+
+    async def path(self, job_id: int) -> list[str]:
+        """The states the job went through, in order (from ``job_events``)."""
+        return [e.to_state for e in await self.store.events(job_id)]
+
+    def results(self, job: Job) -> list[Message]:
+        """Result messages of ``job``: their last line is ``job #<id>``."""
+        return [
+            m
+            for m in self.world.messages(self.world.channel)
+            if (marker := parse_marker(m.content)) is not None and marker[0] == job.id
+        ]
+
+    def announcements(self, job: Job) -> list[Message]:
+        """The Announcer's "your job #<id> (…) was lost / failed" messages for ``job``."""
+        return [
+            m for m in self.world.messages(self.world.channel) if f" job #{job.id} (" in m.content
+        ]
+
+    def messages_about(self, job: Job) -> list[Message]:
+        return self.results(job) + self.announcements(job)
+
+    def submissions(self, job: Job) -> int:
+        """Submit requests Max API received for ``job`` (prompts are unique per job)."""
+        return sum(
+            1
+            for r in self.sim.submissions
+            if isinstance(r.body, dict) and (r.body.get("input") or {}).get("prompt") == job.prompt
+        )
+
+
+def assert_quiet(run: BotRun) -> None:
+    """A restart after a crash is routine: nothing may be logged as an error."""
+    bad = [line for line in run.lines if " ERROR " in line or "Traceback" in line]
+    assert not bad, run.explain(f"errors logged: {bad[:3]}")
+
+
+async def restart_until(bench: Bench, label: str, *jobs: Job) -> BotRun:
+    """Start the bot without crash hooks, wait until every job ended and its message is
+    in the channel, let Discord traffic settle, stop it with SIGTERM; return the run."""
+    async with bench.run(label) as run:
+        await run.wait_signal("ready", "delivery")
+        for job in jobs:
+            ended = await run.wait_until(
+                functools.partial(bench.ended, job.id), what=f"job {job.id} to end"
+            )
+            await run.wait_for(
+                functools.partial(bench.messages_about, ended),
+                what=f"a message about job {job.id} ({ended.state})",
+            )
+        await bench.world.settle()
+        assert await run.stop() == 0, run.explain("expected a clean exit after SIGTERM")
+    return run

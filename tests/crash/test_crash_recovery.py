@@ -11,163 +11,22 @@ recovery submits them.
 
 from __future__ import annotations
 
-import functools
 import signal
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from pathlib import Path
 
-import aiohttp
 import pytest
 
-from bot.discord_io.delivery_plan import parse_marker
-from bot.domain.catalog import Catalog, GenerationRequest
 from bot.domain.job import Job
-from bot.domain.job_states import TERMINAL, JobState
-from bot.maxapi import MaxApiClient
-from bot.services.jobs import JobService, Requester
-from bot.settings import Secret
-from bot.store import Store
-from simulator import Simulator, SimulatorConfig
-from tests.crash.supervisor import BotRun, bot_process
-from tests.discord_world import Member, Message, World
+from bot.domain.job_states import JobState
+from tests.crash.supervisor import Bench, BotRun, assert_quiet, restart_until
 
 S = JobState
-IMAGE = "seedream-4.5"
-SIM_KEY = "sim-key"
 
 pytestmark = pytest.mark.timeout(120)
 
 
-# -- the test bench --------------------------------------------------------------------
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    # Tasks take a hundredth of their real time (a Seedream image: 0.15 s); the bot
-    # polls at POLL_SCALE=0.01 to match.
-    async with Simulator(SimulatorConfig(api_key=SIM_KEY, speed=0.01)) as simulator:
-        yield simulator
-
-
-@dataclass
-class Bench:
-    """The database, the simulator and the local Discord one bot process works against."""
-
-    world: World
-    sim: Simulator
-    home: Path
-    store: Store
-    jobs: JobService
-
-    def settings(self, crash_at: str | None = None, **extra: str) -> dict[str, str]:
-        return {
-            "DISCORD_TOKEN": self.world.token,
-            "MAXAPI_KEY": SIM_KEY,
-            "MAXAPI_BASE_URL": self.sim.base_url,
-            "DATABASE_PATH": str(self.home / "atelier.db"),
-            "POLL_SCALE": "0.01",
-            "LOG_LEVEL": "INFO",
-            "ATELIER_TEST_DISCORD": self.world.http_base,
-            "ATELIER_CRASH_AT": crash_at or "",
-            **extra,
-        }
-
-    def run(
-        self, label: str, crash_at: str | None = None, **extra: str
-    ) -> AbstractAsyncContextManager[BotRun]:
-        """One bot process; it is killed when the block ends, whatever happened."""
-        return bot_process(self.settings(crash_at, **extra), cwd=self.home, label=label)
-
-    async def accept(self, prompt: str, member: Member | None = None) -> Job:
-        """A job as ``/imagine`` would leave it: admitted, quota reserved, recorded in
-        ``accepted`` (by ``world.member`` unless another member asks)."""
-        requester = Requester(
-            guild_id=self.world.guild.id,
-            channel_id=self.world.channel.id,
-            user_id=(member or self.world.member).user.id,
-        )
-        job = await self.jobs.accept(GenerationRequest(model=IMAGE, prompt=prompt), requester)
-        assert job.state == S.ACCEPTED
-        return job
-
-    async def job(self, job_id: int) -> Job:
-        job = await self.store.get(job_id)
-        assert job is not None
-        return job
-
-    async def ended(self, job_id: int) -> Job | None:
-        job = await self.job(job_id)
-        return job if job.state in TERMINAL else None
-
-    async def path(self, job_id: int) -> list[str]:
-        """The states the job went through, in order (from ``job_events``)."""
-        return [e.to_state for e in await self.store.events(job_id)]
-
-    def results(self, job: Job) -> list[Message]:
-        """Result messages of ``job``: their last line is ``job #<id>``."""
-        return [
-            m
-            for m in self.world.messages(self.world.channel)
-            if (marker := parse_marker(m.content)) is not None and marker[0] == job.id
-        ]
-
-    def announcements(self, job: Job) -> list[Message]:
-        """The Announcer's "your job #<id> (…) was lost / failed" messages for ``job``."""
-        return [
-            m for m in self.world.messages(self.world.channel) if f" job #{job.id} (" in m.content
-        ]
-
-    def messages_about(self, job: Job) -> list[Message]:
-        return self.results(job) + self.announcements(job)
-
-    def submissions(self, job: Job) -> int:
-        """Submit requests Max API received for ``job`` (prompts are unique per job)."""
-        return sum(
-            1
-            for r in self.sim.submissions
-            if isinstance(r.body, dict) and (r.body.get("input") or {}).get("prompt") == job.prompt
-        )
-
-
-@pytest.fixture
-async def bench(world: World, sim: Simulator, tmp_path: Path) -> AsyncIterator[Bench]:
-    store = await Store.open(tmp_path / "atelier.db")  # creates the schema
-    async with aiohttp.ClientSession() as http:
-        api = MaxApiClient(http, sim.base_url, Secret(SIM_KEY))  # never called: accept only
-        try:
-            yield Bench(world, sim, tmp_path, store, JobService(store, Catalog.load(), api))
-        finally:
-            await store.close()
-
-
 def assert_killed(run: BotRun, code: int) -> None:
     assert code == -signal.SIGKILL, run.explain("expected the process to die of SIGKILL")
-
-
-def assert_quiet(run: BotRun) -> None:
-    """A restart after a crash is routine: nothing may be logged as an error."""
-    bad = [line for line in run.lines if " ERROR " in line or "Traceback" in line]
-    assert not bad, run.explain(f"errors logged: {bad[:3]}")
-
-
-async def restart_until(bench: Bench, label: str, *jobs: Job) -> BotRun:
-    """Start the bot without crash hooks, wait until every job ended and its message is
-    in the channel, let Discord traffic settle, stop it with SIGTERM; return the run."""
-    async with bench.run(label) as run:
-        await run.wait_signal("ready", "delivery")
-        for job in jobs:
-            ended = await run.wait_until(
-                functools.partial(bench.ended, job.id), what=f"job {job.id} to end"
-            )
-            await run.wait_for(
-                functools.partial(bench.messages_about, ended),
-                what=f"a message about job {job.id} ({ended.state})",
-            )
-        await bench.world.settle()
-        assert await run.stop() == 0, run.explain("expected a clean exit after SIGTERM")
-    return run
 
 
 # -- one job, one crash point ------------------------------------------------------------
@@ -388,7 +247,7 @@ async def test_sigkill_with_jobs_in_every_state(bench: Bench) -> None:
 
 
 class OwnerNotTold(AssertionError):
-    """The owner of a job that ended without a result was never told why."""
+    """The owner of a job that ended without a result was never notified."""
 
 
 @pytest.mark.parametrize(
@@ -402,8 +261,8 @@ class OwnerNotTold(AssertionError):
 async def test_sigkill_between_an_ending_and_its_notice_still_tells_the_owner(
     ending: str, prompt: str, first_crash: str | None, bench: Bench
 ) -> None:
-    """DESIGN.md: a job stuck in submitting "becomes lost and its owner is told"; a
-    failure is told too. Kill the process right after the ending commits, restart."""
+    """A job stuck in submitting becomes lost and its owner is notified (DESIGN.md), as
+    after a failure. Kill the process right after the ending commits, restart."""
     job = await bench.accept(prompt)
     if first_crash is not None:
         async with bench.run("mid-submit", crash_at=first_crash) as first:

@@ -8,20 +8,14 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
+from bot.domain.job_states import JobState
 from simulator import Simulator, SimulatorConfig
-from tests.crash.test_crash_recovery import (  # the crash tests' bench, reused
-    IMAGE,
-    SIM_KEY,
-    Bench,
-    S,
-    assert_quiet,
-    bench,  # noqa: F401 (fixture)
-    restart_until,
-)
+from tests.crash.supervisor import IMAGE, SIM_KEY, Bench, assert_quiet, restart_until
+
+S = JobState
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -38,9 +32,7 @@ async def sim() -> AsyncIterator[Simulator]:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 async def test_a_signal_mid_submit_lets_the_submits_finish_and_nothing_is_lost(
-    bench: Bench,  # noqa: F811
-    tmp_path: Path,
-    sig: signal.Signals,
+    bench: Bench, sig: signal.Signals
 ) -> None:
     jobs = [await bench.accept(f"graceful {sig.name} {n}") for n in range(3)]
     bench.sim.faults.stall_next(len(jobs), seconds=STALL, endpoint="submit")
@@ -76,7 +68,7 @@ async def test_a_signal_mid_submit_lets_the_submits_finish_and_nothing_is_lost(
         assert "lost" not in await bench.path(job.id)
 
 
-async def test_a_signal_while_idle_exits_promptly(bench: Bench) -> None:  # noqa: F811
+async def test_a_signal_while_idle_exits_promptly(bench: Bench) -> None:
     async with bench.run("idle") as run:
         await run.wait_signal("ready", "delivery")
         began = time.monotonic()

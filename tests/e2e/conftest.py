@@ -1,6 +1,7 @@
-"""e2e fixtures: the test-only echo bot, and the Max API simulator with settings that
-point the runtime at it (files that need a differently configured simulator define
-their own ``sim``)."""
+"""e2e fixtures: the test-only echo bot, the Max API simulator with settings that point
+the runtime at it, and the whole bot started on those settings (``app``, ``runtime``).
+A file that needs other settings or a differently configured simulator overrides
+``runtime_settings`` or ``sim``."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ from typing import Any
 
 import pytest
 
+from bot.discord_io.client import AtelierBot
+from bot.runtime import Runtime
 from bot.settings import Settings
 from simulator import Simulator, SimulatorConfig
 from tests.discord_world import World
+from tests.e2e.support import SCALE, App, started
 
 ECHO_EXTENSIONS = ["cogs.info", "tests.e2e.echo_cog"]
-#: Simulator speed and POLL_SCALE: model times and the poll schedule at 1/100.
-SCALE = 0.01
 
 
 @pytest.fixture
@@ -34,3 +36,19 @@ async def sim() -> AsyncIterator[Simulator]:
 @pytest.fixture
 def runtime_settings(settings: Settings, sim: Simulator) -> Settings:
     return dataclasses.replace(settings, maxapi_base_url=sim.base_url, poll_scale=SCALE)
+
+
+@pytest.fixture
+async def app(
+    run_bot: Callable[..., Any],
+    make_bot: Callable[..., AtelierBot],
+    runtime_settings: Settings,
+) -> AsyncIterator[App]:
+    """The whole bot on a Runtime, started like ``python -m bot`` starts it."""
+    async with started(run_bot, make_bot, runtime_settings) as running:
+        yield running
+
+
+@pytest.fixture
+def runtime(app: App) -> Runtime:
+    return app.runtime

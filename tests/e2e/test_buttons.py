@@ -4,53 +4,29 @@ the buttons keep working after the bot restarts."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import discord
-import pytest
 
 from bot.discord_io.client import AtelierBot
 from bot.domain.job import Job
 from bot.domain.job_states import JobState
 from bot.settings import Settings
 from simulator import Simulator
-from tests.discord_world import World
-from tests.discord_world.interactions import InjectedInteraction
-from tests.discord_world.models import Member, Message
-from tests.e2e.test_generate import (
+from tests.discord_world import InjectedInteraction, Member, Message, World
+from tests.e2e.support import (
     App,
     card,
     job_id_of,
     job_when,
     refusal,
     run_to_the_end,
-    settings_for,
     settled,
-    simulator,
     started,
 )
 
 S = JobState
-
-
-@pytest.fixture(name="sim")
-async def _sim() -> AsyncIterator[Simulator]:
-    async with simulator() as running:
-        yield running
-
-
-@pytest.fixture(name="app_settings")
-def _app_settings(settings: Settings, sim: Simulator) -> Settings:
-    return settings_for(settings, sim)
-
-
-@pytest.fixture(name="app")
-async def _app(
-    run_bot: Callable[..., Any], make_bot: Callable[..., AtelierBot], app_settings: Settings
-) -> AsyncIterator[App]:
-    async with started(run_bot, make_bot, app_settings) as running:
-        yield running
 
 
 async def delivered(
@@ -72,8 +48,8 @@ def other_member(world: World) -> Member:
     return world.add_member("someone-else")
 
 
-async def running_job(world: World, app: App, sim: Simulator, prompt: str) -> tuple[Job, Message]:
-    """A job held at Max API (it runs until finished or cancelled), with its card."""
+async def running_job(world: World, app: App, prompt: str) -> tuple[Job, Message]:
+    """A job that Max API keeps running until it is finished or cancelled, with its card."""
     ix = await world.slash("imagine", {"prompt": f"{prompt} [sim:hold]"})
     message = await card(ix)
     job_id = job_id_of(message)
@@ -87,7 +63,7 @@ async def running_job(world: World, app: App, sim: Simulator, prompt: str) -> tu
 async def test_cancel_is_for_the_owner_or_a_moderator(
     world: World, sim: Simulator, app: App
 ) -> None:
-    job, message = await running_job(world, app, sim, "a slow owl")
+    job, message = await running_job(world, app, "a slow owl")
     button = f"atelier:cancel:{job.id}"
 
     stranger = await world.click(message, button, user=other_member(world))
@@ -105,7 +81,7 @@ async def test_cancel_is_for_the_owner_or_a_moderator(
         what="the card to show the cancel",
     )
 
-    other, other_card = await running_job(world, app, sim, "another owl")
+    other, other_card = await running_job(world, app, "another owl")
     click = await world.click(other_card, f"atelier:cancel:{other.id}", user=world.moderator)
     answer = await click.wait_followup()
     assert f"Cancelled job #{other.id} of <@{world.member.user.id}>" in answer.content
@@ -132,9 +108,7 @@ async def test_reroll_is_a_new_job_with_the_same_request_for_the_clicker(
     assert second["user_id"] == str(clicker.user.id)
 
 
-async def test_variations_start_from_the_result_image(
-    world: World, sim: Simulator, app: App
-) -> None:
+async def test_variations_start_from_the_result_image(world: World, app: App) -> None:
     job, result = await delivered(world, app, {"prompt": "a fox", "ratio": "16:9"})
     click = await world.click(result, f"atelier:vary:{job.id}")
     vary = await new_card(click, app)
@@ -144,9 +118,7 @@ async def test_variations_start_from_the_result_image(
     assert (await settled(app.store, vary.id)).state == S.DELIVERED
 
 
-async def test_variations_of_grok_switch_to_its_image_model(
-    world: World, sim: Simulator, app: App
-) -> None:
+async def test_variations_of_grok_switch_to_its_image_model(world: World, app: App) -> None:
     job, result = await delivered(world, app, {"prompt": "a fox", "count": 1}, command="grok")
     assert job.model == "grok-imagine/text-to-image-lite"
     click = await world.click(result, f"atelier:vary:{job.id}")
@@ -155,9 +127,7 @@ async def test_variations_of_grok_switch_to_its_image_model(
     assert "n" not in vary.input  # the image model makes one image and refuses n
 
 
-async def test_variations_of_a_gallery_ask_which_image(
-    world: World, sim: Simulator, app: App
-) -> None:
+async def test_variations_of_a_gallery_ask_which_image(world: World, app: App) -> None:
     job, result = await delivered(
         world, app, {"prompt": "two foxes", "count": 2}, command="seedream"
     )
@@ -178,7 +148,7 @@ async def test_variations_of_a_gallery_ask_which_image(
 
 
 async def test_animate_offers_video_models_then_makes_a_video_of_the_image(
-    world: World, sim: Simulator, app: App
+    world: World, app: App
 ) -> None:
     job, result = await delivered(world, app, {"prompt": "a fox runs [sim:seconds=3]"})
     click = await world.click(result, f"atelier:animate:{job.id}")
@@ -282,15 +252,14 @@ async def test_clicks_check_the_job_the_channel_and_the_clicker_again(
 
 async def test_buttons_keep_working_after_a_restart(
     world: World,
-    sim: Simulator,
     run_bot: Callable[..., Any],
     make_bot: Callable[..., AtelierBot],
-    app_settings: Settings,
+    runtime_settings: Settings,
 ) -> None:
-    async with started(run_bot, make_bot, app_settings) as first:
+    async with started(run_bot, make_bot, runtime_settings) as first:
         job, result = await delivered(world, first, {"prompt": "a fox"})
-        held, held_card = await running_job(world, first, sim, "a slow owl")
-    async with started(run_bot, make_bot, app_settings) as second:
+        held, held_card = await running_job(world, first, "a slow owl")
+    async with started(run_bot, make_bot, runtime_settings) as second:
         click = await world.click(result, f"atelier:info:{job.id}")
         assert f"Job #{job.id}" in await refusal(click)
         click = await world.click(result, f"atelier:reroll:{job.id}")

@@ -10,146 +10,37 @@ says what to do, records nothing and sends nothing to Max API.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import itertools
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import Any
 
 import discord
 import pytest
 
 from bot.discord_io.client import AtelierBot
-from bot.domain.catalog import Catalog
-from bot.domain.job import Job
 from bot.domain.job_states import JobState
-from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.store import Store
-from simulator import Simulator, SimulatorConfig
+from simulator import Simulator
 from tests.discord_world import World
-from tests.discord_world.interactions import InjectedInteraction
-from tests.discord_world.models import Message
+from tests.e2e.support import (
+    FAST,
+    App,
+    card,
+    job_id_of,
+    job_when,
+    refusal,
+    run_to_the_end,
+    settled,
+    started,
+)
 
 S = JobState
-SCALE = 0.01
-FAST = 0.2  # seconds between two edits of a card, in these tests
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-
-
-@dataclasses.dataclass
-class App:
-    runtime: Runtime
-    bot: AtelierBot
-
-    @property
-    def store(self) -> Store:
-        assert self.runtime.store is not None
-        return self.runtime.store
-
-
-def simulator() -> Simulator:
-    return Simulator(SimulatorConfig(speed=SCALE, allow_loopback_callbacks=True))
-
-
-def settings_for(settings: Settings, sim: Simulator) -> Settings:
-    return dataclasses.replace(settings, maxapi_base_url=sim.base_url, poll_scale=SCALE)
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with simulator() as running:
-        yield running
-
-
-@pytest.fixture
-def app_settings(settings: Settings, sim: Simulator) -> Settings:
-    return settings_for(settings, sim)
-
-
-@asynccontextmanager
-async def started(
-    run_bot: Callable[..., Any],
-    make_bot: Callable[..., AtelierBot],
-    settings: Settings,
-    *,
-    interval: float = FAST,
-) -> AsyncIterator[App]:
-    """The whole bot on a Runtime, as ``python -m bot`` starts it."""
-    async with Runtime(settings, Catalog.load(), progress_interval=interval) as runtime:
-        bot = make_bot(services=runtime.services())
-        async with run_bot(bot):
-            yield App(runtime, bot)
-
-
-@pytest.fixture
-async def app(
-    run_bot: Callable[..., Any], make_bot: Callable[..., AtelierBot], app_settings: Settings
-) -> AsyncIterator[App]:
-    async with started(run_bot, make_bot, app_settings) as running:
-        yield running
 
 
 def png(world: World, name: str = "cat.png", **kwargs: Any) -> Any:
     kwargs.setdefault("content_type", "image/png")
     return world.attachment(name, PNG, **kwargs)
-
-
-async def job_when(
-    store: Store, job_id: int, predicate: Callable[[Job], bool], within: float = 20.0
-) -> Job:
-    """The job once ``predicate`` holds for it (read from the store every 20 ms)."""
-    async with asyncio.timeout(within):
-        while True:
-            job = await store.get(job_id)
-            if job is not None and predicate(job):
-                return job
-            await asyncio.sleep(0.02)
-
-
-async def settled(store: Store, job_id: int, within: float = 20.0) -> Job:
-    return await job_when(store, job_id, lambda job: job.state.is_terminal, within)
-
-
-async def card(ix: InjectedInteraction) -> Message:
-    """The public progress card that answered ``ix``."""
-    callback = await ix.wait_response()
-    assert callback.type == 4, f"expected a message answer, got {callback.type}: {callback.data}"
-    assert not callback.ephemeral
-    assert ix.original is not None
-    return ix.original
-
-
-def job_id_of(message: Message) -> int:
-    (cancel,) = [c for c in message.custom_ids() if c.startswith("atelier:cancel:")]
-    return int(cancel.rsplit(":", 1)[1])
-
-
-async def result_of(world: World, job_id: int, timeout: float = 20.0) -> Message:
-    return await world.wait_for_message(
-        world.channel,
-        lambda m: f"job #{job_id}" in m.content and bool(m.files),
-        timeout=timeout,
-        kind="channel",
-    )
-
-
-async def refusal(ix: InjectedInteraction) -> str:
-    """The ephemeral error embed that answered ``ix``, as one string."""
-    callback = await ix.wait_response()
-    assert callback.ephemeral, f"expected an ephemeral refusal, got {callback.data}"
-    assert ix.original is not None
-    return ix.original.embed_text()
-
-
-async def run_to_the_end(world: World, app: App, ix: InjectedInteraction) -> tuple[Job, Message]:
-    """The job behind a command's card once it is delivered, and its result message."""
-    message = await card(ix)
-    job_id = job_id_of(message)
-    job = await settled(app.store, job_id)
-    assert job.state == S.DELIVERED, f"job {job_id} ended {job.state}: {job.failure_message}"
-    result = world.message(job.result_message_ids[-1])
-    return job, result
 
 
 # -- the command surface ----------------------------------------------------------------
@@ -437,9 +328,7 @@ async def test_missing_bot_permissions_are_told_before_any_job(
     assert not sim.submissions
 
 
-async def test_a_member_who_cannot_attach_files_cannot_send_images(
-    world: World, sim: Simulator, app: App
-) -> None:
+async def test_a_member_who_cannot_attach_files_cannot_send_images(world: World, app: App) -> None:
     world.guild.everyone.permissions &= ~discord.Permissions(attach_files=True).value
     ix = await world.slash("imagine", {"prompt": "x", "image": png(world)})
     assert "can't attach files in this channel" in await refusal(ix)
@@ -451,7 +340,7 @@ async def test_a_member_who_cannot_attach_files_cannot_send_images(
 # -- the card as the job moves -----------------------------------------------------------------
 
 
-async def test_a_failure_is_shown_on_the_card_once(world: World, sim: Simulator, app: App) -> None:
+async def test_a_failure_is_shown_on_the_card_once(world: World, app: App) -> None:
     ix = await world.slash("imagine", {"prompt": "a face [sim:fail=CONTENT_MODERATION]"})
     message = await card(ix)
     job = await settled(app.store, job_id_of(message))
@@ -465,13 +354,12 @@ async def test_a_failure_is_shown_on_the_card_once(world: World, sim: Simulator,
 
 async def test_card_edits_are_throttled_and_the_last_state_is_never_lost(
     world: World,
-    sim: Simulator,
     run_bot: Callable[..., Any],
     make_bot: Callable[..., AtelierBot],
-    app_settings: Settings,
+    runtime_settings: Settings,
 ) -> None:
     interval = 1.0
-    async with started(run_bot, make_bot, app_settings, interval=interval) as app:
+    async with started(run_bot, make_bot, runtime_settings, interval=interval) as app:
         ix = await world.slash("imagine", {"prompt": "slowly [sim:seconds=100]"})
         message = await card(ix)
         job = await settled(app.store, job_id_of(message))
@@ -501,8 +389,12 @@ async def test_after_the_token_expires_the_card_is_edited_through_the_channel(
     job = await job_when(app.store, job_id, lambda job: job.task_id is not None)
     assert job.task_id is not None
     sim.finish(job.task_id)
-    result = await result_of(world, job_id)
-    assert result.files
+    await world.wait_for_message(
+        world.channel,
+        lambda m: f"job #{job_id}" in m.content and bool(m.files),
+        timeout=20,
+        kind="channel",
+    )
     await world.wait_for(lambda: "Done" in message.embed_text(), timeout=10, what="a Done card")
     channel_edits = world.requests_to("PATCH /channels/{channel_id}/messages/{message_id}")
     assert any(r.path.endswith(f"/{message.id}") and r.status == 200 for r in channel_edits)
@@ -540,9 +432,7 @@ async def test_a_failed_answer_drops_the_job_before_max_api(
     assert not sim.submissions
 
 
-async def test_the_servers_default_model_and_allowed_models_apply(
-    world: World, sim: Simulator, app: App
-) -> None:
+async def test_the_servers_default_model_and_allowed_models_apply(world: World, app: App) -> None:
     await app.store.update_guild_config(
         world.guild.id,
         default_image_model="seedream-4",

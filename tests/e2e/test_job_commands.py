@@ -4,52 +4,44 @@ moderators see, what each may do, and that every answer comes inside Discord's w
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import Callable
 
 import aiohttp
 import discord
 import pytest
 
-from bot.discord_io.client import AtelierBot
-from bot.domain.catalog import Catalog, GenerationRequest
+from bot.domain.catalog import GenerationRequest
 from bot.domain.job import Job
 from bot.domain.job_states import JobState
 from bot.runtime import Runtime
-from bot.services.jobs import CHARGED_CANCEL_ANSWERS, Requester
-from bot.settings import Settings
+from bot.services.job_messages import CHARGED_CANCEL_ANSWERS
+from bot.services.jobs import Requester
 from bot.store import Store
 from simulator import Simulator
 from tests.discord_world import Channel, Member, Message, World
-from tests.e2e.support import answer
-from tests.e2e.test_generate import card, job_id_of
+from tests.e2e.support import answer, card, job_id_of, job_when
 from tests.helpers.jobs import lift_limits
 
 S = JobState
-SCALE = 0.01
 MODEL = "nano-banana-2"
 
 
-@pytest.fixture
-async def runtime(
-    world: World,
-    run_bot: Callable[..., Any],
-    make_bot: Callable[..., AtelierBot],
-    runtime_settings: Settings,
-) -> AsyncIterator[Runtime]:
-    """A Runtime and the app's bot on it, started like ``python -m bot`` starts them,
-    with no limits in the test guild (these tests are not about limits)."""
-    async with Runtime(runtime_settings, Catalog.load()) as started:
-        await lift_limits(store_of(started), world.guild.id)
-        async with run_bot(make_bot(services=started.services())):
-            yield started
+@pytest.fixture(autouse=True)
+async def _no_limits(world: World, runtime: Runtime) -> None:
+    """No limits in the test guild: these tests are not about limits."""
+    await lift_limits(store_of(runtime), world.guild.id)
 
 
 def store_of(runtime: Runtime) -> Store:
     assert runtime.store is not None
     return runtime.store
+
+
+async def state_of(runtime: Runtime, job_id: int) -> JobState:
+    job = await store_of(runtime).get(job_id)
+    assert job is not None
+    return job.state
 
 
 async def accept(
@@ -74,15 +66,8 @@ async def accept(
     return job
 
 
-async def until(
-    runtime: Runtime, job_id: int, ok: Callable[[Job], bool], within: float = 15
-) -> Job:
-    async with asyncio.timeout(within):
-        while True:
-            job = await store_of(runtime).get(job_id)
-            if job is not None and ok(job):
-                return job
-            await asyncio.sleep(0.02)
+async def until(runtime: Runtime, job_id: int, ok: Callable[[Job], bool]) -> Job:
+    return await job_when(store_of(runtime), job_id, ok, within=15)
 
 
 async def held(
@@ -201,7 +186,7 @@ async def test_a_member_cannot_cancel_someone_elses_job_but_a_moderator_can(
     refused = await answer(await world.slash("cancel", {"job": job.id}))
     assert "not yours" in refused.embed_text()
     assert refused.ephemeral
-    assert (await store_of(runtime).get(job.id)).state == S.RUNNING  # type: ignore[union-attr]
+    assert await state_of(runtime, job.id) == S.RUNNING
 
     done = await answer(await world.slash("cancel", {"job": job.id}, user=world.moderator))
     # It was running at Max API, so under the default CANCEL_REFUNDS the cancel is charged.
@@ -218,7 +203,7 @@ async def test_cancel_refuses_unknown_and_finished_jobs(world: World, runtime: R
     done = await delivered(runtime, world, "a finished fox")
     again = await answer(await world.slash("cancel", {"job": done.id}))
     assert "already delivered" in again.content
-    assert (await store_of(runtime).get(done.id)).state == S.DELIVERED  # type: ignore[union-attr]
+    assert await state_of(runtime, done.id) == S.DELIVERED
 
 
 async def test_jobs_of_another_server_are_unknown_even_to_moderators(
@@ -237,7 +222,7 @@ async def test_jobs_of_another_server_are_unknown_even_to_moderators(
         "cancel", {"job": str(job.id)}, focused="job", user=world.moderator
     )
     assert await picked.choices() == []
-    assert (await store_of(runtime).get(job.id)).state == S.ACCEPTED  # type: ignore[union-attr]
+    assert await state_of(runtime, job.id) == S.ACCEPTED
 
 
 # -- /show job --------------------------------------------------------------------------
@@ -301,7 +286,7 @@ async def test_show_refuses_jobs_without_a_result(world: World, runtime: Runtime
     job = await held(runtime, world, "a slow owl")
     message = await answer(await world.slash("show", {"job": job.id}))
     assert "no result yet" in message.embed_text()
-    assert (await store_of(runtime).get(job.id)).state == S.RUNNING  # type: ignore[union-attr]
+    assert await state_of(runtime, job.id) == S.RUNNING
 
 
 async def test_show_keeps_age_restricted_results_in_age_restricted_channels(
@@ -479,7 +464,7 @@ async def test_manage_messages_in_one_channel_does_not_reach_a_private_one(
     assert "not yours" in show.embed_text()
     await world.settle()
     assert not [m for m in world.messages(art) if is_result(shown.id)(m)]
-    assert (await store_of(runtime).get(secret.id)).state == S.RUNNING  # type: ignore[union-attr]
+    assert await state_of(runtime, secret.id) == S.RUNNING
     # The owner always sees their own jobs, from any channel.
     assert await offered(world, "cancel", staffer, world.channel) == [secret.id]
 
@@ -499,7 +484,7 @@ async def test_manage_messages_in_a_channel_moderates_its_jobs_from_anywhere(
     done = await answer(await world.slash("cancel", {"job": in_art.id}, user=helper))
     assert done.content.startswith(f"Cancelled job #{in_art.id} of <@{world.member.id}>")
     assert (await until(runtime, in_art.id, lambda j: j.state.is_terminal)).state == S.CANCELLED
-    assert (await store_of(runtime).get(in_general.id)).state == S.RUNNING  # type: ignore[union-attr]
+    assert await state_of(runtime, in_general.id) == S.RUNNING
 
 
 async def test_manage_server_moderates_every_channel_but_lists_only_those_it_sees(
@@ -528,14 +513,14 @@ async def test_a_private_thread_is_hidden_from_manage_messages_without_manage_th
     assert await offered(world, "cancel", helper, world.channel) == []
     refused = await answer(await world.slash("cancel", {"job": job.id}, user=helper))
     assert "not yours" in refused.embed_text()
-    assert (await store_of(runtime).get(job.id)).state == S.RUNNING  # type: ignore[union-attr]
+    assert await state_of(runtime, job.id) == S.RUNNING
 
 
 async def test_a_cancel_after_max_api_started_is_charged_and_counted(
     world: World, runtime: Runtime, sim: Simulator
 ) -> None:
     """Default ``CANCEL_REFUNDS=pending``: a job Max API is running stays charged (the
-    member is told, ``/usage`` counts it); one still waiting in its queue is refunded."""
+    member is notified, ``/usage`` counts it); one still waiting in its queue is refunded."""
     started = await held(runtime, world, "a started owl")
     waiting = await accept(runtime, world, "a waiting owl [sim:hold=PENDING]")
     waiting = await until(runtime, waiting.id, lambda j: j.task_id is not None)

@@ -8,14 +8,12 @@ import asyncio
 import dataclasses
 import secrets
 import socket
-from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import aiohttp
 import pytest
 
-from bot.discord_io.client import AtelierBot
-from bot.domain.catalog import Catalog, GenerationRequest
+from bot.domain.catalog import GenerationRequest
+from bot.domain.job_states import JobState
 from bot.healthcheck import check
 from bot.maxapi import MaxApiClient
 from bot.runtime import Runtime
@@ -24,10 +22,9 @@ from bot.services.jobs import Requester
 from bot.settings import Secret, Settings
 from simulator import Simulator
 from tests.discord_world import Message, World
-from tests.e2e.support import answer
+from tests.e2e.support import SCALE, answer, job_when
 from tests.helpers.metrics import parse
 
-SCALE = 0.01
 MODEL = "nano-banana-2"
 METRICS_TOKEN = "metrics-s3cret"
 BEARER = {"Authorization": f"Bearer {METRICS_TOKEN}"}
@@ -50,16 +47,6 @@ def runtime_settings(settings: Settings, sim: Simulator) -> Settings:
     )
 
 
-@pytest.fixture
-async def runtime(
-    run_bot: Callable[..., Any], make_bot: Callable[..., AtelierBot], runtime_settings: Settings
-) -> AsyncIterator[Runtime]:
-    async with Runtime(runtime_settings, Catalog.load()) as started:
-        bot = make_bot(services=started.services())
-        async with run_bot(bot):
-            yield started
-
-
 async def hold_a_job(runtime: Runtime, world: World, guild_id: int | None = None) -> int:
     assert runtime.jobs is not None and runtime.store is not None
     who = Requester(
@@ -67,12 +54,9 @@ async def hold_a_job(runtime: Runtime, world: World, guild_id: int | None = None
     )
     job = await runtime.jobs.accept(GenerationRequest(MODEL, "an owl [sim:hold]", {}), who)
     runtime.jobs.submit_soon(job)
-    async with asyncio.timeout(10):
-        while True:
-            got = await runtime.store.get(job.id)
-            if got is not None and got.state.value in ("queued", "running"):
-                return job.id
-            await asyncio.sleep(0.02)
+    waiting = (JobState.QUEUED, JobState.RUNNING)
+    await job_when(runtime.store, job.id, lambda j: j.state in waiting, within=10)
+    return job.id
 
 
 def fields(message: Message) -> dict[str, str]:
