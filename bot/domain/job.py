@@ -61,6 +61,8 @@ class Job:
     poll_errors: int = 0
     delivery_attempts: int = 0
     next_poll_at: float | None = None
+    #: While a poll runs: until when it holds the job (no other read returns it).
+    poll_claimed_until: float | None = None
     next_delivery_at: float | None = None
     parent_job_id: int | None = None
     action: str | None = None

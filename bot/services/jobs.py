@@ -394,6 +394,7 @@ class JobService:
         accepted = await self.store.in_states([S.ACCEPTED])
         for job in accepted:
             self.submit_soon(job)  # never sent: safe to send now
+        await self.store.release_poll_claims()  # no poll runs yet: the claims are stale
         upstream = await self.store.in_states(list(UPSTREAM))
         for job in upstream:
             if job.next_poll_at is None:

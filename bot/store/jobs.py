@@ -129,6 +129,8 @@ class JobQueries(GuildQueries):
             if not can_move(state, target):
                 raise ValueError(f"job state {state} cannot move to {target}")
         row = _encode(values)
+        if "next_poll_at" in row:  # a poll's next time ends its claim
+            row["poll_claimed_until"] = None
 
         def move() -> Job | None:
             now = self.clock()
@@ -173,6 +175,8 @@ class JobQueries(GuildQueries):
         ``state`` is refused (use :meth:`transition`)."""
         if "state" in values:
             raise ValueError("use transition() to change a job's state")
+        if "next_poll_at" in values:  # a poll's next time ends its claim
+            values = {**values, "poll_claimed_until": None}
         row = _encode({**values, "updated_at": self.clock()})
         return ", ".join(f"{k} = ?" for k in row), list(row.values())
 
@@ -205,16 +209,22 @@ class JobQueries(GuildQueries):
         return await self.run(lambda: self.db.execute(sql, params).rowcount > 0)
 
     async def claim_due_polls(self, now: float, limit: int, until: float) -> list[Job]:
-        """Up to ``limit`` jobs whose poll is due, each claimed until ``until``: its
-        ``next_poll_at`` moves there in the same statement (a compare-and-set), so no
-        other read returns it while it is polled. The poll then sets the real time."""
+        """Up to ``limit`` jobs whose poll is due and unclaimed, each claimed until
+        ``until`` in the same statement (a compare-and-set), so no other read returns it
+        while it is polled. Setting the next poll time ends the claim."""
+        free = "(poll_claimed_until IS NULL OR poll_claimed_until <= ?)"
         sql = (
-            "UPDATE jobs SET next_poll_at = ? WHERE next_poll_at <= ? AND id IN "
+            f"UPDATE jobs SET poll_claimed_until = ? WHERE {free} AND id IN "
             "(SELECT id FROM jobs WHERE next_poll_at IS NOT NULL AND next_poll_at <= ? "
-            f"AND {_UPSTREAM_SQL} ORDER BY next_poll_at LIMIT ?) RETURNING *"
+            f"AND {free} AND {_UPSTREAM_SQL} ORDER BY next_poll_at LIMIT ?) RETURNING *"
         )
-        params = [until, now, now, *_UPSTREAM_VALUES, limit]
+        params = [until, now, now, now, *_UPSTREAM_VALUES, limit]
         return await self.run(lambda: self._many(sql, params))
+
+    async def release_poll_claims(self) -> int:
+        """Drop every poll claim (at start-up, when no poll of this process can be running)."""
+        sql = "UPDATE jobs SET poll_claimed_until = NULL WHERE poll_claimed_until IS NOT NULL"
+        return await self.run(lambda: self.db.execute(sql).rowcount)
 
     async def forget_expired_tokens(self, now: float) -> int:
         """Clear interaction tokens that Discord no longer accepts (15 minutes after the
@@ -250,7 +260,8 @@ class JobQueries(GuildQueries):
     async def next_poll_time(self) -> float | None:
         """The earliest poll time, claims included (a claim's end is a poll time too)."""
         sql = (
-            f"SELECT MIN(next_poll_at) FROM jobs WHERE next_poll_at IS NOT NULL AND {_UPSTREAM_SQL}"
+            "SELECT MIN(MAX(next_poll_at, COALESCE(poll_claimed_until, 0))) FROM jobs "
+            f"WHERE next_poll_at IS NOT NULL AND {_UPSTREAM_SQL}"
         )
         return await self.run(lambda: self._float(sql, _UPSTREAM_VALUES))
 

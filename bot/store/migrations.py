@@ -329,3 +329,9 @@ def m010_failure_fields(db: Database) -> None:
                     [template, json.dumps({name: value}, ensure_ascii=False), job_id],
                 )
                 break
+
+
+@migrations()
+def m011_poll_claims(db: Database) -> None:
+    """A poll's claim in its own column, so a restart can drop claims that no poll holds."""
+    db.execute("ALTER TABLE jobs ADD COLUMN poll_claimed_until REAL")

@@ -246,6 +246,19 @@ async def test_submit_answered_5xx_is_lost_and_sent_once(h: Harness, processed: 
 # ---------------------------------------------------------------------------- recover
 
 
+async def test_recover_drops_the_poll_claims_a_killed_process_left(h: Harness) -> None:
+    running = await h.start_job("a fox [sim:hold]")
+    now = h.jobs.clock()
+    await h.store.update(running.id, next_poll_at=now)
+    [claimed] = await h.store.claim_due_polls(now, 5, until=now + 120)  # then a kill -9
+    assert claimed.id == running.id
+    assert await h.store.claim_due_polls(now, 5, until=now + 120) == []
+
+    await h.jobs.recover()
+
+    assert [j.id for j in await h.store.claim_due_polls(now, 5, until=now + 120)] == [running.id]
+
+
 async def test_recover_loses_submitting_and_resubmits_accepted(h: Harness) -> None:
     lost = await h.jobs.accept(GenerationRequest(model=IMAGE, prompt="mid-submit"), REQUESTER)
     await h.store.transition(lost.id, S.ACCEPTED, S.SUBMITTING, "submit")

@@ -354,7 +354,8 @@ async def test_stop_cancels_polls_in_flight_and_leaves_no_task(h: Harness) -> No
     async with polling(h) as poller:
         await h.sim.wait_for(lambda: bool(h.sim.queries_for(job.task_id or "")), within=5)
         claimed = await h.job(job.id)
-        assert claimed.next_poll_at is not None and claimed.next_poll_at > h.jobs.clock() + 60
+        assert claimed.poll_claimed_until is not None
+        assert claimed.poll_claimed_until > h.jobs.clock() + 60
         started = time.monotonic()
     assert time.monotonic() - started < 1, "stop does not wait for the stalled query"
     assert not poller.running

@@ -32,6 +32,7 @@ RELEASED_MIGRATIONS = [
     "m008_trust",
     "m009_rules_in_python",
     "m010_failure_fields",
+    "m011_poll_claims",
 ]
 
 
@@ -316,11 +317,18 @@ async def test_due_queries_and_next_times(store: Store) -> None:
     assert await store.next_poll_time() == 10.0
     claimed = await store.claim_due_polls(20.0, 10, until=50.0)
     assert sorted(j.id for j in claimed) == [ids[1], ids[2]]  # due at 10 and 20
-    assert {j.next_poll_at for j in claimed} == {50.0}
+    assert {j.poll_claimed_until for j in claimed} == {50.0}
     assert await store.claim_due_polls(20.0, 10, until=50.0) == [], "claimed: not due again"
     assert await store.next_poll_time() == 30.0
-    [earliest] = await store.claim_due_polls(100.0, 1, until=150.0)
-    assert earliest.id == ids[0]  # due at 30, before the claims that end at 50
+    [later] = await store.claim_due_polls(40.0, 5, until=150.0)
+    assert later.id == ids[0]  # due at 30; the others are claimed until 50
+    # Setting the next poll time ends a claim; a restart drops the claims left.
+    assert (await store.update(ids[2], next_poll_at=60.0)).poll_claimed_until is None
+    assert await store.release_poll_claims() == 2
+    assert sorted(j.id for j in await store.claim_due_polls(40.0, 10, until=50.0)) == [
+        ids[0],
+        ids[1],
+    ]
     done = await store.transition(
         ids[1], S.QUEUED, S.SUCCEEDED, "done", result_urls=["u"], next_delivery_at=1.0
     )
