@@ -293,7 +293,11 @@ class Poller:
             self.stats.unexpected_errors += 1
             log.exception("job %s: poll failed unexpectedly; backing off", job.id)
             return await self._back_off(job, None)
-        if result is not None and result.state in UPSTREAM and result.poll_claimed_until:
+        if (
+            result is not None
+            and result.state in UPSTREAM
+            and result.next_poll_at in (None, job.next_poll_at)
+        ):
             # Nothing replaced the claim (e.g. a row without a task id): back off, so the
             # job is not polled again as soon as the claim ends, forever.
             log.warning("job %s: poll set no next poll time; backing off", job.id)
