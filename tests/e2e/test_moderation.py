@@ -14,14 +14,12 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import discord
 import pytest
 
-from bot.discord_io.client import AtelierBot
-from bot.domain.catalog import Catalog, GenerationRequest
+from bot.domain.catalog import GenerationRequest
 from bot.domain.errors import UserFacingError
 from bot.domain.job import Job
 from bot.domain.job_states import JobState
@@ -29,7 +27,6 @@ from bot.domain.quota import Limits
 from bot.domain.units import parse_duration
 from bot.runtime import Runtime
 from bot.services.jobs import Requester
-from bot.settings import Settings
 from bot.store import Store
 from tests.discord_world import InjectedInteraction, Member, Message, World
 from tests.e2e.support import answer
@@ -38,19 +35,6 @@ S = JobState
 SCALE = 0.01
 MODEL = "nano-banana-2"
 MANAGE_GUILD = str(discord.Permissions(manage_guild=True).value)
-
-
-@pytest.fixture
-async def runtime(
-    run_bot: Callable[..., Any],
-    make_bot: Callable[..., AtelierBot],
-    runtime_settings: Settings,
-) -> AsyncIterator[Runtime]:
-    """The app on a Runtime, started like ``python -m bot`` starts it (built-in limits)."""
-    async with Runtime(runtime_settings, Catalog.load()) as started:
-        bot = make_bot(services=started.services())
-        async with run_bot(bot):
-            yield started
 
 
 @pytest.fixture
