@@ -25,7 +25,8 @@ _TERMINAL_VALUES = [s.value for s in TERMINAL]
 
 
 def _encode(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Column values for ``jobs``: JSON columns encoded, states as their names."""
+    """Column values for ``jobs``: JSON columns encoded, states as their names; setting
+    the next poll time ends the poll's claim."""
     unknown = set(values).difference(JOB_FIELDS)
     if unknown:
         raise KeyError(f"unknown job columns: {sorted(unknown)}")
@@ -36,6 +37,8 @@ def _encode(values: Mapping[str, Any]) -> dict[str, Any]:
         elif isinstance(value, JobState):
             value = value.value
         out[key] = value
+    if "next_poll_at" in out:
+        out["poll_claimed_until"] = None
     return out
 
 
@@ -129,8 +132,6 @@ class JobQueries(GuildQueries):
             if not can_move(state, target):
                 raise ValueError(f"job state {state} cannot move to {target}")
         row = _encode(values)
-        if "next_poll_at" in row:  # a poll's next time ends its claim
-            row["poll_claimed_until"] = None
 
         def move() -> Job | None:
             now = self.clock()
@@ -175,8 +176,6 @@ class JobQueries(GuildQueries):
         ``state`` is refused (use :meth:`transition`)."""
         if "state" in values:
             raise ValueError("use transition() to change a job's state")
-        if "next_poll_at" in values:  # a poll's next time ends its claim
-            values = {**values, "poll_claimed_until": None}
         row = _encode({**values, "updated_at": self.clock()})
         return ", ".join(f"{k} = ?" for k in row), list(row.values())
 
