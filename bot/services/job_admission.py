@@ -117,11 +117,10 @@ async def reserve(
     def gate(usage: Usage) -> None:
         check(limits, usage, charge, policy, now, exempt=exempt, operator=operator)
 
-    job, _ = await store.create_job_with_charge(
+    return await store.create_job_with_charge(
         row,
         charge,
         period_keys(now, policy.rollover_hour_utc),
         gate,
         operator_periods(now) if operator.active else None,
     )
-    return job

@@ -82,13 +82,12 @@ class JobQueries(GuildQueries):
         periods: tuple[str, str],
         gate: Callable[[Usage], None],
         operator_since: tuple[float, float] | None = None,
-    ) -> tuple[Job, int]:
+    ) -> Job:
         """Read the usage, let ``gate`` (pure quota logic) raise if the job does not fit,
         then insert the job, its event and its charge: one transaction under the write
-        lock, so simultaneous commands cannot pass a limit. Returns the job and its
-        :meth:`queue_position`."""
+        lock, so simultaneous commands cannot pass a limit."""
 
-        def reserve() -> tuple[Job, int]:
+        def reserve() -> Job:
             now = self.clock()
             day, month = periods
             with self._transaction():
@@ -107,7 +106,7 @@ class JobQueries(GuildQueries):
                     [job.id, job.guild_id, job.user_id, *astuple(charge), day, month, now, now],
                 )
                 self._add_spend(job.guild_id, day, month, charge.usd)
-            return job, self._queue_position(job.guild_id, job.id)
+            return job
 
         return await self.run(reserve)
 

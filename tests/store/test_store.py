@@ -210,7 +210,7 @@ async def test_every_allowed_move_settles_or_refunds_as_the_rules_say(tmp_path: 
     moves = [(before, after) for before, targets in TRANSITIONS.items() for after in targets]
     expected, got = {}, {}
     for before, after in moves:
-        job, _ = await store.create_job_with_charge(
+        job = await store.create_job_with_charge(
             job_values(), Charge(1, 0, 0.5), ("2026-11-23", "2026-11"), lambda _: None
         )
         side.execute("UPDATE jobs SET state = ? WHERE id = ?", [before.value, job.id])
@@ -228,7 +228,7 @@ async def test_every_allowed_move_settles_or_refunds_as_the_rules_say(tmp_path: 
 
 
 async def test_a_kept_charge_is_settled_where_the_move_would_refund(store: Store) -> None:
-    job, _ = await store.create_job_with_charge(
+    job = await store.create_job_with_charge(
         job_values(), Charge(1, 0, 0.5), ("2026-11-23", "2026-11"), lambda _: None
     )
     await store.transition(job.id, S.ACCEPTED, S.SUBMITTING, "submit")
@@ -251,10 +251,12 @@ async def test_a_refused_reservation_leaves_nothing_behind(store: Store) -> None
     assert await store.count_by_state() == {}
     usage = await store.usage(1, 3, "2026-11-23", "2026-11")
     assert usage.spend_today_usd == 0 and usage.guild_spend_month_usd == 0
-    job, position = await store.create_job_with_charge(
+    job = await store.create_job_with_charge(
         job_values(), Charge(1, 0, 0.5), ("2026-11-23", "2026-11"), lambda _: None
     )
-    assert position == 0 and [e.to_state for e in await store.events(job.id)] == ["accepted"]
+    assert await store.queue_position(job) == 0 and [
+        e.to_state for e in await store.events(job.id)
+    ] == ["accepted"]
 
 
 async def test_jobs_in_flight_at_the_trigger_release_settle_and_refund_once(
@@ -279,7 +281,7 @@ async def test_jobs_in_flight_at_the_trigger_release_settle_and_refund_once(
     assert await store.transition(1, UPSTREAM, S.FAILED, "upstream FAILURE") is not None
     assert await store.transition(2, UPSTREAM, S.SUCCEEDED, "upstream SUCCESS") is not None
     assert await store.transition(3, S.SUCCEEDED, S.EXPIRED, "links gone") is not None
-    new, _ = await store.create_job_with_charge(
+    new = await store.create_job_with_charge(
         job_values(guild_id=7), Charge(1, 0, 0.5), ("2026-11-23", "2026-11"), lambda _: None
     )
     events = [[(e.from_state, e.to_state) for e in await store.events(i)] for i in (1, 2, new.id)]
@@ -521,7 +523,7 @@ async def test_a_charge_reserved_by_an_earlier_release_is_refunded_once(
     store = await Store.open(path)
     await store.transition(1, S.QUEUED, S.FAILED, "upstream failed")
     usage = await store.usage(7, 3, "2026-11-23", "2026-11")
-    job, _ = await store.create_job_with_charge(
+    job = await store.create_job_with_charge(
         job_values(guild_id=7), Charge(1, 0, 0.5), ("2026-11-23", "2026-11"), lambda _: None
     )
     after = await store.usage(7, 3, "2026-11-23", "2026-11")
