@@ -6,6 +6,9 @@ async with discord_world() as world:          # server up, discord.py redirected
         ...
     async with running_bot(world, new_bot):   # a restart: same world, new bot
         ...
+    shard1 = discord.AutoShardedClient(intents=..., shard_count=2, shard_ids=[1])
+    async with running_bot(world, shard1):    # ready with the guilds of shard 1
+        ...
 """
 
 # Waiting helpers take a timeout on purpose: tests read better with one argument.
@@ -65,22 +68,29 @@ async def running_bot(
     token: str | None = None,
     timeout: float = 20.0,
     guild_ready_timeout: float = 0.05,
+    identify_wait: bool = True,
 ) -> AsyncIterator[ClientT]:
     """Start ``bot`` like ``bot.start(token)`` and yield once it is ready (logged in,
-    ``setup_hook`` done, every guild received, ``on_ready`` fired); close it after.
+    ``setup_hook`` done, every guild of its shards received, ``on_ready`` fired); close
+    it after.
 
     ``guild_ready_timeout`` shortens discord.py's wait after the last GUILD_CREATE
-    (2 s by default) so that ``on_ready`` and ``wait_until_ready`` come quickly."""
+    (2 s by default) so that ``on_ready`` and ``wait_until_ready`` come quickly.
+    ``identify_wait=False`` skips discord.py's 5 s pause before each IDENTIFY but the
+    first (between the shards of an AutoShardedClient, and after an invalid session)."""
     bot._connection.guild_ready_timeout = guild_ready_timeout
+    if not identify_wait:
+        bot.before_identify_hook = _no_identify_wait  # type: ignore[method-assign]
     before = set(asyncio.all_tasks())
     task = asyncio.create_task(bot.start(token or world.token), name="discord-world-bot")
 
     def started() -> bool:
         if task.done():
             return True
-        guilds_in = all(
+        expected = bot_guild_ids(world, bot)
+        guilds_in = expected is not None and all(
             (g := bot.get_guild(guild_id)) is not None and not g.unavailable
-            for guild_id in world.guilds
+            for guild_id in expected
         )
         return bot.is_ready() and guilds_in
 
@@ -92,6 +102,29 @@ async def running_bot(
         yield bot
     finally:
         await _stop(bot, task, before)
+
+
+def bot_guild_ids(world: World, bot: discord.Client) -> list[int] | None:
+    """The guilds ``bot``'s shards receive (all for an unsharded bot); None while an
+    AutoShardedClient has not learnt its shard count yet."""
+    count = bot.shard_count
+    if count is not None and count < 1:
+        return None  # an invalid shard: the world closes it (4010)
+    if isinstance(bot, discord.AutoShardedClient):
+        if count is None:
+            return None
+        shard_ids: list[int] = list(bot.shard_ids or range(count))
+    elif count is None or bot.shard_id is None:
+        return list(world.guilds)  # discord.py sends no ``shard`` then
+    else:
+        shard_ids = [bot.shard_id]
+    return [g.id for g in world.guilds_on(shard_ids, count)]
+
+
+async def _no_identify_wait(shard_id: int | None, *, initial: bool = False) -> None:
+    """discord.py's ``before_identify_hook`` without its 5 s pause (the world has no
+    IDENTIFY rate limit)."""
+    await asyncio.sleep(0)
 
 
 async def _stop(

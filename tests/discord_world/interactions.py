@@ -19,6 +19,8 @@ from tests.discord_world.models import (
     Role,
     User,
 )
+from tests.discord_world.shards import Shard, shard_of
+from tests.discord_world.waiting import NotDelivered
 
 if TYPE_CHECKING:
     from tests.discord_world.world import World
@@ -71,7 +73,23 @@ class InjectedInteraction:
         self.followups: list[Message] = []
         self.rejections: list[tuple[str, int]] = []
         """``(route, code)`` of each request on this interaction the server refused."""
+        self.delivered_to: list[Shard | None] = []
+        """The shard of each session that got it (None: unsharded); empty: nobody did."""
         self._expired = False
+
+    @property
+    def delivered(self) -> bool:
+        return bool(self.delivered_to)
+
+    def _require_delivered(self) -> None:
+        if not self.delivered:
+            shards = self.world.gateway.live_shards()
+            counts = sorted({s[1] for s in shards if s is not None})
+            where = ", ".join(f"shard {shard_of(self.guild.id, n)} of {n}" for n in counts)
+            raise NotDelivered(
+                f"interaction {self.describe()} reached no session: its guild is on "
+                f"{where or 'no shard'}; connected sessions: {shards}"
+            )
 
     @property
     def user(self) -> User:
@@ -105,6 +123,7 @@ class InjectedInteraction:
 
     async def wait_response(self, timeout: float = 10.0) -> Callback:
         """The callback (type + data) once the bot answered."""
+        self._require_delivered()
         return await self.world.wait_for(
             lambda: self.callback,
             timeout=timeout,
@@ -118,6 +137,7 @@ class InjectedInteraction:
         self, predicate: Callable[[Message], bool] | None = None, timeout: float = 10.0
     ) -> Message:
         """The first followup (in order) that matches."""
+        self._require_delivered()
 
         def find() -> Message | None:
             for msg in self.followups:
@@ -135,6 +155,7 @@ class InjectedInteraction:
         self, predicate: Callable[[Message], bool] | None = None, timeout: float = 10.0
     ) -> Message:
         """The original response message once it matches (e.g. after an edit)."""
+        self._require_delivered()
 
         def find() -> Message | None:
             msg = self.original

@@ -376,7 +376,8 @@ class Message:
     tts: bool = False
     type: int = 0
     kind: str = "channel"
-    """``channel`` (channel route), ``response`` (interaction callback) or ``followup``."""
+    """``channel`` (channel route), ``response`` (interaction callback), ``followup``, or
+    ``member`` (``world.say``)."""
     interaction_id: int | None = None
     interaction_meta: JSON | None = None
     webhook_id: int | None = None

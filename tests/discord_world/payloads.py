@@ -10,12 +10,13 @@ if TYPE_CHECKING:
     from tests.discord_world.world import World
 
 
-def ready_payload(world: World, session_id: str, resume_url: str) -> JSON:
+def ready_payload(world: World, session_id: str, resume_url: str, guilds: list[Guild]) -> JSON:
+    """READY listing ``guilds`` (the session's shard's) as unavailable stubs."""
     user = world.bot_user.payload() | {"verified": True, "mfa_enabled": False}
     return {
         "v": 10,
         "user": user,
-        "guilds": [{"id": str(g), "unavailable": True} for g in world.guilds],
+        "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
         "session_id": session_id,
         "session_type": "normal",
         "resume_gateway_url": resume_url,

@@ -161,7 +161,7 @@ class Rest:
         return json_response(
             {
                 "url": self.world.ws_base + "/gateway",
-                "shards": 1,
+                "shards": self.world.recommended_shards,
                 "session_start_limit": {
                     "total": 1000,
                     "remaining": 999,

@@ -6,6 +6,8 @@ from __future__ import annotations
 import itertools
 import time
 
+from tests.discord_world.shards import Shard, snowflake_for_shard
+
 DISCORD_EPOCH_MS = 1_420_070_400_000
 
 
@@ -21,6 +23,11 @@ class Snowflakes:
         ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
         candidate = (ms << 22) | (next(self._counter) & 0xFFF)
         self._last = max(candidate, self._last + 1)
+        return self._last
+
+    def next_on_shard(self, shard: Shard) -> int:
+        """The next id that puts a guild on ``shard`` (``(id >> 22) % count == shard_id``)."""
+        self._last = snowflake_for_shard(self.next(), shard)
         return self._last
 
 

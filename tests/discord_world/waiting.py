@@ -18,6 +18,11 @@ class WaitTimeout(AssertionError):
     """A condition did not come true in time; the message says what was seen."""
 
 
+class NotDelivered(AssertionError):
+    """An interaction reached no session (no bot runs its guild's shard): on Discord it
+    fails for the member, so waiting for the bot's answer is pointless."""
+
+
 class Notifier:
     def __init__(self) -> None:
         self._waiters: set[asyncio.Future[None]] = set()

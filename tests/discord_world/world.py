@@ -50,6 +50,7 @@ from tests.discord_world.models import (
 )
 from tests.discord_world.payloads import guild_create_payload
 from tests.discord_world.ratelimits import RateLimits
+from tests.discord_world.shards import Shard, shard_of
 from tests.discord_world.snowflake import Snowflakes
 from tests.discord_world.waiting import Notifier
 
@@ -65,6 +66,8 @@ class World:
 
     def __init__(self, *, token: str = DEFAULT_TOKEN) -> None:
         self.token = token
+        self.recommended_shards = 1
+        """``shards`` in GET /gateway/bot: what an AutoShardedClient without a count runs."""
         self.ids = Snowflakes()
         self.clock = Clock()
         self.faults = Faults()
@@ -133,11 +136,20 @@ class World:
         self.users[user.id] = user
         return user
 
-    def add_guild(self, name: str, *, owner: User | None = None, premium_tier: int = 0) -> Guild:
+    def add_guild(
+        self,
+        name: str,
+        *,
+        owner: User | None = None,
+        premium_tier: int = 0,
+        shard: Shard | None = None,
+    ) -> Guild:
         """A guild with @everyone, the bot's managed role, the bot, its owner and a
-        #general channel; announced to a connected bot."""
+        #general channel; announced to a connected bot. ``shard=(k, n)`` picks an id
+        that puts it on shard k when the bot runs n shards."""
         owner = owner or self.add_user(f"{name.lower().replace(' ', '-')}-owner")
-        guild = Guild(id=self.ids.next(), name=name, owner_id=owner.id, premium_tier=premium_tier)
+        guild_id = self.ids.next() if shard is None else self.ids.next_on_shard(shard)
+        guild = Guild(id=guild_id, name=name, owner_id=owner.id, premium_tier=premium_tier)
         guild.roles[guild.id] = Role(
             id=guild.id, name="@everyone", permissions=perms.EVERYONE_DEFAULT
         )
@@ -161,14 +173,14 @@ class World:
         # guilds listed in READY come with ``unavailable: false`` at identify.
         joined = guild_create_payload(self, guild)
         joined.pop("unavailable")
-        self.gateway.dispatch("GUILD_CREATE", joined)
+        self.gateway.dispatch("GUILD_CREATE", joined, guild_id=guild.id)
         return guild
 
     def remove_guild(self, guild: Guild) -> None:
         """The bot left (or was removed from) ``guild``; a connected bot hears GUILD_DELETE."""
         self.guilds.pop(guild.id, None)
         self.left_guild_ids.append(guild.id)
-        self.gateway.dispatch("GUILD_DELETE", {"id": str(guild.id)})
+        self.gateway.dispatch("GUILD_DELETE", {"id": str(guild.id)}, guild_id=guild.id)
 
     def add_channel(
         self,
@@ -190,13 +202,13 @@ class World:
             topic=topic,
         )
         guild.channels[channel.id] = channel
-        self.gateway.dispatch("CHANNEL_CREATE", self._channel_event(channel))
+        self._channel_dispatch("CHANNEL_CREATE", channel)
         return channel
 
     def delete_channel(self, channel: Channel) -> None:
         """Gone for good: every later request on it gets 10003."""
         channel.deleted = True
-        self.gateway.dispatch("CHANNEL_DELETE", self._channel_event(channel))
+        self._channel_dispatch("CHANNEL_DELETE", channel)
         self.notify()
 
     def add_role(self, name: str, permissions: int, *, guild: Guild | None = None) -> Role:
@@ -206,7 +218,9 @@ class World:
         )
         guild.roles[role.id] = role
         self.gateway.dispatch(
-            "GUILD_ROLE_CREATE", {"guild_id": str(guild.id), "role": role.payload()}
+            "GUILD_ROLE_CREATE",
+            {"guild_id": str(guild.id), "role": role.payload()},
+            guild_id=guild.id,
         )
         return role
 
@@ -224,7 +238,7 @@ class World:
         """Take permissions (e.g. ``discord.Permissions(attach_files=True).value``) from
         the bot in one channel; the bot's cache hears of it (CHANNEL_UPDATE)."""
         channel.bot_deny = deny
-        self.gateway.dispatch("CHANNEL_UPDATE", self._channel_event(channel))
+        self._channel_dispatch("CHANNEL_UPDATE", channel)
 
     def set_overwrite(
         self, channel: Channel, target: Role | Member, *, allow: int = 0, deny: int = 0
@@ -233,7 +247,7 @@ class World:
         member in one channel, replacing its earlier overwrite; the bot hears of it."""
         kind = ROLE_OVERWRITE if isinstance(target, Role) else MEMBER_OVERWRITE
         channel.overwrites[target.id] = Overwrite(target.id, kind, allow, deny)
-        self.gateway.dispatch("CHANNEL_UPDATE", self._channel_event(channel))
+        self._channel_dispatch("CHANNEL_UPDATE", channel)
 
     def add_thread(
         self,
@@ -257,14 +271,16 @@ class World:
         )
         guild.channels[thread.id] = thread
         self.gateway.dispatch(
-            "THREAD_CREATE", self._channel_event(thread) | {"newly_created": True}
+            "THREAD_CREATE",
+            self._channel_event(thread) | {"newly_created": True},
+            guild_id=guild.id,
         )
         return thread
 
     def set_archived(self, thread: Channel, archived: bool = True) -> None:
         """Archive (or reopen) a thread: discord.py drops an archived one from its cache."""
         thread.archived = archived
-        self.gateway.dispatch("THREAD_UPDATE", self._channel_event(thread))
+        self._channel_dispatch("THREAD_UPDATE", thread)
 
     def set_upload_limit(self, limit: int | None, *, guild: Guild | None = None) -> None:
         """Per-file limit for uploads (40005 over it); None restores the tier's."""
@@ -310,6 +326,9 @@ class World:
     def _channel_event(self, channel: Channel) -> JSON:
         return channel.payload(bot_id=self.bot_user.id)
 
+    def _channel_dispatch(self, event: str, channel: Channel) -> None:
+        self.gateway.dispatch(event, self._channel_event(channel), guild_id=channel.guild_id)
+
     # -- queries --------------------------------------------------------------------
 
     def channel_by_id(self, channel_id: int) -> Channel | None:
@@ -340,6 +359,15 @@ class World:
 
     def message(self, message_id: int) -> Message:
         return self.messages_by_id[message_id]
+
+    def shard_of(self, guild: Guild | int, count: int) -> int:
+        """The shard that gets ``guild``'s events when the bot runs ``count`` shards."""
+        return shard_of(guild.id if isinstance(guild, Guild) else guild, count)
+
+    def guilds_on(self, shard_ids: Iterable[int], count: int) -> list[Guild]:
+        """The guilds that sessions identified with these shards (of ``count``) receive."""
+        wanted = set(shard_ids)
+        return [g for g in self.guilds.values() if shard_of(g.id, count) in wanted]
 
     def requests_to(self, route: str) -> list[RequestRecord]:
         """Requests answered on a route template such as
@@ -444,7 +472,8 @@ class World:
         )
 
     async def wait_session(self, timeout: float = 15.0) -> None:
-        """Wait for a bot session; between a drop and its RESUME events are kept for it."""
+        """Wait for a bot session; between a drop and its RESUME events are kept for it.
+        An interaction then goes to the sessions of its guild's shard, if any."""
         await self.wait_for(
             lambda: self.gateway.has_session,
             timeout=timeout,
@@ -545,7 +574,8 @@ class World:
         )
         self.interactions[ix_id] = ix
         self.interactions_by_token[token] = ix
-        self.gateway.dispatch("INTERACTION_CREATE", payload)
+        sessions = self.gateway.dispatch("INTERACTION_CREATE", payload, guild_id=guild.id)
+        ix.delivered_to = [s.shard for s in sessions]
         self.notify()
         return ix
 
@@ -797,6 +827,30 @@ class World:
     def delete_message(self, msg: Message) -> None:
         msg.deleted = True
         self.notify()
+
+    def say(
+        self, author: Member | User, content: str, *, channel: Channel | None = None
+    ) -> Message:
+        """A member's message in ``channel`` (default #general), or, for a ``User``, a DM
+        to the bot; the sessions of its shard (DMs: shard 0) get MESSAGE_CREATE."""
+        if isinstance(author, Member):
+            channel = channel or self.channel
+            guild = self.guilds.get(channel.guild_id or 0)
+            if guild is None or author.id not in guild.members:
+                raise ValueError(f"{author.user.username} is not a member of {channel!r}'s guild")
+            user = author.user
+        else:
+            if channel is not None:
+                raise ValueError("a User writes in its DM; pass a Member for a guild channel")
+            channel, user = self.open_dm(author), author
+        msg = self.new_message(
+            channel, author=user, kind="member", payload={"content": content}, files=[]
+        )
+        data = msg.payload(self.application_id)
+        if isinstance(author, Member):
+            data["member"] = author.payload(with_user=False)
+        self.gateway.dispatch("MESSAGE_CREATE", data, guild_id=channel.guild_id)
+        return msg
 
     def open_dm(self, user: User) -> Channel:
         for channel in self.dm_channels.values():
