@@ -117,12 +117,12 @@ def run_command() -> int:
 def announce(settings: Settings) -> None:
     """What this start uses, before anything connects."""
     log.info("Max API: %s", settings.maxapi_base_url)
-    log.info("database: %s", settings.database_path.absolute())
+    log.info("database: %s", settings.database_label)
     if settings.dev_guild_id is not None:
         log.info("command sync: dev guild %s only (instant)", settings.dev_guild_id)
     else:
         log.info("command sync: global, only when the commands changed")
-    log.info("shard plan: one process, every shard")
+    log.info("shard plan: %s", settings.shard_label)
 
 
 async def run(

@@ -22,6 +22,7 @@ from bot.domain.addresses import is_public
 DEFAULT_MAXAPI_BASE_URL = "https://api.maxapi.io"
 DEFAULT_DATABASE_PATH = "data/atelier.db"
 DEFAULT_WEBHOOK_LISTEN = "127.0.0.1:8080"
+POSTGRES_SCHEMES = ("postgresql", "postgres")
 #: When Max API may refund a cancelled task to the operator (see ``CANCEL_REFUNDS``).
 CANCEL_REFUND_MODES = ("pending", "always", "never")
 
@@ -41,9 +42,12 @@ class SettingsError(ValueError):
 
 
 class DatabaseUnavailable(SettingsError):
-    """The file at ``DATABASE_PATH`` could not be opened as the bot's database."""
+    """The database (``DATABASE_PATH`` or ``DATABASE_URL``) could not be opened."""
 
-    def __init__(self, path: Path, why: str) -> None:
+    def __init__(self, path: Path | None, why: str) -> None:
+        if path is None:  # PostgreSQL: ``why`` names the host, never the password
+            super().__init__("DATABASE_URL", f"{why}; check the URL and that the server is running")
+            return
         super().__init__(
             "DATABASE_PATH",
             f"cannot open {path} ({why}); point it at the bot's database or a new file "
@@ -104,6 +108,34 @@ class Settings:
     poll_rate_max: float = 200.0
     log_level: str = "INFO"
     catalog_path: Path | None = None
+    database_url: Secret | None = None
+    """PostgreSQL (``DATABASE_URL``, holding a password); it wins over ``database_path``."""
+    shard_count: int | None = None
+    """Shards across all processes (``SHARD_COUNT``); ``None``: no sharding."""
+    shard_ids: tuple[int, ...] | None = None
+    """The shards this process runs (``SHARD_IDS``); ``None``: all of ``shard_count``."""
+    discord_api_base_url: str | None = None
+    """A Discord REST proxy such as ``http://127.0.0.1:8081/api/v10``; ``None``: Discord."""
+
+    @property
+    def database_label(self) -> str:
+        """What database is used, for logs and ``check``; never the password."""
+        if self.database_url is None:
+            return f"SQLite at {self.database_path}"
+        parts = urlsplit(self.database_url.get())
+        host = parts.hostname or "?"
+        where = f"[{host}]" if ":" in host else host
+        name = parts.path.lstrip("/")
+        return f"PostgreSQL at {where}:{parts.port or 5432}" + (f"/{name}" if name else "")
+
+    @property
+    def shard_label(self) -> str:
+        """The shard plan of this process, in words."""
+        if self.shard_count is None:
+            return "no sharding: one gateway connection"
+        if self.shard_ids is None:
+            return f"every shard, 0 to {self.shard_count - 1}, of {self.shard_count}"
+        return f"shards {', '.join(map(str, self.shard_ids))} of {self.shard_count}"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -128,6 +160,7 @@ class Settings:
             _parse_listen(r, "METRICS_LISTEN", metrics) if metrics else (None, 0)
         )
         metrics_token = r.optional("METRICS_TOKEN")
+        shard_count, shard_ids = _parse_shards(r)
         settings = cls(
             discord_token=Secret(discord_token),
             maxapi_key=Secret(maxapi_key),
@@ -157,6 +190,10 @@ class Settings:
             ),
             log_level=_parse_log_level(r),
             catalog_path=_parse_catalog_path(r),
+            database_url=_parse_database_url(r),
+            shard_count=shard_count,
+            shard_ids=shard_ids,
+            discord_api_base_url=_parse_discord_api_base_url(r),
         )
         if r.problems:
             raise SettingsError(*r.problems[0], *r.problems[1:])
@@ -365,13 +402,8 @@ def _parse_poll_rate(r: _Reader) -> float | None:
     raw = (r.optional("POLL_RATE") or "auto").lower()
     if raw == "auto":
         return None
-    return r.number(
-        "POLL_RATE",
-        20.0,
-        1,
-        10_000,
-        "must be auto or a number of queries a second, 1 to 10000",
-    )
+    what = "must be auto or a number of queries a second, 1 to 10000"
+    return r.number("POLL_RATE", 20.0, 1, 10_000, what)
 
 
 def _parse_log_level(r: _Reader) -> str:
@@ -391,3 +423,75 @@ def _parse_catalog_path(r: _Reader) -> Path | None:
         r.problem("CATALOG_PATH", f"no file at {raw}; point it at a JSON catalogue")
         return None
     return path
+
+
+def _parse_database_url(r: _Reader) -> Secret | None:
+    """A PostgreSQL URL; no problem line ever quotes it (it holds a password)."""
+    raw = (r.env.get("DATABASE_URL") or "").strip()
+    if not raw:
+        return None
+    example = "such as postgresql://atelier:PASSWORD@db.example.com:5432/atelier"
+    parts = _split(raw)
+    why = None
+    encode = "percent-encode the password's @ / ? # [ ] (as %40 %2F %3F %23 %5B %5D)"
+    if any(c.isspace() for c in raw):
+        why = "holds a space: remove it (put each setting on its own line in .env)"
+    elif parts is None:
+        why = f"cannot be read as a URL; {encode}"
+    elif parts.scheme.lower() not in POSTGRES_SCHEMES:
+        why = f"must start with postgresql:// or postgres://, {example}"
+    elif "@" in parts.path + parts.query + parts.fragment:  # the password cut the URL
+        why = f"has an @ after the host; {encode}"
+    elif not parts.hostname:
+        why = f"names no host, {example}"
+    else:
+        try:
+            parts.port  # noqa: B018 - raises ValueError unless it is a port number
+        except ValueError:
+            why = f"the port of {parts.hostname} must be a number from 1 to 65535"
+    if why:
+        r.problem("DATABASE_URL", why)
+        return None
+    return Secret(raw)
+
+
+def _parse_shards(r: _Reader) -> tuple[int | None, tuple[int, ...] | None]:
+    raw_count = r.optional("SHARD_COUNT")
+    raw_ids = r.optional("SHARD_IDS", spaces=True)
+    count = None
+    if raw_count is not None:
+        if not raw_count.isdigit() or not 1 <= int(raw_count) <= 100_000:
+            r.problem("SHARD_COUNT", "must be the number of shards across all processes, 1 or more")
+            return None, None
+        count = int(raw_count)
+    if raw_ids is None:
+        return count, None
+    if count is None:
+        r.problem("SHARD_IDS", "set SHARD_COUNT too (the number of shards of all processes)")
+        return None, None
+    parts = [part.strip() for part in raw_ids.split(",")]
+    if not all(part.isdigit() for part in parts):
+        r.problem("SHARD_IDS", "must be shard numbers separated by commas, such as 0,1")
+    elif any(int(part) >= count for part in parts):
+        r.problem("SHARD_IDS", f"each shard must be below SHARD_COUNT ({count}): 0 to {count - 1}")
+    elif len({int(part) for part in parts}) < len(parts):
+        r.problem("SHARD_IDS", "names a shard twice; list each shard once, such as 0,1")
+    else:
+        return count, tuple(int(part) for part in parts)
+    return count, None
+
+
+def _parse_discord_api_base_url(r: _Reader) -> str | None:
+    raw = r.optional("DISCORD_API_BASE_URL")
+    if raw is None:
+        return None
+    parts = _split(raw)
+    url = raw.rstrip("/")
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        why = "must be an http(s) URL, such as http://127.0.0.1:8081/api/v10"
+    elif not url.endswith("/api/v10"):
+        why = "must end in Discord's API path /api/v10, such as http://127.0.0.1:8081/api/v10"
+    else:
+        return url
+    r.problem("DISCORD_API_BASE_URL", why)
+    return None

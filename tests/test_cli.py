@@ -423,9 +423,9 @@ async def test_start_up_says_what_it_uses_and_warns_about_the_key_but_no_voice(
     said = [line.split(": ", 1)[1] for line in lines if " bot: " in line]
     assert said[:4] == [
         f"Max API: {sim.base_url}",
-        f"database: {tmp_path / 'atelier.db'}",
+        f"database: SQLite at {tmp_path / 'atelier.db'}",
         f"command sync: dev guild {world.guild.id} only (instant)",
-        "shard plan: one process, every shard",
+        "shard plan: no sharding: one gateway connection",
     ], text
     login = next(i for i, line in enumerate(lines) if "logging in using static token" in line)
     assert login > max(i for i, line in enumerate(lines) if "shard plan" in line)

@@ -37,6 +37,10 @@ def test_minimal_environment_gives_documented_defaults() -> None:
     assert settings.operator_budget_usd_per_month is None
     assert settings.cancel_refunds == "pending"
     assert (settings.metrics_host, settings.metrics_token) == (None, None)
+    assert settings.database_url is None
+    assert settings.database_label == "SQLite at data/atelier.db"
+    assert (settings.shard_count, settings.shard_ids) == (None, None)
+    assert settings.discord_api_base_url is None
 
 
 def test_every_setting_is_read(tmp_path: Path) -> None:
@@ -59,8 +63,16 @@ def test_every_setting_is_read(tmp_path: Path) -> None:
         "CANCEL_REFUNDS": "always",
         "METRICS_LISTEN": "127.0.0.1:9100",
         "METRICS_TOKEN": "metrics-secret",
+        "DATABASE_URL": "postgresql://atelier:db-secret@db.example.com:5433/atelier",
+        "SHARD_COUNT": "4",
+        "SHARD_IDS": "2, 3",
+        "DISCORD_API_BASE_URL": "http://127.0.0.1:8081/api/v10/",
     }
     settings = Settings.from_env(env)
+    assert settings.database_url == Secret(env["DATABASE_URL"])
+    assert "db-secret" not in repr(settings)
+    assert (settings.shard_count, settings.shard_ids) == (4, (2, 3))
+    assert settings.discord_api_base_url == "http://127.0.0.1:8081/api/v10"
     assert settings.allowed_guild_ids == {123456789012345678, 234567890123456789}
     assert settings.operator_budget_usd_per_day == 50.0
     assert settings.operator_budget_usd_per_month == 900.5
@@ -105,6 +117,18 @@ def test_every_setting_is_read(tmp_path: Path) -> None:
         ({**BASE, "OPERATOR_BUDGET_USD_PER_MONTH": "-1"}, "OPERATOR_BUDGET_USD_PER_MONTH"),
         ({**BASE, "CANCEL_REFUNDS": "sometimes"}, "CANCEL_REFUNDS"),
         ({**BASE, "METRICS_LISTEN": "9100"}, "METRICS_LISTEN"),
+        ({**BASE, "DATABASE_URL": "mysql://u:p@db/atelier"}, "DATABASE_URL"),
+        ({**BASE, "SHARD_COUNT": "0"}, "SHARD_COUNT"),
+        ({**BASE, "SHARD_COUNT": "two"}, "SHARD_COUNT"),
+        ({**BASE, "SHARD_COUNT": "-2"}, "SHARD_COUNT"),
+        ({**BASE, "SHARD_IDS": "0"}, "SHARD_IDS"),
+        ({**BASE, "SHARD_COUNT": "2", "SHARD_IDS": "0;1"}, "SHARD_IDS"),
+        ({**BASE, "SHARD_COUNT": "2", "SHARD_IDS": "0,"}, "SHARD_IDS"),
+        ({**BASE, "SHARD_COUNT": "2", "SHARD_IDS": "2"}, "SHARD_IDS"),
+        ({**BASE, "SHARD_COUNT": "2", "SHARD_IDS": "1,01"}, "SHARD_IDS"),
+        ({**BASE, "DISCORD_API_BASE_URL": "127.0.0.1:8081"}, "DISCORD_API_BASE_URL"),
+        ({**BASE, "DISCORD_API_BASE_URL": "ws://proxy/api/v10"}, "DISCORD_API_BASE_URL"),
+        ({**BASE, "DISCORD_API_BASE_URL": "http://proxy:8081"}, "DISCORD_API_BASE_URL"),
     ],
 )
 def test_bad_settings_name_the_variable(env: dict[str, str], name: str) -> None:
@@ -353,3 +377,104 @@ def test_bot_prints_every_settings_problem_on_its_own_line(tmp_path: Path) -> No
         ["atelier", " MAXAPI_BASE_URL"],
     ], result.stderr
     assert result.returncode == 2
+
+
+# -- several processes: PostgreSQL, shards, a Discord REST proxy --------------------------
+
+PASSWORD = "hunter2-Secret"
+
+
+@pytest.mark.parametrize(
+    ("url", "label"),
+    [
+        (
+            f"postgresql://atelier:{PASSWORD}@db.example.com:5433/atelier",
+            "db.example.com:5433/atelier",
+        ),
+        (f"postgres://atelier:{PASSWORD}@db/atelier?sslmode=require", "db:5432/atelier"),
+        (f"postgresql://atelier:{PASSWORD}@[::1]/atelier", "[::1]:5432/atelier"),
+        ("postgresql://db.internal", "db.internal:5432"),
+        (f"postgresql://atelier:{PASSWORD.replace('-', '%40')}@db/a", "db:5432/a"),
+    ],
+)
+def test_database_url_selects_postgresql_and_wins_over_the_path(url: str, label: str) -> None:
+    settings = Settings.from_env({**BASE, "DATABASE_URL": url, "DATABASE_PATH": "other.db"})
+    assert settings.database_url is not None and settings.database_url.get() == url
+    assert settings.database_label == f"PostgreSQL at {label}"
+    assert settings.database_path == Path("other.db")  # still read; the URL is what is used
+    for text in (settings.database_label, repr(settings), str(settings)):
+        assert PASSWORD not in text
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        (f"mysql://atelier:{PASSWORD}@db/atelier", "must start with postgresql:// or postgres://"),
+        (f"db.example.com:{PASSWORD}", "must start with postgresql:// or postgres://"),
+        (f"postgresql://atelier:{PASSWORD}@/atelier", "names no host"),
+        (f"postgresql://atelier:{PASSWORD}@db.example.com:54x2/atelier", "port of db.example.com"),
+        (f"postgresql://atelier:{PASSWORD}@db.example.com:70000/a", "from 1 to 65535"),
+        (f"postgresql://atelier:{PASSWORD}/x@db.example.com/atelier", "has an @ after the host"),
+        (f"postgresql://atelier:{PASSWORD}?x@db.example.com/atelier", "has an @ after the host"),
+        (f"postgresql://atelier:{PASSWORD}#x@db.example.com/atelier", "has an @ after the host"),
+        (f"postgresql://atelier:5432/{PASSWORD}@db.example.com/a", "has an @ after the host"),
+        (f"postgresql://atelier:[{PASSWORD}@db.example.com/a", "cannot be read as a URL"),
+        (f"postgresql://atelier:{PASSWORD} x@db.example.com/a", "holds a space"),
+        (f"postgresql://atelier:x {PASSWORD}=1@db/a", "holds a space"),
+    ],
+)
+def test_a_malformed_database_url_is_one_line_without_the_password(url: str, says: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({**BASE, "DATABASE_URL": url})
+    message = str(info.value)
+    assert info.value.problems[0][0] == "DATABASE_URL" and "\n" not in message
+    assert says in message
+    assert PASSWORD not in message and PASSWORD.lower() not in message.lower()
+
+
+def test_shard_count_alone_runs_every_shard() -> None:
+    settings = Settings.from_env({**BASE, "SHARD_COUNT": "3"})
+    assert (settings.shard_count, settings.shard_ids) == (3, None)
+    assert settings.shard_label == "every shard, 0 to 2, of 3"
+    assert Settings.from_env(BASE).shard_label == "no sharding: one gateway connection"
+    two = Settings.from_env({**BASE, "SHARD_COUNT": "4", "SHARD_IDS": "3,0"})
+    assert (two.shard_ids, two.shard_label) == ((3, 0), "shards 3, 0 of 4")
+
+
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        (
+            {"SHARD_IDS": "0,1"},
+            "SHARD_IDS: set SHARD_COUNT too (the number of shards of all processes)",
+        ),
+        (
+            {"SHARD_COUNT": "2", "SHARD_IDS": "1,2"},
+            "SHARD_IDS: each shard must be below SHARD_COUNT (2): 0 to 1",
+        ),
+        (
+            {"SHARD_COUNT": "4", "SHARD_IDS": "1, 2, 1"},
+            "SHARD_IDS: names a shard twice; list each shard once, such as 0,1",
+        ),
+        (
+            {"SHARD_COUNT": "4", "SHARD_IDS": "0-3"},
+            "SHARD_IDS: must be shard numbers separated by commas, such as 0,1",
+        ),
+        (
+            {"SHARD_COUNT": "many", "SHARD_IDS": "0"},
+            "SHARD_COUNT: must be the number of shards across all processes, 1 or more",
+        ),
+    ],
+)
+def test_wrong_shard_settings_are_one_clear_line(env: dict[str, str], line: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({**BASE, **env})
+    assert str(info.value) == line
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8081/api/v10", "https://proxy.internal/discord/api/v10/"]
+)
+def test_discord_api_base_url_is_an_http_url_of_the_v10_api(url: str) -> None:
+    settings = Settings.from_env({**BASE, "DISCORD_API_BASE_URL": url})
+    assert settings.discord_api_base_url == url.rstrip("/")

@@ -12,11 +12,12 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import discord
 from discord import app_commands
 from discord.ext import commands
+from discord.http import Route
 
 from bot.discord_io.translator import Translator
 from bot.discord_io.ui import AtelierTree
@@ -49,6 +50,28 @@ EXTENSIONS: tuple[str, ...] = (
 )
 
 
+class DigestStore(Protocol):
+    """Where the digest of the last globally synced command set is kept."""
+
+    async def get(self) -> str | None: ...
+
+    async def set(self, digest: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class FileDigestStore:
+    """The digest in a file (by default ``commands.sha256`` beside the SQLite file)."""
+
+    path: Path
+
+    async def get(self) -> str | None:
+        return self.path.read_text().strip() if self.path.is_file() else None
+
+    async def set(self, digest: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(digest)
+
+
 @dataclass
 class Services:
     """Everything the cogs use, built once at start-up by :class:`bot.runtime.Runtime`."""
@@ -65,6 +88,8 @@ class Services:
     """Run at the end of ``setup_hook`` (the runtime starts its loops here)."""
     on_close: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     """Run first in ``close`` (the runtime stops its loops before the gateway goes)."""
+    command_digest_store: DigestStore | None = None
+    """Where the synced command set's digest is kept; ``None``: a file beside the database."""
 
 
 def intents() -> discord.Intents:
@@ -75,7 +100,28 @@ def intents() -> discord.Intents:
     return wanted
 
 
+def use_discord_api_base(settings: Settings) -> None:
+    """Send discord.py's REST requests (interactions and webhooks too) to
+    ``DISCORD_API_BASE_URL``, a rate-limit proxy, when it is set."""
+    if settings.discord_api_base_url is not None:
+        Route.BASE = settings.discord_api_base_url
+
+
+def shard_options(settings: Settings) -> dict[str, Any]:
+    """``shard_count``/``shard_ids`` for an AutoShardedBot; empty when not sharded."""
+    if settings.shard_count is None:
+        return {}
+    ids = None if settings.shard_ids is None else list(settings.shard_ids)
+    return {"shard_count": settings.shard_count, "shard_ids": ids}
+
+
 class AtelierBot(commands.Bot):
+    """The bot: a :class:`ShardedAtelierBot` instead when ``SHARD_COUNT`` is set."""
+
+    def __new__(cls, services: Services, **_: Any) -> AtelierBot:
+        sharded = cls is AtelierBot and services.settings.shard_count is not None
+        return object.__new__(ShardedAtelierBot if sharded else cls)
+
     def __init__(
         self,
         services: Services,
@@ -83,6 +129,7 @@ class AtelierBot(commands.Bot):
         extensions: Sequence[str] = EXTENSIONS,
         sync_state_path: Path | None = None,
     ) -> None:
+        use_discord_api_base(services.settings)
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents(),
@@ -90,12 +137,15 @@ class AtelierBot(commands.Bot):
             # User text never pings anyone; delivery opts the requester back in.
             allowed_mentions=discord.AllowedMentions.none(),
             tree_cls=AtelierTree,
+            **shard_options(services.settings),
         )
         self.services = services
         self._extensions = tuple(extensions)
-        self._sync_state_path = sync_state_path or (
-            services.settings.database_path.parent / "commands.sha256"
-        )
+        store = services.command_digest_store
+        if sync_state_path is not None or store is None:
+            default = services.settings.database_path.parent / "commands.sha256"
+            store = FileDigestStore(sync_state_path or default)
+        self.command_digest_store: DigestStore = store
 
     async def setup_hook(self) -> None:
         if self.services.settings.allowed_guild_ids is None:
@@ -161,13 +211,11 @@ class AtelierBot(commands.Bot):
             log.info("synced %d commands to dev guild %s", len(synced), guild_id)
             return
         digest = self.command_digest()
-        path = self._sync_state_path
-        if path.is_file() and path.read_text().strip() == digest:
+        if await self.command_digest_store.get() == digest:
             log.info("command set unchanged; skipping global sync")
             return
         synced = await self.tree.sync()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(digest)
+        await self.command_digest_store.set(digest)
         log.info("synced %d commands globally", len(synced))
 
     def command_digest(self) -> str:
@@ -176,6 +224,10 @@ class AtelierBot(commands.Bot):
         payload = [cmd.to_dict(self.tree) for cmd in self.tree.get_commands()]
         blob = json.dumps([payload, translations()], sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()
+
+
+class ShardedAtelierBot(AtelierBot, commands.AutoShardedBot):
+    """The bot running the shards of ``SHARD_COUNT``/``SHARD_IDS`` in this process."""
 
 
 def command_names(tree: app_commands.CommandTree[Any]) -> list[str]:
