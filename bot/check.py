@@ -45,8 +45,9 @@ TIMEOUT = 15.0  # seconds for each network check
 #: What each check needs from the settings: it is skipped while one of them is wrong.
 NEEDS: dict[str, tuple[str, ...]] = {
     "catalogue": ("CATALOG_PATH",),
-    "database": ("DATABASE_PATH",),
-    "Discord": ("DISCORD_TOKEN",),
+    "database": ("DATABASE_PATH", "DATABASE_URL"),
+    "shards": ("SHARD_COUNT", "SHARD_IDS"),
+    "Discord": ("DISCORD_TOKEN", "DISCORD_API_BASE_URL"),
     "Max API": ("MAXAPI_KEY", "MAXAPI_BASE_URL"),
     "webhook": ("WEBHOOK_PUBLIC_URL", "WEBHOOK_LISTEN", "MAXAPI_BASE_URL"),
 }
@@ -103,6 +104,31 @@ def check_catalogue(settings: Settings) -> Result:
         return failed("catalogue", str(exc))
     source = f"built-in and {settings.catalog_path}" if settings.catalog_path else "built-in"
     return passed("catalogue", f"{len(catalog)} models ({source})")
+
+
+def check_postgres(settings: Settings) -> Result:
+    """``DATABASE_URL`` is set: reachable, and its migrations known to this version (never
+    changed here); no line shows the password."""
+    from bot.store.postgres import postgres_migration_state
+
+    assert settings.database_url is not None
+    label = settings.database_label
+    try:
+        newer, pending = postgres_migration_state(settings.database_url.get())
+    except StoreUnavailable as exc:
+        return failed("database", f"{exc}; check DATABASE_URL and that the server is running")
+    if newer:
+        return failed(
+            "database",
+            f"{label} was migrated by a newer Atelier ({sorted(newer)[0]}); run that version",
+        )
+    if pending:
+        return passed("database", f"{label} is reachable; {pending} migration(s) apply at start")
+    return passed("database", f"{label} is reachable and its migrations are current")
+
+
+def check_shards(settings: Settings) -> Result:
+    return passed("shards", settings.shard_label)
 
 
 def check_database(path: Path) -> Result:
@@ -175,14 +201,18 @@ def discord_user_agent() -> str:
     )
 
 
-async def discord_get(token: str, *paths: str, within: float = TIMEOUT) -> list[Any]:
-    """GET each API path (``/users/@me`` …) with the bot token; the JSON answers, in order."""
+async def discord_get(
+    token: str, *paths: str, within: float = TIMEOUT, base: str | None = None
+) -> list[Any]:
+    """GET each API path (``/users/@me`` …) with the bot token from ``base`` (default:
+    discord.py's ``Route.BASE``); the JSON answers, in order."""
+    base = base or Route.BASE
     headers = {"Authorization": f"Bot {token}", "User-Agent": discord_user_agent()}
     answers: list[Any] = []
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=within)) as http:
             for path in paths:
-                async with http.get(f"{Route.BASE}{path}", headers=headers) as resp:
+                async with http.get(f"{base}{path}", headers=headers) as resp:
                     if resp.status == 401:
                         raise TokenRefused("Discord refused the token (HTTP 401)")
                     if resp.status == 429 or resp.status >= 500:
@@ -221,8 +251,10 @@ async def check_discord(settings: Settings) -> list[Result]:
     """The token (``GET /users/@me``), the invite URL of its application, and whether
     commands can be synced to ``DEV_GUILD_ID``."""
     token = settings.discord_token.get()
+    base = settings.discord_api_base_url or Route.BASE
+    via = f" (through the proxy {base})" if settings.discord_api_base_url else ""
     try:
-        me, app = await discord_get(token, "/users/@me", "/oauth2/applications/@me")
+        me, app = await discord_get(token, "/users/@me", "/oauth2/applications/@me", base=base)
     except TokenRefused:
         return [
             failed(
@@ -232,20 +264,22 @@ async def check_discord(settings: Settings) -> list[Result]:
             )
         ]
     except (DiscordUnreachable, DiscordRefused) as exc:
-        return [failed("Discord", f"cannot reach {Route.BASE} ({exc}); check the network")]
+        fix = "DISCORD_API_BASE_URL and the proxy" if via else "the network"
+        return [failed("Discord", f"cannot reach {base} ({exc}); check {fix}")]
     name = me.get("username", "?")
-    results = [passed("Discord", f"the token logs in as {name} (id {me.get('id')})")]
+    results = [passed("Discord", f"the token logs in as {name} (id {me.get('id')}){via}")]
     app_id = int(app.get("id") or me.get("id"))
     results.append(passed("invite", invite_url(app_id)))
     if settings.dev_guild_id is not None:
-        results.append(await check_dev_guild(token, app_id, settings.dev_guild_id))
+        guild_id = settings.dev_guild_id
+        results.append(await check_dev_guild(token, app_id, guild_id, base=base))
     return results
 
 
-async def check_dev_guild(token: str, app_id: int, guild_id: int) -> Result:
+async def check_dev_guild(token: str, app_id: int, guild_id: int, *, base: str) -> Result:
     """Whether the bot may sync its commands to ``DEV_GUILD_ID`` (it reads them there)."""
     try:
-        await discord_get(token, f"/applications/{app_id}/guilds/{guild_id}/commands")
+        await discord_get(token, f"/applications/{app_id}/guilds/{guild_id}/commands", base=base)
     except DiscordRefused:
         return failed(
             "DEV_GUILD_ID",
@@ -393,7 +427,12 @@ async def run_checks(env: Mapping[str, str], *, no_dotenv: Path | None = None) -
         return [await asyncio.to_thread(check_catalogue, ready)]
 
     async def database() -> list[Result]:
+        if ready.database_url is not None:
+            return [check_postgres(ready)]
         return [await asyncio.to_thread(check_database, ready.database_path)]
+
+    async def shards() -> list[Result]:  # a line only for an operator who shards
+        return [] if ready.shard_count is None else [check_shards(ready)]
 
     async def max_api() -> list[Result]:
         return [await check_maxapi(ready)]
@@ -404,6 +443,7 @@ async def run_checks(env: Mapping[str, str], *, no_dotenv: Path | None = None) -
     found = await asyncio.gather(
         unless_wrong("catalogue", catalogue),
         unless_wrong("database", database),
+        unless_wrong("shards", shards),
         unless_wrong("Discord", lambda: check_discord(ready)),
         unless_wrong("Max API", max_api),
         unless_wrong("webhook", webhook),

@@ -32,6 +32,7 @@ from bot.healthcheck import HEARTBEAT_EVERY, heartbeat_path, write_heartbeat
 from bot.maxapi import MaxApiClient
 from bot.maxapi.download import download_session
 from bot.services.audit import AuditLog
+from bot.services.cluster import HEARTBEAT_SECONDS, Cluster
 from bot.services.guild_settings import GuildSettingsService
 from bot.services.job_queries import JobQueries
 from bot.services.jobs import JobService
@@ -88,6 +89,7 @@ class Runtime:
         self.metrics_server: MetricsServer | None = None
         self.deliverer: Deliverer | None = None
         self.downloads: aiohttp.ClientSession | None = None
+        self.cluster: Cluster | None = None
         self._tasks = Tasks()
 
     async def __aenter__(self) -> Runtime:
@@ -104,10 +106,13 @@ class Runtime:
 
     async def open(self) -> None:
         settings = self.settings
+        url = settings.database_url
         try:  # first: nothing else is open yet when the database cannot be
-            self.store = await Store.open(settings.database_path, clock=self.clock)
+            self.store = await Store.open(
+                url.get() if url else settings.database_path, clock=self.clock
+            )
         except StoreUnavailable as exc:
-            raise DatabaseUnavailable(settings.database_path, str(exc)) from exc
+            raise DatabaseUnavailable(None if url else settings.database_path, str(exc)) from exc
         self.http = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=60), headers={"User-Agent": USER_AGENT}
         )
@@ -149,6 +154,12 @@ class Runtime:
             **self._poller_options,
         }
         self.poller = Poller(self.jobs, **poller_options)
+        limiter = self.poller.limiter
+        self.cluster = Cluster(
+            self.jobs,
+            shards=settings.shard_label,
+            on_count=limiter.share if limiter is not None else lambda live: None,
+        )
         self.metrics = Metrics(self.job_gauges)
         self.receiver = CallbackReceiver.from_settings(
             settings, self.jobs, limiter=self.poller.limiter, metrics=self.metrics
@@ -173,6 +184,7 @@ class Runtime:
             audit=self.audit,
             on_setup=[self.start],
             on_close=[self.stop_loops],
+            command_digest_store=StoredDigest(self.store) if self.store else None,
         )
 
     async def start(self, bot: AtelierBot) -> None:
@@ -189,6 +201,7 @@ class Runtime:
             config,
             notify=self.jobs.notify_listeners,
             clock=self.clock,
+            owner=self.jobs.process_id,
         )
         self.jobs.wake_delivery = self.deliverer.wake
         assert self.progress is not None and self.audit is not None
@@ -205,6 +218,7 @@ class Runtime:
         if self.metrics_server is not None:
             await self.metrics_server.start()
         self._tasks.spawn(self._heartbeat(), name="heartbeat")
+        self._tasks.spawn(self._cluster_beat(), name="cluster-heartbeat")
         self._tasks.spawn(self._deliver_when_ready(bot), name="ready")
 
     async def _deliver_when_ready(self, bot: AtelierBot) -> None:
@@ -225,6 +239,17 @@ class Runtime:
                 log.warning("could not write the heartbeat file %s: %s", path, exc)
             await self._forget_expired_tokens()
             await asyncio.sleep(HEARTBEAT_EVERY)
+
+    async def _cluster_beat(self) -> None:
+        """Say this process is alive in the store; with several, share the poll rate and
+        take over the unsent jobs of dead ones."""
+        assert self.cluster is not None
+        while True:
+            try:
+                await self.cluster.beat()
+            except Exception:
+                log.exception("could not record this process's heartbeat")
+            await asyncio.sleep(HEARTBEAT_SECONDS)
 
     async def _forget_expired_tokens(self) -> None:
         """Clear interaction tokens Discord no longer accepts (nothing to steal from a copy)."""
@@ -253,6 +278,12 @@ class Runtime:
             await self.deliverer.close()
         if self.jobs is not None:
             await self.jobs.close()
+        if self.cluster is not None and self.store is not None:
+            try:  # others need not wait for this process's heartbeat to go stale
+                await self.cluster.leave()
+            except Exception:
+                log.exception("could not record this process's stop")
+            self.cluster = None
         if self.progress is not None:
             await self.progress.close()
         if self.audit_sink is not None:
@@ -270,6 +301,22 @@ class Runtime:
             await self.http.close()
         if self.store is not None:
             await self.store.close()
+
+
+class StoredDigest:
+    """The digest of the last synced command set, in the database: every process sees
+    what one of them synced, so the others skip the sync."""
+
+    KEY = "command_digest"
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def get(self) -> str | None:
+        return await self.store.get_state(self.KEY)
+
+    async def set(self, digest: str) -> None:
+        await self.store.set_state(self.KEY, digest)
 
 
 def looks_at_once(rate: float) -> int:

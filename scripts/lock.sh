@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerate the lock files from pyproject.toml; run it after changing a dependency.
 # Pins already in the locks are kept; `scripts/lock.sh --upgrade` moves all to the newest.
-# requirements.lock: the bot (Docker, run-bot.sh); -simulator adds the simulator; -dev adds
+# requirements.lock: the bot with its PostgreSQL driver (Docker, run-bot.sh); -simulator adds the simulator; -dev adds
 # the test tools (test.sh, CI). The two smaller locks take their versions from the dev lock.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,5 +19,5 @@ compile() {
         --quiet --universal --generate-hashes --no-config pyproject.toml "$@"
 }
 compile --extra dev -o requirements-dev.lock "$@"
-compile --extra simulator -c requirements-dev.lock -o requirements-simulator.lock
-compile -c requirements-dev.lock -o requirements.lock
+compile --extra simulator --extra postgres -c requirements-dev.lock -o requirements-simulator.lock
+compile --extra postgres -c requirements-dev.lock -o requirements.lock

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import AsyncIterator, Callable, Sequence
+import os
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.discord_world import World, discord_world, running_bot
+from tests.helpers.postgres import NOT_AVAILABLE, PostgresServer
 
 if TYPE_CHECKING:
     from bot.discord_io.client import AtelierBot, Services
@@ -133,3 +135,24 @@ async def files() -> AsyncIterator[Any]:
 
     async with result_server() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL for the run (started on first use); skipped with the
+    reason where none can run, but never under CI."""
+    if not PostgresServer.available():
+        if os.environ.get("CI"):
+            pytest.fail(NOT_AVAILABLE)
+        pytest.skip(NOT_AVAILABLE)
+    with PostgresServer.running() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a store opens, once for each database: a SQLite file, a new PostgreSQL one."""
+    if request.param == "sqlite":
+        return str(tmp_path / "store" / "atelier.db")
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.new_database()

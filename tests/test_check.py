@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from discord.http import Route
 
 from bot import check
 from bot.settings import Secret, Settings
@@ -20,6 +21,7 @@ from bot.store import Store
 from simulator import Simulator, SimulatorConfig
 from tests.discord_world import World
 from tests.helpers.jobs import harness
+from tests.helpers.postgres import PostgresServer
 
 SIM_KEY = "sim-key"
 
@@ -89,7 +91,65 @@ async def test_checks_that_need_a_wrong_setting_are_skipped(tmp_path: Path) -> N
         "Max API": "not checked until MAXAPI_KEY is fixed",
         "webhook": "not checked until MAXAPI_BASE_URL is fixed",
     }
-    assert {r.name for r in results if r.ok} == {"catalogue", "database"}
+    assert {r.name for r in results if r.ok} == {"catalogue", "database"}  # no shards line
+
+
+async def test_check_names_the_database_and_the_shards_without_the_password(
+    tmp_path: Path,
+) -> None:
+    port = free_port()  # nothing listens there: the server cannot be reached
+    env = {
+        "DATABASE_PATH": str(tmp_path / "a.db"),
+        "DATABASE_URL": f"postgresql://atelier:hunter2-secret@127.0.0.1:{port}/atelier",
+        "SHARD_COUNT": "4",
+        "SHARD_IDS": "2,3",
+        "MAXAPI_BASE_URL": "ftp://x",  # keeps the network checks from running
+    }
+    results = {r.name: r for r in await check.run_checks(env)}
+    database, shards = results["database"], results["shards"]
+    assert database.line().startswith(
+        f"✗ database: cannot reach PostgreSQL at 127.0.0.1:{port}/atelier ("
+    )
+    assert database.line().endswith("check DATABASE_URL and that the server is running")
+    assert not (tmp_path / "a.db").exists()
+    assert shards.line() == "✓ shards: shards 2, 3 of 4"
+    assert all("hunter2-secret" not in r.line() for r in results.values())
+
+
+async def test_check_reads_a_postgresql_database_without_changing_it(
+    postgres_server: PostgresServer,
+) -> None:
+    url = postgres_server.new_database()
+    env = {"DATABASE_URL": url, "MAXAPI_BASE_URL": "ftp://x"}
+    [fresh] = [r for r in await check.run_checks(env) if r.name == "database"]
+    assert fresh.ok and fresh.message.endswith("2 migration(s) apply at start")
+    await (await Store.open(url)).close()
+    [current] = [r for r in await check.run_checks(env) if r.name == "database"]
+    assert current.ok and current.message.endswith("reachable and its migrations are current")
+
+
+async def test_a_wrong_database_url_or_shard_setting_skips_its_line(tmp_path: Path) -> None:
+    env = {
+        "DATABASE_URL": "mysql://atelier:hunter2-secret@db.example.com/atelier",
+        "SHARD_IDS": "0",
+        "MAXAPI_BASE_URL": "ftp://x",
+    }
+    results = await check.run_checks(env)
+    lines = [r.line() for r in results]
+    assert "– database: not checked until DATABASE_URL is fixed" in lines
+    assert "– shards: not checked until SHARD_IDS is fixed" in lines
+    assert any(line.startswith("✗ SHARD_IDS: set SHARD_COUNT too") for line in lines)
+    assert all("hunter2-secret" not in line for line in lines)
+
+
+async def test_shard_count_alone_is_every_shard(tmp_path: Path) -> None:
+    env = {
+        "DATABASE_PATH": str(tmp_path / "a.db"),
+        "SHARD_COUNT": "3",
+        "MAXAPI_BASE_URL": "ftp://x",
+    }
+    lines = [r.line() for r in await check.run_checks(env)]
+    assert "✓ shards: every shard, 0 to 2, of 3" in lines
 
 
 # -- catalogue -----------------------------------------------------------------------------
@@ -180,6 +240,22 @@ async def test_discord_unreachable(world: World, tmp_path: Path) -> None:
     [result] = await check.check_discord(make_settings(tmp_path))
     assert result.ok is False and result.message.startswith("cannot reach ")
     assert "ServerDisconnectedError" in result.message
+
+
+async def test_discord_through_the_api_proxy(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # discord.py's own base is dead: only DISCORD_API_BASE_URL can reach the world.
+    monkeypatch.setattr(Route, "BASE", f"http://127.0.0.1:{free_port()}/api/v10")
+    proxy = f"{world.http_base}/api/v10"
+    settings = make_settings(tmp_path, discord_api_base_url=proxy, dev_guild_id=world.guild.id)
+    token, _, guild = await check.check_discord(settings)
+    assert token.ok and token.message.endswith(f"(through the proxy {proxy})")
+    assert guild.ok, guild
+    dead = f"http://127.0.0.1:{free_port()}/api/v10"
+    [down] = await check.check_discord(make_settings(tmp_path, discord_api_base_url=dead))
+    assert down.ok is False and down.message.startswith(f"cannot reach {dead} (")
+    assert down.message.endswith("check DISCORD_API_BASE_URL and the proxy")
 
 
 # -- Max API -------------------------------------------------------------------------------

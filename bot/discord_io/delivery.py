@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import secrets
 import shutil
@@ -56,7 +57,7 @@ class DeliveryConfig:
     concurrency: int = 2
     download_time_limit: float = 120.0
     max_download_bytes: int = HARD_DOWNLOAD_CAP
-    lease: float = 120.0  # how long a started attempt keeps its job from the loop
+    lease: float = 60.0  # how long a claimed attempt keeps its job (renewed as it posts)
     backoff_base: float = 5.0
     backoff_cap: float = 900.0
     download_retries: int = 4  # attempts that may fail to download before a file is linked
@@ -142,8 +143,10 @@ class Deliverer:
         notify: Notify | None = None,
         clock: Callable[[], float] = time.time,
         rng: Callable[[], float] = random.random,
+        owner: str = "",
     ) -> None:
         self.client = client
+        self.owner = owner  # this process, as the claims it takes name it
         self.store = store
         self.session = session
         self.config = config or DeliveryConfig()
@@ -194,14 +197,9 @@ class Deliverer:
         started, busy = 0, False
         for job in due:
             if job.id in self._in_flight:
-                busy = True  # an attempt outlived its lease: check again soon, not in a spin
+                busy = True  # waiting for a slot here, or outlived its lease: check again soon
                 continue
             self._in_flight.add(job.id)
-            try:
-                await self.store.update(job.id, next_delivery_at=now + self.config.lease)
-            except BaseException:
-                self._in_flight.discard(job.id)
-                raise
             self._tasks.spawn(self._run_claimed(job.id), name=f"deliver-{job.id}")
             started += 1
         return started, busy
@@ -218,7 +216,13 @@ class Deliverer:
 
     async def _run_claimed(self, job_id: int) -> None:
         try:
-            await self._deliver(job_id)
+            async with self._semaphore:
+                now = self.clock()
+                claimed = await self.store.claim_delivery(
+                    job_id, now, now + self.config.lease, self.owner
+                )
+                if claimed is not None:  # else another process has it, or it is not due
+                    await self._deliver(claimed)
         except Exception:
             log.exception("job %s: delivery attempt failed; retried after the lease", job_id)
         finally:
@@ -228,63 +232,68 @@ class Deliverer:
     # -- one job ---------------------------------------------------------------------------
 
     async def deliver(self, job: Job) -> Job | None:
-        """Deliver one job now, unless an attempt is already running; return it afterwards."""
+        """Deliver one job now, due or not, unless an attempt holds it; return it afterwards."""
         if job.id in self._in_flight:
             return await self.store.get(job.id)
         self._in_flight.add(job.id)
         try:
-            return await self._deliver(job.id)
+            async with self._semaphore:
+                until = self.clock() + self.config.lease
+                claimed = await self.store.claim_delivery(job.id, math.inf, until, self.owner)
+                if claimed is None:
+                    return await self.store.get(job.id)
+                return await self._deliver(claimed)
         finally:
             self._in_flight.discard(job.id)
 
-    async def _deliver(self, job_id: int) -> Job | None:
-        async with self._semaphore:
-            job = await self.store.get(job_id)
-            if job is None or job.state not in (S.SUCCEEDED, S.DELIVERING):
-                return job
-            if job.result_expires_at is not None and self.clock() >= job.result_expires_at:
-                return await self._end(
-                    job,
-                    S.EXPIRED,
-                    "result links expired",
-                    failure_reason="RESULT_EXPIRED",
-                    failure_message="The result's links expired before it could be posted.",
-                )
-            claimed = await self._claim(job)
-            if claimed is None:
-                return await self.store.get(job_id)
-            retry = job.state == S.DELIVERING or job.delivery_attempts > 0
-            workdir = make_workdir(f"atelier-job{job_id}-", self.config.temp_dir)
-            try:
-                return await self._post_all(claimed, workdir, retry=retry)
-            except _Retry as exc:
-                return await self._back_off(claimed, exc)
-            except _Refused as exc:
-                log.warning("job %s: undeliverable: %s", job_id, exc.code)
-                return await self._end(
-                    claimed,
-                    S.UNDELIVERABLE,
-                    exc.code,
-                    failure_reason=exc.code,
-                    failure_message=exc.message,
-                    failure_fields=exc.fields or None,
-                )
-            finally:
-                await remove_tree(workdir)
+    async def _deliver(self, job: Job) -> Job | None:
+        """Post a job this process claimed (``job.fence`` is its claim), holding a slot."""
+        job_id = job.id
+        if job.result_expires_at is not None and self.clock() >= job.result_expires_at:
+            return await self._end(
+                job,
+                S.EXPIRED,
+                "result links expired",
+                failure_reason="RESULT_EXPIRED",
+                failure_message="The result's links expired before it could be posted.",
+            )
+        claimed = await self._claim(job)
+        if claimed is None:
+            return await self.store.get(job_id)
+        retry = job.state == S.DELIVERING or job.delivery_attempts > 0
+        workdir = make_workdir(f"atelier-job{job_id}-", self.config.temp_dir)
+        try:
+            return await self._post_all(claimed, workdir, retry=retry)
+        except _Retry as exc:
+            return await self._back_off(claimed, exc)
+        except _Refused as exc:
+            log.warning("job %s: undeliverable: %s", job_id, exc.code)
+            return await self._end(
+                claimed,
+                S.UNDELIVERABLE,
+                exc.code,
+                failure_reason=exc.code,
+                failure_message=exc.message,
+                failure_fields=exc.fields or None,
+            )
+        finally:
+            await remove_tree(workdir)
 
     async def _claim(self, job: Job) -> Job | None:
-        """Record the intent (``delivering``, a nonce, a lease) before anything is posted."""
+        """Record the intent (``delivering``, a nonce) before anything is posted; ``None``
+        if the claim was lost meanwhile (another process took the job over)."""
         claimed = await self.store.transition(
             job.id,
             [S.SUCCEEDED, S.DELIVERING],
             S.DELIVERING,
             f"delivery attempt {job.delivery_attempts + 1}",
+            fence=job.fence,
             delivery_nonce=job.delivery_nonce or f"{job.id}-{secrets.token_hex(3)}",
+            delivery_attempts=job.delivery_attempts + 1,
             next_delivery_at=self.clock() + self.config.lease,
         )
         if claimed is None:
             return None
-        claimed = await self.store.increment(job.id, "delivery_attempts")
         if job.state == S.SUCCEEDED:
             await notify(self.listeners, claimed)
         return claimed
@@ -310,7 +319,15 @@ class Deliverer:
                 # Only the first post of a retry may have gone out without being recorded.
                 check = retry and len(posted) == len(job.result_message_ids)
                 posted.append(await self._post(channel, job, each, check_history=check))
-                await self.store.update(job.id, result_message_ids=posted)
+                kept = await self.store.update_fenced(
+                    job.id,
+                    job.fence,
+                    result_message_ids=posted,
+                    next_delivery_at=self.clock() + self.config.lease,  # the lease goes on
+                )
+                if kept is None:
+                    log.warning("job %s: another process took over its delivery", job.id)
+                    return await self.store.get(job.id)
             all_gone.clear()
             await asyncio.to_thread(_remove, (r.path for r in results if r.path))
         if all_gone:
@@ -326,6 +343,7 @@ class Deliverer:
             S.DELIVERING,
             S.DELIVERED,
             f"posted {len(posted)} message(s)",
+            fence=job.fence,
             result_message_ids=posted,
         )
         if done is None:
@@ -414,11 +432,12 @@ class Deliverer:
             exc.reason,
             at - now,
         )
-        return await self.store.update(job.id, next_delivery_at=at)
+        kept = await self.store.update_fenced(job.id, job.fence, next_delivery_at=at)
+        return kept or await self.store.get(job.id) or job
 
     async def _end(self, job: Job, target: JobState, reason: str, **values: Any) -> Job | None:
         moved = await self.store.transition(
-            job.id, [S.SUCCEEDED, S.DELIVERING], target, reason, **values
+            job.id, [S.SUCCEEDED, S.DELIVERING], target, reason, fence=job.fence, **values
         )
         if moved is None:
             return await self.store.get(job.id)

@@ -84,6 +84,7 @@ def requester_of(interaction: discord.Interaction) -> Requester:
         application_id=interaction.application_id,
         interaction_token=interaction.token,
         interaction_expires_at=interaction.expires_at.timestamp(),
+        interaction_id=interaction.id,
         role_ids=roles,
         age_restricted=age_restricted(interaction.channel),
     )

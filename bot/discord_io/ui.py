@@ -20,7 +20,7 @@ import discord
 from discord import app_commands
 
 from bot.domain.catalog import ValidationError
-from bot.domain.errors import NOT_SERVED, UserFacingError
+from bot.domain.errors import NOT_SERVED, DuplicateInteraction, UserFacingError
 from bot.text.i18n import t, t_fields
 
 log = logging.getLogger(__name__)
@@ -151,6 +151,10 @@ async def handle_error(
         # The interaction itself is gone (answered too late, token expired): there is
         # nobody to tell, and every further call would fail the same way.
         log.warning("interaction expired before it could be answered: %s", cause)
+        return
+    if isinstance(cause, DuplicateInteraction):
+        # Another session received the same interaction and answered it with the job.
+        log.info("interaction %s already has its job; left to the session that has it", cause)
         return
     locale = locale_of(interaction)
     known = describe_error(error, locale)

@@ -61,3 +61,8 @@ class MissingBotPermissions(UserFacingError):
     """The bot cannot post results in this channel; tell the member before accepting."""
 
     title = "I can't post here"
+
+
+class DuplicateInteraction(Exception):
+    """A job for this interaction exists already: another session received it too and
+    answers it; this one does nothing."""

@@ -71,6 +71,14 @@ class Job:
     finished_at: float | None = None
     ending_told_at: float | None = None
     age_restricted: bool | None = None
+    #: The Discord interaction that created the job (one interaction, one job).
+    interaction_id: int | None = None
+    #: The process that submits or delivers the job now (its heartbeat keeps it alive).
+    owner: str | None = None
+    #: Until when (database time) the owner's delivery holds the job.
+    lease_until: float | None = None
+    #: Raised by each delivery claim; a write with an older value is a lost lease's.
+    fence: int = 0
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Job:

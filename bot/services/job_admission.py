@@ -76,6 +76,7 @@ def job_row(
         "application_id": requester.application_id,
         "interaction_token": requester.interaction_token,
         "interaction_expires_at": requester.interaction_expires_at,
+        "interaction_id": requester.interaction_id,
         "age_restricted": requester.age_restricted,
         "media": prepared.media,
         "model": prepared.model.id,

@@ -29,6 +29,7 @@ from bot.domain.poll_schedule import PollSchedule
 from bot.domain.quota import OperatorCap
 from bot.domain.units import human_duration
 from bot.services.audit import AuditLog
+from bot.services.cluster import LEASE_SECONDS, new_process_id, take_over_orphans
 from bot.services.job_admission import admit, job_row, reserve
 from bot.services.job_messages import (
     ALREADY_ENDED,
@@ -67,6 +68,8 @@ class Requester:
     application_id: int | None = None
     interaction_token: str | None = None
     interaction_expires_at: float | None = None
+    #: The interaction's id: a second session receiving the same one creates no job.
+    interaction_id: int | None = None
     role_ids: tuple[int, ...] = ()
     #: Whether the channel (for a thread: its parent) is age-restricted; ``None``: unknown.
     age_restricted: bool | None = None
@@ -98,8 +101,11 @@ class JobService:
         allowed_guild_ids: frozenset[int] | None = None,
         operator_cap: OperatorCap | None = None,
         cancel_refunds: str = "pending",
+        process_id: str | None = None,
     ) -> None:
         self.store = store
+        #: This process among those sharing the store: it owns the jobs it accepts.
+        self.process_id = process_id or new_process_id()
         self.catalog = catalog
         self.api = api
         self.audit = audit or AuditLog(store)
@@ -137,6 +143,7 @@ class JobService:
                 raise NotAllowed(NOT_SERVED)
             prepared = await admit(self.store, self.catalog, request, requester, config, now)
             row = job_row(request, requester, prepared, parent_job_id, action)
+            row["owner"] = self.process_id
             return await reserve(
                 self.store, requester, config, prepared, row, now=now, operator=self.operator_cap
             )
@@ -156,7 +163,13 @@ class JobService:
         token = maxapi.new_callback_token() if self.callback_base_url else None
         # A job leaves ``accepted`` once, so this is its first and only attempt.
         job = await self.store.transition(
-            job_id, S.ACCEPTED, S.SUBMITTING, "submit", callback_token=token, submit_attempts=1
+            job_id,
+            S.ACCEPTED,
+            S.SUBMITTING,
+            "submit",
+            callback_token=token,
+            submit_attempts=1,
+            owner=self.process_id,
         )
         if job is None:
             return await self.store.get(job_id)  # cancelled meanwhile, or already sent
@@ -374,51 +387,49 @@ class JobService:
     # -- start-up ----------------------------------------------------------------------
 
     async def recover(self) -> dict[str, int]:
-        """Resume every unfinished job after a start; a job caught mid-submit becomes lost
-        and is never sent again (that could charge twice)."""
+        """Resume unfinished jobs after a start. A job whose owner died mid-submit becomes
+        lost and is never sent again (that could charge twice); with several processes,
+        claims held by live ones are left to them (they run out if their holder died)."""
         now = self.clock()
-        submitting = await self.store.in_states([S.SUBMITTING])
-        for job in submitting:
-            await self._move(
-                job,
-                S.SUBMITTING,
-                S.LOST,
-                "restart during submit",
-                failure_reason="LOST",
-                failure_message=(
-                    "Atelier restarted while sending this job to Max API, so nobody can know "
-                    "whether it started. It will not be sent again automatically (that could "
-                    "charge twice). You were not charged; start it again if no result appears."
-                ),
-            )
-        accepted = await self.store.in_states([S.ACCEPTED])
-        for job in accepted:
-            self.submit_soon(job)  # never sent: safe to send now
-        await self.store.release_poll_claims()  # no poll runs yet: the claims are stale
+        await self.store.heartbeat(self.process_id, None, LEASE_SECONDS)
+        if not self.store.shared:  # one process: whoever ran before is dead
+            await self.store.forget_processes(except_id=self.process_id)
+            await self.store.release_poll_claims()  # no poll runs yet: the claims are stale
+        lost, adopted = await take_over_orphans(self, LEASE_SECONDS)
         upstream = await self.store.in_states(list(UPSTREAM))
         for job in upstream:
             if job.next_poll_at is None:
                 await self.store.update(job.id, next_poll_at=now)
         finished = await self.store.in_states([S.SUCCEEDED, S.DELIVERING])
-        for job in finished:
-            # Nothing is in flight at start-up, so an attempt's claim can be dropped.
-            await self.store.update(job.id, next_delivery_at=now)
-        lost = {job.id for job in submitting}  # their owners were notified just above
+        if not self.store.shared:
+            for job in finished:
+                # Nothing is in flight at start-up, so an attempt's claim can be dropped.
+                await self.store.update(job.id, next_delivery_at=now)
+        told = {job.id for job in lost}  # their owners were notified just now
         untold = await self.store.untold_endings(now - NOTIFY_ENDINGS_WITHIN)
-        untold = [job for job in untold if job.id not in lost]
+        untold = [job for job in untold if job.id not in told]
         for job in untold:
             await self.notify_listeners(job)  # the listeners post it and stamp ending_told_at
         self.wake_poller(None)
         self.wake_delivery()
         counts = {
-            "lost": len(submitting),
-            "resubmitted": len(accepted),
+            "lost": len(lost),
+            "resubmitted": len(adopted),
             "polling": len(upstream),
             "delivering": len(finished),
             "notified": len(untold),
         }
         log.info("recovered jobs: %s", counts)
         return counts
+
+    async def lose(self, job: Job, reason: str, message: str) -> Job | None:
+        """Mark a job caught mid-submit lost (``None``: it had moved on) and notify."""
+        moved = await self.store.transition(
+            job.id, S.SUBMITTING, S.LOST, reason, failure_reason="LOST", failure_message=message
+        )
+        if moved is not None:
+            await self.notify_listeners(moved)
+        return moved
 
     async def close(self, grace: float = 10.0) -> None:
         """Let in-flight submits finish (a cancelled one would become lost), then cancel

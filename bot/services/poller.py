@@ -46,7 +46,8 @@ class TokenBucket:
             raise ValueError("rate must be > 0")
         if burst is not None and burst < 1:
             raise ValueError("burst must be >= 1")
-        self.ceiling = float(rate)
+        self.total = float(rate)  # the whole cluster's, when processes share it
+        self.ceiling = self.total
         self.rate = self.ceiling
         self.adaptive = adaptive
         self.floor = min(FLOOR, self.ceiling)
@@ -87,6 +88,12 @@ class TokenBucket:
             self._tokens -= 1
             return 0.0
         return (1 - self._tokens) / self.rate
+
+    def share(self, processes: int) -> None:
+        """Take this process's fair part of the total: ``POLL_RATE`` is the cluster's."""
+        self.ceiling = self.total / max(1, processes)
+        self.floor = min(FLOOR, self.ceiling)
+        self.rate = min(self.rate, self.ceiling) if self.adaptive else self.ceiling
 
     def slow_down(self) -> None:
         """Max API answered 429: halve the rate and empty the bucket (adaptive only).

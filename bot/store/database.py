@@ -1,4 +1,5 @@
-"""The database file: opened and migrated, every call on one thread, transactions, rows."""
+"""The database: SQLite (a file, one process) or PostgreSQL (a server, many processes),
+opened and migrated, every call on one thread, transactions, rows."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
 from sqlite_utils import Database
 
@@ -18,9 +19,18 @@ from bot.store.migrations import migrations
 
 R = TypeVar("R")
 
+#: With several processes, how old a cached guild row may be before it is read again: a
+#: moderator's change in one process applies in every other within this.
+CACHE_SECONDS = 0.5
+
 
 class StoreUnavailable(Exception):
-    """The database file cannot be created, opened or migrated; ``str()`` says why."""
+    """The database cannot be created, opened, reached or migrated; ``str()`` says why
+    (never a password)."""
+
+
+def is_postgres_url(target: Path | str) -> bool:
+    return str(target).startswith(("postgresql://", "postgres://"))
 
 
 def migration_state(path: Path) -> tuple[set[str], int]:
@@ -46,6 +56,32 @@ def marks(values: Collection[Any]) -> str:
     return ", ".join("?" * len(values))
 
 
+class Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
+    @property
+    def description(self) -> Any: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+
+
+class Connection(Protocol):
+    """What the queries need of a database connection; ``?`` marks parameters."""
+
+    shared: bool
+    """Several processes may use the database at once (PostgreSQL)."""
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> Cursor: ...
+    def transaction(self) -> contextlib.AbstractContextManager[None]: ...
+    def lock(self, key: int) -> None:
+        """Hold ``key`` until the transaction ends (other processes' holders wait)."""
+
+    def now(self) -> float:
+        """The database's time (leases use it, so machines' clocks need not agree)."""
+
+    def close(self) -> None: ...
+
+
 def _private_file(path: Path) -> None:
     """Create the database file readable by its owner only (it holds prompts and
     interaction tokens); SQLite gives its -wal and -shm files the same mode."""
@@ -57,32 +93,77 @@ def _private_file(path: Path) -> None:
         os.chmod(path, 0o600)
 
 
+class SqliteConnection:
+    """A SQLite file: one process; ``BEGIN IMMEDIATE`` takes the write lock up front, so
+    a transaction's reads still hold when it writes, and :meth:`lock` has nothing to do."""
+
+    shared = False
+
+    def __init__(self, path: str, clock: Callable[[], float]) -> None:
+        if path != ":memory:":
+            _private_file(Path(path))
+        # isolation_level=None: each statement commits on its own unless it runs inside
+        # a transaction().
+        self.db = Database(sqlite3.connect(path, timeout=10, isolation_level=None))
+        self.conn = self.db.conn
+        self.clock = clock
+        for pragma in ("journal_mode=WAL", "busy_timeout=10000", "synchronous=NORMAL"):
+            self.conn.execute(f"PRAGMA {pragma}")
+        self.conn.execute("PRAGMA foreign_keys=ON")
+        migrations.apply(self.db)
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> Cursor:
+        return self.conn.execute(sql, list(params))
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+
+    def lock(self, key: int) -> None:
+        return None
+
+    def now(self) -> float:
+        return self.clock()
+
+    def close(self) -> None:
+        self.db.close()
+
+
 class StoreBase:
     """The open database. Each async method runs one plain function on the database
     thread (``await self.run(fn)``), so calls run one at a time, in order."""
 
-    def __init__(self, path: Path | str, clock: Callable[[], float] = time.time) -> None:
-        self.path = str(path)
+    def __init__(self, target: Path | str, clock: Callable[[], float] = time.time) -> None:
+        self.path = str(target)
         self.clock = clock
-        self._db: Database | None = None
+        self._db: Connection | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atelier-db")
         # Guild settings, limit rows and blocks, read on every command: kept after the
-        # first read and replaced by every write, so a command does not queue behind the
-        # poller on the database thread. The store is the only writer (hand edits need a
-        # restart).
-        self._cache: dict[tuple[str, int], Any] = {}
+        # first read and replaced by this process's writes. With one process that is
+        # all; with several (shared) a copy older than CACHE_SECONDS is read again.
+        self._cache: dict[tuple[str, int], tuple[float, Any]] = {}
 
     async def run(self, fn: Callable[[], R]) -> R:
         """Run ``fn`` on the database thread (calls run one at a time, in order)."""
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn)
 
     @classmethod
-    async def open(cls, path: Path | str, clock: Callable[[], float] = time.time) -> Self:
-        """Open (creating it and its folder if missing) and migrate; raise
-        :class:`StoreUnavailable` when the file cannot be opened as a database."""
-        store = cls(path, clock)
+    async def open(cls, target: Path | str, clock: Callable[[], float] = time.time) -> Self:
+        """Open (creating a SQLite file and its folder if missing, or connecting to a
+        ``postgresql://`` URL) and migrate; raise :class:`StoreUnavailable` if that fails."""
+        store = cls(target, clock)
         try:
             await store.run(store._open)
+        except StoreUnavailable:
+            store._thread.shutdown(wait=False)
+            raise
         except (OSError, sqlite3.Error) as exc:
             store._thread.shutdown(wait=False)
             why = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
@@ -90,23 +171,23 @@ class StoreBase:
         return store
 
     def _open(self) -> None:
-        if self.path != ":memory:":
-            _private_file(Path(self.path))
-        # isolation_level=None: each statement commits on its own unless it runs inside
-        # a _transaction().
-        db = Database(sqlite3.connect(self.path, timeout=10, isolation_level=None))
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA busy_timeout=10000")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA foreign_keys=ON")
-        migrations.apply(db)
-        self._db = db
+        if is_postgres_url(self.path):
+            from bot.store.postgres import PostgresConnection
+
+            self._db = PostgresConnection.connect(self.path)
+        else:
+            self._db = SqliteConnection(self.path, self.clock)
 
     @property
-    def db(self) -> Database:
+    def db(self) -> Connection:
         if self._db is None:
             raise RuntimeError("the store is not open")
         return self._db
+
+    @property
+    def shared(self) -> bool:
+        """Several processes may share this database (PostgreSQL)."""
+        return is_postgres_url(self.path)
 
     async def close(self) -> None:
         """Close the database once the calls already made have run."""
@@ -119,24 +200,24 @@ class StoreBase:
             self._db.close()
             self._db = None
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        """All or nothing, holding the write lock from the first statement: what the
-        function read still holds when it writes, even against another process."""
-        conn = self.db.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+    def _cached(self, kind: str, guild_id: int) -> Any:
+        """A cached guild row, or ``None`` (none yet, or, when shared, too old)."""
+        kept = self._cache.get((kind, guild_id))
+        if kept is None or (self.shared and time.monotonic() - kept[0] > CACHE_SECONDS):
+            return None
+        return kept[1]
+
+    def _keep(self, kind: str, guild_id: int, value: Any) -> None:
+        self._cache[(kind, guild_id)] = (time.monotonic(), value)
+
+    def _transaction(self) -> contextlib.AbstractContextManager[None]:
+        """All or nothing; on SQLite holding the write lock from the first statement."""
+        return self.db.transaction()
 
     # -- reading rows (on the database thread) ----------------------------------------------
 
     def _dicts(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
-        cursor = self.db.execute(sql, list(params))
+        cursor = self.db.execute(sql, params)
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
@@ -146,5 +227,5 @@ class StoreBase:
 
     def _float(self, sql: str, params: Iterable[Any]) -> float | None:
         """The one value ``sql`` selects, as a float (``None`` if NULL)."""
-        (value,) = self.db.execute(sql, list(params)).fetchone()
+        (value,) = self.db.execute(sql, params).fetchone()
         return None if value is None else float(value)

@@ -25,7 +25,7 @@ class GuildQueries(StoreBase):
         """Add ``usd`` to the guild's running spend of the day and of the month."""
         self.db.execute(
             "INSERT INTO spend_totals (guild_id, period, usd) VALUES (?, ?, ?), (?, ?, ?) "
-            "ON CONFLICT (guild_id, period) DO UPDATE SET usd = usd + excluded.usd",
+            "ON CONFLICT (guild_id, period) DO UPDATE SET usd = spend_totals.usd + excluded.usd",
             [guild_id or 0, f"d:{day}", usd, guild_id or 0, f"m:{month}", usd],
         )
 
@@ -37,9 +37,10 @@ class GuildQueries(StoreBase):
             "(SELECT usd FROM spend_totals WHERE guild_id = ? AND period = ?), "
             "(SELECT usd FROM spend_totals WHERE guild_id = ? AND period = ?), "
             f"(SELECT COUNT(CASE WHEN state NOT IN ({marks(TERMINAL)}) THEN 1 END) FROM jobs "
-            "WHERE guild_id IS ? AND user_id = ?), "
-            "(SELECT MAX(created_at) FROM jobs WHERE guild_id IS ? AND user_id = ?) "
-            "FROM charges WHERE guild_id IS ? AND user_id = ? AND day = ? "
+            "WHERE guild_id IS NOT DISTINCT FROM ? AND user_id = ?), "
+            "(SELECT MAX(created_at) FROM jobs WHERE guild_id IS NOT DISTINCT FROM ? "
+            "AND user_id = ?) "
+            "FROM charges WHERE guild_id IS NOT DISTINCT FROM ? AND user_id = ? AND day = ? "
             "AND state != 'refunded'",
             [
                 guild_id or 0,
@@ -136,7 +137,7 @@ class GuildQueries(StoreBase):
 
     async def all_limits(self, guild_id: int) -> list[tuple[str, int, Limits]]:
         """Every limits row of a guild as (scope, target id, limits)."""
-        cached: list[tuple[str, int, Limits]] | None = self._cache.get(("limits", guild_id))
+        cached: list[tuple[str, int, Limits]] | None = self._cached("limits", guild_id)
         if cached is None:
             cached = await self.run(lambda: self._load_limits(guild_id))
         return list(cached)
@@ -151,7 +152,7 @@ class GuildQueries(StoreBase):
             (scope, int(target), Limits(**dict(zip(DIMENSIONS, values, strict=True))))
             for scope, target, *values in rows
         ]
-        self._cache[("limits", guild_id)] = loaded
+        self._keep("limits", guild_id, loaded)
         return loaded
 
     def _write(self, kind: str, guild_id: int, sql: str, params: list[Any]) -> int:
@@ -164,7 +165,7 @@ class GuildQueries(StoreBase):
     # -- settings -----------------------------------------------------------------------
 
     async def guild_config(self, guild_id: int) -> GuildConfig:
-        cached: GuildConfig | None = self._cache.get(("config", guild_id))
+        cached: GuildConfig | None = self._cached("config", guild_id)
         if cached is not None:
             return cached
         return await self.run(lambda: self._cache_config(guild_id, self._settings(guild_id)))
@@ -187,7 +188,7 @@ class GuildQueries(StoreBase):
 
     def _cache_config(self, guild_id: int, settings: Mapping[str, Any]) -> GuildConfig:
         config = _config_from(guild_id, settings)
-        self._cache[("config", guild_id)] = config
+        self._keep("config", guild_id, config)
         return config
 
     def _edit_guild_config(
@@ -195,6 +196,7 @@ class GuildQueries(StoreBase):
     ) -> GuildConfig:
         allowed = {f.name for f in fields(GuildConfig)} - {"guild_id"}
         with self._transaction():
+            self.db.lock(guild_id)  # another process's edit waits (it would be lost)
             current = self._settings(guild_id)
             values = edit(_config_from(guild_id, current))
             unknown = set(values) - allowed
@@ -239,7 +241,7 @@ class GuildQueries(StoreBase):
 
     async def active_block(self, guild_id: int, user_id: int, now: float) -> dict[str, Any] | None:
         """The member's block if it has not expired."""
-        blocks: dict[int, dict[str, Any]] | None = self._cache.get(("blocks", guild_id))
+        blocks: dict[int, dict[str, Any]] | None = self._cached("blocks", guild_id)
         if blocks is None:
             blocks = await self.run(lambda: self._load_blocks(guild_id))
         block = blocks.get(user_id)
@@ -253,7 +255,7 @@ class GuildQueries(StoreBase):
             [guild_id],
         )
         blocks = {int(row.pop("user_id")): row for row in rows}
-        self._cache[("blocks", guild_id)] = blocks
+        self._keep("blocks", guild_id, blocks)
         return blocks
 
     async def add_audit(
@@ -266,11 +268,11 @@ class GuildQueries(StoreBase):
     ) -> int:
         sql = (
             "INSERT INTO audit (guild_id, at, actor_id, action, target, detail) "
-            "VALUES (?, ?, ?, ?, ?, ?)"
+            "VALUES (?, ?, ?, ?, ?, ?) RETURNING id"
         )
         detail_json = json.dumps(dict(detail or {}), ensure_ascii=False, default=str)
         params = [guild_id, self.clock(), actor_id, action, target, detail_json]
-        return await self.run(lambda: int(self.db.execute(sql, params).lastrowid or 0))
+        return await self.run(lambda: int(self.db.execute(sql, params).fetchone()[0]))
 
     async def audit_entries(self, guild_id: int, limit: int = 50) -> list[dict[str, Any]]:
         def read() -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import astuple, replace
 from typing import Any
 
+from bot.domain.errors import DuplicateInteraction
 from bot.domain.job import JOB_FIELDS, JSON_COLUMNS, QUEUE_COUNT_CAP, Job, JobEvent
 from bot.domain.job_states import TERMINAL, UPSTREAM, JobState, can_move, charge_after
 from bot.domain.quota import Charge, Usage
@@ -23,6 +24,10 @@ _UPSTREAM_SQL = f"+state IN ({marks(UPSTREAM)})"
 _UPSTREAM_VALUES = [s.value for s in UPSTREAM]
 _TERMINAL_VALUES = [s.value for s in TERMINAL]
 
+#: The lock every accept takes under an operator's cap (all servers count together);
+#: a guild's accepts lock its id. No Discord id is this small.
+OPERATOR_LOCK = -1
+
 
 def _encode(values: Mapping[str, Any]) -> dict[str, Any]:
     """Column values for ``jobs``: JSON columns encoded, states as their names; setting
@@ -36,6 +41,8 @@ def _encode(values: Mapping[str, Any]) -> dict[str, Any]:
             value = json.dumps(value, ensure_ascii=False)
         elif isinstance(value, JobState):
             value = value.value
+        elif isinstance(value, bool):
+            value = int(value)  # flags are INTEGER columns in both databases
         out[key] = value
     if "next_poll_at" in out:
         out["poll_claimed_until"] = None
@@ -91,6 +98,12 @@ class JobQueries(GuildQueries):
             now = self.clock()
             day, month = periods
             with self._transaction():
+                # Accepts that could pass the same limit wait for each other (on
+                # PostgreSQL, across processes; SQLite's write lock does it for one).
+                if operator_since is not None:
+                    self.db.lock(OPERATOR_LOCK)
+                self.db.lock(values.get("guild_id") or 0)
+                self._refuse_repeat(values.get("interaction_id"))
                 usage = self._usage(values.get("guild_id"), int(values["user_id"]), day, month)
                 if operator_since is not None:
                     today, this_month = self._operator_spend(operator_since)
@@ -110,6 +123,15 @@ class JobQueries(GuildQueries):
 
         return await self.run(reserve)
 
+    def _refuse_repeat(self, interaction_id: int | None) -> None:
+        """One interaction, one job, even if two sessions received it (the unique index
+        backs this; the check turns the clash into an answer the caller expects)."""
+        if interaction_id is None:
+            return
+        sql = "SELECT id FROM jobs WHERE interaction_id = ?"
+        if self.db.execute(sql, [interaction_id]).fetchone() is not None:
+            raise DuplicateInteraction(interaction_id)
+
     async def transition(
         self,
         job_id: int,
@@ -118,14 +140,16 @@ class JobQueries(GuildQueries):
         reason: str,
         *,
         keep_charge: bool = False,
+        fence: int | None = None,
         **values: Any,
     ) -> Job | None:
         """Move a job still in ``expected`` to ``target``, with its event and what the move
         does to its charge (:func:`~bot.domain.job_states.charge_after`), in one transaction.
 
-        ``None``: the job had moved on (a lost race: do nothing). A move the state machine
-        forbids raises ``ValueError`` (a bug). ``keep_charge``: settle (a billed cancel).
-        """
+        ``None``: the job had moved on (a lost race: do nothing), or ``fence`` is not the
+        job's fencing counter any more (another process took it over). A move the state
+        machine forbids raises ``ValueError`` (a bug). ``keep_charge``: settle (a billed
+        cancel)."""
         allowed = (expected,) if isinstance(expected, JobState) else tuple(expected)
         for state in allowed:
             if not can_move(state, target):
@@ -138,6 +162,7 @@ class JobQueries(GuildQueries):
                 row.setdefault("finished_at", now)
                 row.update(next_poll_at=None, next_delivery_at=None)
             sets = "".join(f", {k} = ?" for k in row)
+            fenced = "" if fence is None else " AND fence = ?"
             with self._transaction():
                 found = self.db.execute("SELECT state FROM jobs WHERE id = ?", [job_id]).fetchone()
                 before = None if found is None else JobState(found[0])
@@ -145,8 +170,9 @@ class JobQueries(GuildQueries):
                     return None
                 job = self._one_job(
                     f"UPDATE jobs SET state = ?, updated_at = ?{sets} "
-                    "WHERE id = ? AND state = ? RETURNING *",
-                    [target.value, now, *row.values(), job_id, before.value],
+                    f"WHERE id = ? AND state = ?{fenced} RETURNING *",
+                    [target.value, now, *row.values(), job_id, before.value]
+                    + ([] if fence is None else [fence]),
                 )
                 if job is None:
                     return None
@@ -258,7 +284,8 @@ class JobQueries(GuildQueries):
     async def next_poll_time(self) -> float | None:
         """The earliest poll time, claims included (a claim's end is a poll time too)."""
         sql = (
-            "SELECT MIN(MAX(next_poll_at, COALESCE(poll_claimed_until, 0))) FROM jobs "
+            "SELECT MIN(CASE WHEN poll_claimed_until > next_poll_at THEN poll_claimed_until "
+            "ELSE next_poll_at END) FROM jobs "
             f"WHERE next_poll_at IS NOT NULL AND {_UPSTREAM_SQL}"
         )
         return await self.run(lambda: self._float(sql, _UPSTREAM_VALUES))
@@ -294,7 +321,7 @@ class JobQueries(GuildQueries):
     def _jobs_where(
         self, guild_id: int | None, user_id: int | None, active: bool | None, limit: int
     ) -> list[Job]:
-        sql = "SELECT * FROM jobs WHERE guild_id IS ?"
+        sql = "SELECT * FROM jobs WHERE guild_id IS NOT DISTINCT FROM ?"
         params: list[Any] = [guild_id]
         if user_id is not None:
             sql += " AND user_id = ?"
@@ -312,8 +339,8 @@ class JobQueries(GuildQueries):
     def _queue_position(self, guild_id: int | None, job_id: int) -> int:
         # Counted no further than the cap, so a long queue costs no more than a short one.
         (count,) = self.db.execute(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE guild_id IS ? AND id < ? "
-            f"AND state IN ({marks(WAITING)}) LIMIT ?)",
+            "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE guild_id IS NOT DISTINCT FROM ? "
+            f"AND id < ? AND state IN ({marks(WAITING)}) LIMIT ?) AS waiting",
             [guild_id, job_id, *[s.value for s in WAITING], QUEUE_COUNT_CAP],
         ).fetchone()
         return int(count)

@@ -335,3 +335,28 @@ def m010_failure_fields(db: Database) -> None:
 def m011_poll_claims(db: Database) -> None:
     """A poll's claim in its own column, so a restart can drop claims that no poll holds."""
     db.execute("ALTER TABLE jobs ADD COLUMN poll_claimed_until REAL")
+
+
+#: m012 in SQL both databases read, so PostgreSQL's migrations apply the same statements.
+M012_PROCESSES = (
+    "ALTER TABLE jobs ADD COLUMN interaction_id BIGINT",
+    "CREATE UNIQUE INDEX jobs_interaction ON jobs(interaction_id) WHERE interaction_id IS NOT NULL",
+    "ALTER TABLE jobs ADD COLUMN owner TEXT",
+    "ALTER TABLE jobs ADD COLUMN lease_until DOUBLE PRECISION",
+    "ALTER TABLE jobs ADD COLUMN fence BIGINT NOT NULL DEFAULT 0",
+    "CREATE TABLE processes (id TEXT PRIMARY KEY, started_at DOUBLE PRECISION NOT NULL, "
+    "heartbeat_at DOUBLE PRECISION NOT NULL, shards TEXT)",
+    "CREATE TABLE bot_state (key TEXT PRIMARY KEY, value TEXT NOT NULL, "
+    "updated_at DOUBLE PRECISION NOT NULL)",
+    "CREATE TABLE guild_facts (guild_id BIGINT PRIMARY KEY, facts TEXT NOT NULL, "
+    "updated_at DOUBLE PRECISION NOT NULL)",
+)
+
+
+@migrations()
+def m012_processes(db: Database) -> None:
+    """Several processes: one job per interaction; who submits or delivers a job (its
+    owner, lease and fencing counter); live processes by heartbeat; the command-sync
+    digest and REST-read guild facts in the database."""
+    for statement in M012_PROCESSES:
+        db.execute(statement)

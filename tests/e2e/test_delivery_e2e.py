@@ -268,12 +268,12 @@ class CrashingStore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    async def update(self, job_id: int, **values: Any) -> Job:
+    async def update_fenced(self, job_id: int, fence: int, **values: Any) -> Job | None:
         ids = values.get("result_message_ids")
         if ids is not None and len(ids) == self.at and not self.crashed:
             self.crashed = True
             raise Crash
-        return await self.inner.update(job_id, **values)
+        return await self.inner.update_fenced(job_id, fence, **values)
 
 
 async def crash_while_delivering(

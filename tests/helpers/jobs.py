@@ -20,6 +20,7 @@ from bot.domain.job_states import UPSTREAM, JobState
 from bot.domain.poll_schedule import PollSchedule
 from bot.domain.quota import Limits
 from bot.maxapi import MaxApiClient
+from bot.services.cluster import new_process_id
 from bot.services.jobs import JobService, Requester
 from bot.settings import Secret
 from bot.store import Store
@@ -52,6 +53,11 @@ class Harness:
         submitted = await self.jobs.submit(job.id)
         assert submitted is not None
         return submitted
+
+    async def restart(self) -> dict[str, int]:
+        """What a new process does at start-up (a new process id, then recover)."""
+        self.jobs.process_id = new_process_id()
+        return await self.jobs.recover()
 
     async def job(self, job_id: int) -> Job:
         job = await self.store.get(job_id)
@@ -91,7 +97,7 @@ async def lift_limits(store: Store, guild_id: int) -> None:
 
 @asynccontextmanager
 async def harness(
-    tmp_path: Path,
+    where: Path | str,
     *,
     sim_config: SimulatorConfig | None = None,
     api_key: str = SIM_KEY,
@@ -100,7 +106,8 @@ async def harness(
     callback_base_url: str | None = None,
     unlimited: bool = True,
 ) -> AsyncIterator[Harness]:
-    """A simulator, a store, a client and a JobService wired together; torn down after."""
+    """A simulator, a store, a client and a JobService wired together; torn down after.
+    ``where``: a folder (a SQLite file in it) or a store target (a path or a URL)."""
     catalog = Catalog.load()
     config = sim_config or SimulatorConfig(speed=SCALE)
     # The models take exactly their catalogued typical time, as the schedule expects.
@@ -113,7 +120,7 @@ async def harness(
 
     sim = Simulator(config)
     await sim.start()
-    store = await Store.open(tmp_path / "a.db")
+    store = await Store.open(where / "a.db" if isinstance(where, Path) else where)
     if unlimited:
         await lift_limits(store, REQUESTER.guild_id or 0)
     http = aiohttp.ClientSession()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from pathlib import Path
 
 import pytest
 
@@ -27,8 +26,8 @@ async def usage(h: Harness) -> tuple[int, int, float]:
 
 
 @pytest.fixture
-async def h(tmp_path: Path):  # type: ignore[no-untyped-def]
-    async with harness(tmp_path, unlimited=False) as running:
+async def h(store_target: str):  # type: ignore[no-untyped-def]
+    async with harness(store_target, unlimited=False) as running:
         yield running
 
 
@@ -77,7 +76,7 @@ async def test_member_cancel_and_lost_refund(h: Harness) -> None:
     assert await usage(h) == (0, 0, 0.0)
     job = await h.jobs.accept(GenerationRequest(IMAGE, "y"), REQUESTER)
     await h.store.transition(job.id, S.ACCEPTED, S.SUBMITTING, "test")
-    await h.jobs.recover()  # caught mid-submit: lost, refunded
+    await h.restart()  # caught mid-submit: lost, refunded
     assert (await h.job(job.id)).state == S.LOST
     assert await usage(h) == (0, 0, 0.0)
 
@@ -160,8 +159,8 @@ async def test_expired_block_no_longer_applies(h: Harness) -> None:
     await h.jobs.accept(GenerationRequest(IMAGE, "x"), REQUESTER)
 
 
-async def test_guild_defaults_apply_where_the_model_takes_them(tmp_path: Path) -> None:
-    async with harness(tmp_path, sim_config=SimulatorConfig(speed=SCALE)) as h:
+async def test_guild_defaults_apply_where_the_model_takes_them(store_target: str) -> None:
+    async with harness(store_target, sim_config=SimulatorConfig(speed=SCALE)) as h:
         await h.store.update_guild_config(GUILD, defaults={"ratio": "21:9", "resolution": "2k"})
         job = await h.jobs.accept(GenerationRequest(IMAGE, "x", {"ratio": "1:1"}), REQUESTER)
         assert job.input == {"prompt": "x", "ratio": "1:1", "resolution": "2k"}

@@ -40,8 +40,8 @@ async def polling(h: Harness, **options: Any) -> AsyncIterator[Poller]:
 
 
 @pytest.fixture
-async def h(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with harness(tmp_path) as running:
+async def h(store_target: str) -> AsyncIterator[Harness]:
+    async with harness(store_target) as running:
         yield running
 
 

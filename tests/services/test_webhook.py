@@ -44,9 +44,9 @@ class Wired:
 
 
 @asynccontextmanager
-async def wired(tmp_path: Path) -> AsyncIterator[Wired]:
+async def wired(store_target: str) -> AsyncIterator[Wired]:
     config = SimulatorConfig(speed=SCALE, allow_loopback_callbacks=True)
-    async with harness(tmp_path, sim_config=config) as h:
+    async with harness(store_target, sim_config=config) as h:
         receiver = CallbackReceiver(
             h.jobs, "http://127.0.0.1/maxapi/hooks/", host="127.0.0.1", port=0
         )
@@ -59,8 +59,8 @@ async def wired(tmp_path: Path) -> AsyncIterator[Wired]:
 
 
 @pytest.fixture
-async def w(tmp_path: Path) -> AsyncIterator[Wired]:
-    async with wired(tmp_path) as running:
+async def w(store_target: str) -> AsyncIterator[Wired]:
+    async with wired(store_target) as running:
         yield running
 
 

@@ -56,8 +56,9 @@ def insert_old_job(
 
 
 @pytest.fixture
-async def store(tmp_path: Path):  # type: ignore[no-untyped-def]
-    s = await Store.open(tmp_path / "sub" / "atelier.db")
+async def store(store_target: str):  # type: ignore[no-untyped-def]
+    """A store on SQLite, then on PostgreSQL: every test that takes it runs on both."""
+    s = await Store.open(store_target)
     yield s
     await s.close()
 
@@ -190,39 +191,42 @@ async def test_a_move_from_one_of_several_states_records_where_it_came_from(
     assert last.at == moved.updated_at
 
 
-def charge_row(path: Path | str, job_id: int) -> tuple[str, float, float]:
+async def charge_row(store: Store, job_id: int) -> tuple[str, float, float]:
     """The job's charge state, and the running spend of 2026-11-23 and 2026-11."""
-    conn = sqlite3.connect(path)
-    try:
-        (state,) = conn.execute("SELECT state FROM charges WHERE job_id = ?", [job_id]).fetchone()
-        totals = dict(conn.execute("SELECT period, SUM(usd) FROM spend_totals GROUP BY 1"))
-    finally:
-        conn.close()
-    return state, totals.get("d:2026-11-23", 0.0), totals.get("m:2026-11", 0.0)
+
+    def read() -> tuple[str, float, float]:
+        sql = "SELECT state FROM charges WHERE job_id = ?"
+        (state,) = store.db.execute(sql, [job_id]).fetchone()
+        sql = "SELECT period, SUM(usd) FROM spend_totals GROUP BY 1"
+        totals = dict(store.db.execute(sql).fetchall())
+        return state, totals.get("d:2026-11-23", 0.0), totals.get("m:2026-11", 0.0)
+
+    return await store.run(read)
 
 
-async def test_every_allowed_move_settles_or_refunds_as_the_rules_say(tmp_path: Path) -> None:
+async def force_state(store: Store, job_id: int, state: JobState) -> None:
+    """Put a job in ``state`` behind the state machine's back (to test every move)."""
+    sql = "UPDATE jobs SET state = ? WHERE id = ?"
+    await store.run(lambda: store.db.execute(sql, [state.value, job_id]))
+
+
+async def test_every_allowed_move_settles_or_refunds_as_the_rules_say(store: Store) -> None:
     """For every move the state machine allows, the charge ends where
     ``job_states.charge_after`` says, and a refund leaves the guild's running spend."""
-    path = tmp_path / "a.db"
-    store = await Store.open(path)
-    side = sqlite3.connect(path, isolation_level=None)
     moves = [(before, after) for before, targets in TRANSITIONS.items() for after in targets]
     expected, got = {}, {}
     for before, after in moves:
         job = await store.create_job_with_charge(
             job_values(), Charge(1, 0, 0.5), ("2026-11-23", "2026-11"), lambda _: None
         )
-        side.execute("UPDATE jobs SET state = ? WHERE id = ?", [before.value, job.id])
-        _, day_before, month_before = charge_row(path, job.id)
+        await force_state(store, job.id, before)
+        _, day_before, month_before = await charge_row(store, job.id)
         assert await store.transition(job.id, before, after, "move") is not None
-        state, day, month = charge_row(path, job.id)
+        state, day, month = await charge_row(store, job.id)
         back = 0.5 if state == "refunded" else 0.0
         assert (day, month) == pytest.approx((day_before - back, month_before - back))
         got[before, after] = state
         expected[before, after] = charge_after(before, after) or "reserved"
-    side.close()
-    await store.close()
     assert len(moves) > 20 and got == expected
     assert set(got.values()) == {"settled", "refunded", "reserved"}
 
@@ -235,7 +239,7 @@ async def test_a_kept_charge_is_settled_where_the_move_would_refund(store: Store
     await store.transition(job.id, S.SUBMITTING, S.RUNNING, "ok", task_id="t")
     done = await store.transition(job.id, UPSTREAM, S.CANCELLED, "billed", keep_charge=True)
     assert done is not None
-    assert charge_row(store.path, job.id) == ("settled", pytest.approx(0.5), pytest.approx(0.5))
+    assert await charge_row(store, job.id) == ("settled", pytest.approx(0.5), pytest.approx(0.5))
 
 
 async def test_a_refused_reservation_leaves_nothing_behind(store: Store) -> None:
@@ -277,7 +281,7 @@ async def test_jobs_in_flight_at_the_trigger_release_settle_and_refund_once(
     old.conn.commit()
     old.close()
     store = await Store.open(path)
-    assert charge_row(path, 1) == ("reserved", pytest.approx(0.75), pytest.approx(0.75))
+    assert await charge_row(store, 1) == ("reserved", pytest.approx(0.75), pytest.approx(0.75))
     assert await store.transition(1, UPSTREAM, S.FAILED, "upstream FAILURE") is not None
     assert await store.transition(2, UPSTREAM, S.SUCCEEDED, "upstream SUCCESS") is not None
     assert await store.transition(3, S.SUCCEEDED, S.EXPIRED, "links gone") is not None
@@ -285,9 +289,10 @@ async def test_jobs_in_flight_at_the_trigger_release_settle_and_refund_once(
         job_values(guild_id=7), Charge(1, 0, 0.5), ("2026-11-23", "2026-11"), lambda _: None
     )
     events = [[(e.from_state, e.to_state) for e in await store.events(i)] for i in (1, 2, new.id)]
+    charges = [await charge_row(store, i) for i in (1, 2, 3)]
     await store.close()
-    assert charge_row(path, 1) == ("refunded", pytest.approx(1.0), pytest.approx(1.0))
-    assert charge_row(path, 2)[0] == "settled" and charge_row(path, 3)[0] == "settled"
+    assert charges[0] == ("refunded", pytest.approx(1.0), pytest.approx(1.0))
+    assert charges[1][0] == "settled" and charges[2][0] == "settled"
     assert events == [
         [(None, "queued"), ("queued", "failed")],  # the first by the m006 trigger
         [(None, "running"), ("running", "succeeded")],
@@ -339,10 +344,10 @@ async def test_due_queries_and_next_times(store: Store) -> None:
     assert [j.id for j in await store.due_for_delivery(1.0, 5)] == [ids[1]]
 
 
-async def test_only_one_of_many_racing_claims_wins(tmp_path: Path) -> None:
-    """Two stores on one file (as two processes would be) claim the same due jobs at
+async def test_only_one_of_many_racing_claims_wins(store_target: str) -> None:
+    """Two stores on one database (as two processes would be) claim the same due jobs at
     once: each job goes to one of them."""
-    stores = [await Store.open(tmp_path / "a.db") for _ in range(2)]
+    stores = [await Store.open(store_target) for _ in range(2)]
     for i in range(10):
         job = await stores[0].create_job(job_values())
         await stores[0].transition(job.id, S.ACCEPTED, S.SUBMITTING, "submit")
@@ -380,17 +385,20 @@ async def test_queue_position_counts_no_further_than_the_cap(store: Store) -> No
     assert await store.queue_position(jobs[-1]) == QUEUE_COUNT_CAP
 
 
-async def test_all_database_work_runs_on_one_thread(store: Store) -> None:
+async def test_all_database_work_runs_on_one_thread(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "a.db")
     seen: set[int] = set()
 
     def record(*_: Any) -> None:
         seen.add(threading.get_ident())
 
+    conn = store.db.conn  # type: ignore[attr-defined]
     with pytest.raises(sqlite3.ProgrammingError):
-        store.db.conn.execute("SELECT 1")  # the event loop's thread cannot touch the DB
-    await store.run(lambda: store.db.conn.set_trace_callback(record))
+        conn.execute("SELECT 1")  # the event loop's thread cannot touch the DB
+    await store.run(lambda: conn.set_trace_callback(record))
     await asyncio.gather(*[store.create_job(job_values()) for _ in range(10)])
     await store.count_by_state()
+    await store.close()
     assert len(seen) == 1 and threading.get_ident() not in seen
 
 
