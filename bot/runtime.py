@@ -31,8 +31,9 @@ from bot.domain.quota import OperatorCap
 from bot.healthcheck import HEARTBEAT_EVERY, heartbeat_path, write_heartbeat
 from bot.maxapi import MaxApiClient
 from bot.maxapi.download import download_session
+from bot.services import cluster
 from bot.services.audit import AuditLog
-from bot.services.cluster import HEARTBEAT_SECONDS, Cluster
+from bot.services.cluster import Cluster
 from bot.services.guild_settings import GuildSettingsService
 from bot.services.job_queries import JobQueries
 from bot.services.jobs import JobService
@@ -249,7 +250,7 @@ class Runtime:
                 await self.cluster.beat()
             except Exception:
                 log.exception("could not record this process's heartbeat")
-            await asyncio.sleep(HEARTBEAT_SECONDS)
+            await asyncio.sleep(cluster.HEARTBEAT_SECONDS)
 
     async def _forget_expired_tokens(self) -> None:
         """Clear interaction tokens Discord no longer accepts (nothing to steal from a copy)."""

@@ -36,9 +36,7 @@ def new_process_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
-async def take_over_orphans(
-    jobs: JobService, stale_after: float = LEASE_SECONDS
-) -> tuple[list[Job], list[Job]]:
+async def take_over_orphans(jobs: JobService, stale_after: float) -> tuple[list[Job], list[Job]]:
     """Jobs whose owner died: one caught mid-submit becomes ``lost`` (never sent again:
     that could charge twice); one not yet sent is submitted here. Returns both lists."""
     lost: list[Job] = []
@@ -68,12 +66,12 @@ class Cluster:
         *,
         shards: str | None = None,
         on_count: Callable[[int], None] = lambda live: None,
-        stale_after: float = LEASE_SECONDS,
+        stale_after: float | None = None,
     ) -> None:
         self.jobs = jobs
         self.shards = shards
         self.on_count = on_count
-        self.stale_after = stale_after
+        self.stale_after = LEASE_SECONDS if stale_after is None else stale_after
         self.live = 1
 
     async def beat(self) -> int:

@@ -28,8 +28,9 @@ from bot.domain.job_states import (
 from bot.domain.poll_schedule import PollSchedule
 from bot.domain.quota import OperatorCap
 from bot.domain.units import human_duration
+from bot.services import cluster
 from bot.services.audit import AuditLog
-from bot.services.cluster import LEASE_SECONDS, new_process_id, take_over_orphans
+from bot.services.cluster import new_process_id, take_over_orphans
 from bot.services.job_admission import admit, job_row, reserve
 from bot.services.job_messages import (
     ALREADY_ENDED,
@@ -391,11 +392,11 @@ class JobService:
         lost and is never sent again (that could charge twice); with several processes,
         claims held by live ones are left to them (they run out if their holder died)."""
         now = self.clock()
-        await self.store.heartbeat(self.process_id, None, LEASE_SECONDS)
+        await self.store.heartbeat(self.process_id, None, cluster.LEASE_SECONDS)
         if not self.store.shared:  # one process: whoever ran before is dead
             await self.store.forget_processes(except_id=self.process_id)
             await self.store.release_poll_claims()  # no poll runs yet: the claims are stale
-        lost, adopted = await take_over_orphans(self, LEASE_SECONDS)
+        lost, adopted = await take_over_orphans(self, cluster.LEASE_SECONDS)
         upstream = await self.store.in_states(list(UPSTREAM))
         for job in upstream:
             if job.next_poll_at is None:
