@@ -28,6 +28,8 @@ MAX_BODY_BYTES = 64 * 1024  # a task object is a few hundred bytes
 MAX_TASK_ID_CHARS = 128
 MAX_PENDING = 1_000  # callbacks waiting; beyond that they are dropped and the poller catches up
 WARN_EVERY = 60.0  # seconds between two warnings about the same kind of forged traffic
+#: How long a callback's own query holds the job from the pollers (it ends when answered).
+CALLBACK_CLAIM = 30.0
 
 
 def route_prefix(public_url: str) -> str:
@@ -217,12 +219,17 @@ class CallbackReceiver:
         async with self._slots:
             if self.limiter is not None:
                 await self.limiter.acquire()
-            job = await self.jobs.store.get(job.id)  # may have moved while we waited
-            if job is None or job.state not in UPSTREAM:
+            # Claimed like a poll, so no poller (in any process) queries it meanwhile; None:
+            # a poll is running now, or the job moved on while this waited.
+            now = self.jobs.clock()
+            claimed = await self.jobs.store.claim_poll(job.id, now, now + CALLBACK_CLAIM)
+            if claimed is None:
                 return
+            job = claimed
             try:
                 after = await self.jobs.refresh(job)
             except maxapi.MaxApiError as exc:
+                await self.jobs.store.update(job.id, next_poll_at=job.next_poll_at)  # unclaim
                 log.warning(
                     "job %s: query after callback failed (%s); the poller will try again",
                     job.id,

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from bot.domain.job import Job
-from bot.domain.job_states import JobState
+from bot.domain.job_states import UPSTREAM, JobState
 from bot.store.database import marks
 from bot.store.jobs import JobQueries
 
@@ -70,6 +70,17 @@ class WorkQueries(JobQueries):
             "AND owner IS NOT DISTINCT FROM ? RETURNING *"
         )
         params = [owner, job_id, JobState.ACCEPTED.value, previous]
+        return await self.run(lambda: self._one_job(sql, params))
+
+    async def claim_poll(self, job_id: int, now: float, until: float) -> Job | None:
+        """Claim one job's poll until ``until`` (a callback's query), unless a poll holds
+        it or it left Max API's states; setting the next poll time ends the claim."""
+        sql = (
+            "UPDATE jobs SET poll_claimed_until = ? WHERE id = ? "
+            "AND (poll_claimed_until IS NULL OR poll_claimed_until <= ?) "
+            f"AND state IN ({marks(UPSTREAM)}) RETURNING *"
+        )
+        params = [until, job_id, now, *[s.value for s in UPSTREAM]]
         return await self.run(lambda: self._one_job(sql, params))
 
     # -- delivery claims ----------------------------------------------------------------

@@ -105,6 +105,25 @@ async def test_the_body_is_never_trusted(w: Wired) -> None:
     assert len(w.h.sim.queries_for(job.task_id or "")) == 1  # it asked Max API instead
 
 
+async def test_a_callback_for_a_job_a_poll_holds_queries_nothing(w: Wired) -> None:
+    """A poll (in this or another process) has the job claimed: the callback leaves it to
+    that poll; once the claim ends, the next callback queries under its own claim."""
+    job = await w.h.start_job("fox [sim:hold]")
+    now = w.h.jobs.clock()
+    await w.h.store.update(job.id, next_poll_at=now)
+    [held] = await w.h.store.claim_due_polls(now, 5, until=now + 60)
+    path = f"/maxapi/hooks/{job.callback_token}"
+    await w.post(path, callback_body(job))
+    await w.receiver.wait_idle()
+    assert w.h.sim.queries_for(job.task_id or "") == []
+    await w.h.store.update(job.id, next_poll_at=now + 60)  # the poll ended
+    await w.post(path, callback_body(job))
+    await w.receiver.wait_idle()
+    assert len(w.h.sim.queries_for(job.task_id or "")) == 1
+    after = await w.h.job(job.id)
+    assert after.poll_claimed_until is None and held.id == job.id
+
+
 async def test_wrong_token_or_unknown_task_does_nothing_and_says_the_same(w: Wired) -> None:
     job = await w.h.start_job("fox [sim:hold]")
     token = job.callback_token or ""

@@ -591,3 +591,29 @@ def test_rows_become_jobs_whatever_the_column_order() -> None:
     read = Job.from_row(full)
     assert read.result_urls == ["u"] and read.result_message_ids == [5]
     assert read == dataclasses.replace(job, result_urls=["u"], result_message_ids=[5])
+
+
+async def test_a_delivery_claim_goes_to_one_process_and_fences_the_loser(
+    store_target: str,
+) -> None:
+    """Two stores (two processes) claim one due delivery at once: one wins. When the
+    claim runs out and the other takes over, the first one's writes are refused."""
+    stores = [await Store.open(store_target) for _ in range(2)]
+    job = await stores[0].create_job(job_values())
+    await force_state(stores[0], job.id, S.SUCCEEDED)
+    await stores[0].update(job.id, next_delivery_at=1.0)
+    claims = await asyncio.gather(
+        *[s.claim_delivery(job.id, 5.0, 65.0, f"p{i}") for i, s in enumerate(stores)]
+    )
+    [first] = [c for c in claims if c is not None]
+    assert first.fence == 1 and first.next_delivery_at == 65.0
+    assert await stores[1].claim_delivery(job.id, 30.0, 90.0, "late") is None  # still held
+    took = await stores[1].claim_delivery(job.id, 66.0, 126.0, "taker")  # ran out: taken
+    assert took is not None and took.fence == 2 and took.owner == "taker"
+    assert await stores[0].update_fenced(job.id, first.fence, result_message_ids=[1]) is None
+    stale = await stores[0].transition(job.id, S.SUCCEEDED, S.DELIVERING, "late", fence=first.fence)
+    assert stale is None
+    kept = await stores[1].update_fenced(job.id, took.fence, result_message_ids=[2])
+    assert kept is not None and kept.result_message_ids == [2]
+    for store in stores:
+        await store.close()
