@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 S = JobState
 Notify = Callable[[Job], Awaitable[None]]
 
+#: How long a guild's upload limit read over REST is trusted (boosts change it rarely).
+GUILD_FACTS_FOR = 3600.0
+
 #: Files over this are links even in a guild whose limit is higher (disk, time).
 HARD_DOWNLOAD_CAP = 100 * 1024 * 1024
 
@@ -304,7 +307,7 @@ class Deliverer:
         if not urls:
             raise _Refused("NO_RESULT", "Max API reported success but sent no files.")
         channel = await self._channel(job.channel_id)
-        limit = upload_limit(channel)
+        limit = await self._upload_limit(channel)
         cap = min(limit, self.config.max_download_bytes)
         posted = list(job.result_message_ids)
         all_gone: list[MessagePlan] = []  # leading parts whose every file is gone
@@ -372,6 +375,23 @@ class Deliverer:
         if not callable(getattr(channel, "send", None)):  # a category or forum channel
             raise _Refused("NOT_A_TEXT_CHANNEL", "The job's channel cannot hold messages.")
         return cast(discord.abc.Messageable, channel)
+
+    async def _upload_limit(self, channel: discord.abc.Messageable) -> int:
+        """The guild's upload limit: from the gateway cache when this process runs the
+        guild's shard, else read over REST once an hour and kept in the store for all."""
+        guild = getattr(channel, "guild", None)
+        if not isinstance(guild, discord.Guild) or not guild.unavailable:
+            return upload_limit(channel)
+        kept = await self.store.guild_facts(guild.id)
+        if kept is not None and self.clock() - kept[1] < GUILD_FACTS_FOR:
+            return int(kept[0]["upload_limit"])
+        try:
+            fetched = await self.client.fetch_guild(guild.id, with_counts=False)
+        except DISCORD_ERRORS as exc:
+            log.info("guild %s: upload limit not readable (%s); using the default", guild.id, exc)
+            return upload_limit(channel)
+        await self.store.set_guild_facts(guild.id, {"upload_limit": fetched.filesize_limit})
+        return fetched.filesize_limit
 
     async def _post(
         self, channel: discord.abc.Messageable, job: Job, plan: MessagePlan, *, check_history: bool
