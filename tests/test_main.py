@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -55,3 +56,20 @@ def test_broken_catalogue_override_is_one_line(tmp_path: Path, bad: str) -> None
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "catalog" in result.stderr.lower()
+
+
+def test_an_unreachable_postgresql_is_one_line_without_the_password(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends: nothing listens there
+    url = f"postgresql://atelier:hunter2-secret@127.0.0.1:{port}/atelier"
+    result = run_bot(
+        {"DISCORD_TOKEN": "t" * 20, "MAXAPI_KEY": "k" * 20, "DATABASE_URL": url}, tmp_path
+    )
+    assert result.returncode == 2
+    [line] = [x for x in result.stderr.splitlines() if x.startswith("atelier:")]
+    assert line == (
+        f"atelier: DATABASE_URL: cannot reach PostgreSQL at 127.0.0.1:{port}/atelier "
+        "(Connection refused); check the URL and that the server is running"
+    )
+    assert "hunter2" not in result.stderr and "Traceback" not in result.stderr

@@ -47,9 +47,12 @@ def postgres_migration_state(url: str) -> tuple[set[str], int]:
 
 
 def _why(exc: psycopg.Error) -> str:
-    """The last line of a driver error (the reason, without the connection string)."""
-    text = str(exc).strip()
-    return text.splitlines()[-1] if text else type(exc).__name__
+    """The reason in a driver error ("Connection refused", "FATAL: password
+    authentication failed …"), without the address it already named."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    return " ".join(lines[0].rsplit("failed: ", 1)[-1].split())
 
 
 class PostgresConnection:
