@@ -148,7 +148,7 @@ class Poller:
         rate: float | None = 20.0,
         burst: float | None = None,
         adaptive: bool = False,
-        job_timeout: float = 120.0,
+        job_timeout: float = 60.0,  # also how long a dead process's claim holds a job
         max_sleep: float = 60.0,
         error_pause: float = 5.0,
         clock: Callable[[], float] | None = None,
