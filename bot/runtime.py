@@ -205,6 +205,15 @@ class Runtime:
             owner=self.jobs.process_id,
         )
         self.jobs.wake_delivery = self.deliverer.wake
+        if self.cluster is not None and self.settings.discord_api_base_url is None:
+            # Without a REST proxy to coordinate them, processes split the global limit.
+            share_polls = self.cluster.on_count
+
+            def share(live: int) -> None:
+                share_polls(live)
+                bot.pacer.share(live)
+
+            self.cluster.on_count = share
         assert self.progress is not None and self.audit is not None
         self.progress.start(bot)
         self.jobs.listeners.append(Announcer(bot, self.store))

@@ -19,6 +19,7 @@ from discord import app_commands
 from discord.ext import commands
 from discord.http import Route
 
+from bot.discord_io.pacing import GlobalPacer
 from bot.discord_io.translator import Translator
 from bot.discord_io.ui import AtelierTree
 from bot.domain.catalog import Catalog
@@ -130,6 +131,7 @@ class AtelierBot(commands.Bot):
         sync_state_path: Path | None = None,
     ) -> None:
         use_discord_api_base(services.settings)
+        self.pacer = GlobalPacer()  # under the global limit, whatever sends
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents(),
@@ -137,6 +139,7 @@ class AtelierBot(commands.Bot):
             # User text never pings anyone; delivery opts the requester back in.
             allowed_mentions=discord.AllowedMentions.none(),
             tree_cls=AtelierTree,
+            http_trace=self.pacer.trace_config(),
             **shard_options(services.settings),
         )
         self.services = services
