@@ -5,6 +5,7 @@ channel messages (an interaction token expires long before a retry may run)."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import math
@@ -57,7 +58,8 @@ class DeliveryConfig:
     """Delivery's limits and timings; ``allowed_hosts`` skip the private-address check."""
 
     allowed_hosts: frozenset[str] = frozenset()
-    concurrency: int = 2
+    concurrency: int = 4  # downloads at once (posting is paced by Discord's buckets)
+    batch: int = 200  # due jobs read at once
     download_time_limit: float = 120.0
     max_download_bytes: int = HARD_DOWNLOAD_CAP
     lease: float = 60.0  # how long a claimed attempt keeps its job (renewed as it posts)
@@ -157,8 +159,11 @@ class Deliverer:
         self.clock = clock
         self.rng = rng
         self._wake = asyncio.Event()
-        self._semaphore = asyncio.Semaphore(self.config.concurrency)
+        self._downloads = asyncio.Semaphore(self.config.concurrency)
         self._in_flight: set[int] = set()
+        # Channel id → its jobs waiting to post, in order; each channel with any has one
+        # worker, so a channel waiting for its bucket holds up no other channel.
+        self._queues: dict[int, collections.deque[int]] = {}
         self._tasks = Tasks()
         self._loop: asyncio.Task[None] | None = None
 
@@ -194,16 +199,21 @@ class Deliverer:
                     await self._wake.wait()
 
     async def _start_due(self) -> tuple[int, bool]:
-        """Start an attempt for each due job; ``busy``: one is due but still running."""
+        """Queue each due job in its channel; ``busy``: one is due but already queued."""
         now = self.clock()
-        due = await self.store.due_for_delivery(now, limit=self.config.concurrency * 4)
+        due = await self.store.due_for_delivery(now, limit=self.config.batch)
         started, busy = 0, False
         for job in due:
             if job.id in self._in_flight:
-                busy = True  # waiting for a slot here, or outlived its lease: check again soon
+                busy = True  # waiting for its channel here, or outlived its lease
                 continue
             self._in_flight.add(job.id)
-            self._tasks.spawn(self._run_claimed(job.id), name=f"deliver-{job.id}")
+            queue = self._queues.get(job.channel_id)
+            if queue is None:
+                queue = self._queues[job.channel_id] = collections.deque()
+                name = f"deliver-channel-{job.channel_id}"
+                self._tasks.spawn(self._channel_worker(job.channel_id, queue), name=name)
+            queue.append(job.id)
             started += 1
         return started, busy
 
@@ -217,19 +227,26 @@ class Deliverer:
             delay = max(delay, 0.5)  # nothing startable: never spin on a stale time
         return delay
 
-    async def _run_claimed(self, job_id: int) -> None:
+    async def _channel_worker(self, channel_id: int, queue: collections.deque[int]) -> None:
+        """Post one channel's queued jobs in order, each claimed when its turn comes."""
         try:
-            async with self._semaphore:
-                now = self.clock()
-                claimed = await self.store.claim_delivery(
-                    job_id, now, now + self.config.lease, self.owner
-                )
-                if claimed is not None:  # else another process has it, or it is not due
-                    await self._deliver(claimed)
-        except Exception:
-            log.exception("job %s: delivery attempt failed; retried after the lease", job_id)
+            while queue:
+                job_id = queue[0]
+                try:
+                    now = self.clock()
+                    claimed = await self.store.claim_delivery(
+                        job_id, now, now + self.config.lease, self.owner
+                    )
+                    if claimed is not None:  # else another process has it, or not due
+                        await self._deliver(claimed)
+                except Exception:
+                    log.exception("job %s: delivery attempt failed; retried later", job_id)
+                finally:
+                    queue.popleft()
+                    self._in_flight.discard(job_id)
         finally:
-            self._in_flight.discard(job_id)
+            if self._queues.get(channel_id) is queue:
+                del self._queues[channel_id]
             self.wake()
 
     # -- one job ---------------------------------------------------------------------------
@@ -240,17 +257,16 @@ class Deliverer:
             return await self.store.get(job.id)
         self._in_flight.add(job.id)
         try:
-            async with self._semaphore:
-                until = self.clock() + self.config.lease
-                claimed = await self.store.claim_delivery(job.id, math.inf, until, self.owner)
-                if claimed is None:
-                    return await self.store.get(job.id)
-                return await self._deliver(claimed)
+            until = self.clock() + self.config.lease
+            claimed = await self.store.claim_delivery(job.id, math.inf, until, self.owner)
+            if claimed is None:
+                return await self.store.get(job.id)
+            return await self._deliver(claimed)
         finally:
             self._in_flight.discard(job.id)
 
     async def _deliver(self, job: Job) -> Job | None:
-        """Post a job this process claimed (``job.fence`` is its claim), holding a slot."""
+        """Post a job this process claimed (``job.fence`` is its claim)."""
         job_id = job.id
         if job.result_expires_at is not None and self.clock() >= job.result_expires_at:
             return await self._end(
@@ -358,7 +374,10 @@ class Deliverer:
     async def _fetch(self, job: Job, index: int, workdir: Path, cap: int) -> ResultFile:
         url = job.result_urls[index]
         try:
-            return await fetch_result(self.session, self.config, job.id, index, url, workdir, cap)
+            async with self._downloads:
+                return await fetch_result(
+                    self.session, self.config, job.id, index, url, workdir, cap
+                )
         except dl.NetworkError as exc:
             if job.delivery_attempts < self.config.download_retries:
                 raise _Retry(f"download failed: {exc}") from exc

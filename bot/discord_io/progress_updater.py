@@ -21,7 +21,7 @@ from bot.domain.catalog import Catalog, Model, ValidationError
 from bot.domain.job import Job
 from bot.domain.job_states import JobState
 from bot.text.i18n import t
-from bot.text.progress_card import WAITING, Card, progress_card
+from bot.text.progress_card import POSTING, WAITING, Card, progress_card
 
 if TYPE_CHECKING:
     from bot.services.jobs import JobService
@@ -32,6 +32,9 @@ S = JobState
 
 #: Seconds between two edits of one card (Discord allows about 5 edits per 5 s per channel).
 EDIT_INTERVAL = 3.0
+#: A card shows a state only once it has lasted this long (one that passes sooner is
+#: skipped); an ending is shown at once.
+SETTLE = 1.0
 #: Stop using a token this long before Discord says it expires.
 TOKEN_MARGIN = 60.0
 #: Unknown webhook, invalid webhook token: the interaction token is dead.
@@ -90,9 +93,11 @@ class ProgressUpdater:
     ) -> None:
         self.jobs = jobs
         self.interval = interval
+        self.settle = min(SETTLE, interval)
         self.clock = clock
         self._client: discord.Client | None = None
         self._dirty: set[int] = set()
+        self._moved_at: dict[int, float] = {}  # when each job last changed state
         self._workers: dict[int, asyncio.Task[None]] = {}
 
     @property
@@ -109,7 +114,12 @@ class ProgressUpdater:
         self, job: Job, *, now: float | None = None
     ) -> tuple[discord.Embed, discord.ui.View | None]:
         """The card's embed and buttons for ``job`` as it stands."""
-        position = await self.jobs.queue_position(job) if job.state in WAITING else None
+        if job.state in WAITING:
+            position: int | None = await self.jobs.queue_position(job)
+        elif job.state in POSTING:
+            position = await self.jobs.results_ahead(job)
+        else:
+            position = None
         model = model_of(self.jobs.catalog, job.model)
         now = self.clock() if now is None else now
         card = progress_card(job, model=model, position=position, now=now)
@@ -124,6 +134,7 @@ class ProgressUpdater:
 
     async def job_changed(self, job: Job) -> None:
         if job.progress_message_id is not None:
+            self._moved_at[job.id] = self.clock()
             self.touch(job.id)
 
     def touch(self, job_id: int) -> None:
@@ -159,12 +170,17 @@ class ProgressUpdater:
                 if job is None or job.progress_message_id is None:
                     self._dirty.discard(job_id)
                     break
-                wait = (job.progress_edited_at or 0.0) + self.interval - self.clock()
+                ready = (job.progress_edited_at or 0.0) + self.interval
+                if not job.state.is_terminal:
+                    ready = max(ready, self._moved_at.get(job_id, 0.0) + self.settle)
+                wait = ready - self.clock()
                 if wait > 0:
                     await asyncio.sleep(wait)
                     continue  # read the row again: it may have moved meanwhile
                 self._dirty.discard(job_id)
                 await self.edit(job)
+                if job.state.is_terminal:
+                    self._moved_at.pop(job_id, None)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -446,6 +446,10 @@ class JobService:
         """Every job not yet ended (their progress cards are brought up to date at start-up)."""
         return await self.store.in_states([state for state in S if state.is_active])
 
+    async def results_ahead(self, job: Job) -> int:
+        """Results waiting to be posted before this one in its channel."""
+        return await self.store.results_ahead(job)
+
     async def queue_position(self, job: Job) -> int:
         """How many of its server's waiting jobs were accepted before ``job``."""
         return await self.store.queue_position(job)

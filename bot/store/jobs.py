@@ -24,6 +24,9 @@ _UPSTREAM_SQL = f"+state IN ({marks(UPSTREAM)})"
 _UPSTREAM_VALUES = [s.value for s in UPSTREAM]
 _TERMINAL_VALUES = [s.value for s in TERMINAL]
 
+#: A finished job whose result is still to be posted.
+_POSTING = [JobState.SUCCEEDED.value, JobState.DELIVERING.value]
+
 #: The lock every accept takes under an operator's cap (all servers count together);
 #: a guild's accepts lock its id. No Discord id is this small.
 OPERATOR_LOCK = -1
@@ -344,6 +347,16 @@ class JobQueries(GuildQueries):
             [guild_id, job_id, *[s.value for s in WAITING], QUEUE_COUNT_CAP],
         ).fetchone()
         return int(count)
+
+    async def results_ahead(self, job: Job) -> int:
+        """How many of the channel's finished jobs wait to be posted before ``job`` (Discord
+        lets a channel take about 5 messages in 5 s), counted up to the cap."""
+        sql = (
+            "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE channel_id = ? AND id < ? "
+            "AND state IN (?, ?) LIMIT ?) AS ahead"
+        )
+        params = [job.channel_id, job.id, *_POSTING, QUEUE_COUNT_CAP]
+        return await self.run(lambda: int(self.db.execute(sql, params).fetchone()[0]))
 
     async def untold_endings(self, since: float) -> list[Job]:
         """Jobs that ended after ``since`` whose owner was not yet notified (a crash came

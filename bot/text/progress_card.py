@@ -29,6 +29,8 @@ Tone = Literal["active", "done", "failed", "cancelled"]
 PROMPT_CHARS = 1000
 #: States in which a job is waiting its turn (the queue position means something).
 WAITING = frozenset({S.ACCEPTED, S.SUBMITTING, S.QUEUED})
+#: Finished upstream, the files not yet posted (they queue behind the channel's limit).
+POSTING = frozenset({S.SUCCEEDED, S.DELIVERING})
 #: States in which Cancel can still stop the job.
 CANCELLABLE = frozenset({S.ACCEPTED, S.SUBMITTING, S.QUEUED, S.RUNNING})
 
@@ -147,8 +149,9 @@ def progress_card(
     now: float,
     locale: str | None = None,
 ) -> Card:
-    """The card for ``job`` as it stands at ``now``. ``position`` is how many of the
-    server's waiting jobs were accepted before it (``Store.queue_position``)."""
+    """The card for ``job`` as it stands at ``now``. ``position``: while it waits, how many
+    of the server's waiting jobs were accepted before it (``Store.queue_position``); while
+    its result waits to be posted, how many results are ahead in the channel."""
     locale = locale or job.locale
     kind = t(locale, "Video") if job.media == "video" else t(locale, "Image")
     prompt = escape_markdown(" ".join(job.prompt.split()))
@@ -167,6 +170,9 @@ def progress_card(
             queue = t(locale, "{count} or more jobs ahead in this server's queue", count=position)
         else:
             queue = t(locale, "{count} job(s) ahead in this server's queue", count=position)
+        fields.append(Field(t(locale, "Queue"), queue))
+    elif job.state in POSTING and position:
+        queue = t(locale, "posting, {count} result(s) ahead in this channel", count=position)
         fields.append(Field(t(locale, "Queue"), queue))
     fields.append(Field(t(locale, "Time"), _time_text(job, model, now, locale)))
     fields.append(Field(t(locale, "Cost"), cost_text(job, locale)))

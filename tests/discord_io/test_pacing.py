@@ -36,7 +36,7 @@ async def test_paced_requests_never_meet_the_global_limit(world: World) -> None:
 
 
 async def test_interaction_callbacks_and_webhooks_are_not_paced() -> None:
-    pacer = GlobalPacer(rate=1.0, burst=1.0)
+    pacer = GlobalPacer(limit=1, per=1.0)
     config = pacer.trace_config()
     [hook] = config.on_request_start
 
@@ -52,3 +52,23 @@ async def test_interaction_callbacks_and_webhooks_are_not_paced() -> None:
     with pytest.raises(TimeoutError):  # the second channel request waits about a second
         async with asyncio.timeout(0.3):
             await hook(None, None, Params("/api/v10/channels/1/messages"))  # type: ignore[arg-type]
+
+
+async def test_windows_and_shares() -> None:
+    """``limit`` requests a window, then a wait for the next; a process's share is its part
+    of the limit (never below one)."""
+    now = [0.0]
+    pacer = GlobalPacer(limit=4, per=0.1, margin=0.0, clock=lambda: now[0])
+    for _ in range(4):
+        await pacer.acquire()  # within the first window: no wait
+    waiter = asyncio.ensure_future(pacer.acquire())
+    await asyncio.sleep(0.01)
+    assert not waiter.done()  # the fifth waits for the next window
+    now[0] = 0.1
+    await asyncio.wait_for(waiter, 2.0)
+    pacer.share(3)
+    assert pacer.limit == 1
+    pacer.share(100)
+    assert pacer.limit == 1
+    pacer.share(1)
+    assert pacer.limit == 4

@@ -33,10 +33,11 @@ SEND = "POST /channels/{channel_id}/messages"
 
 @pytest.fixture
 async def make_deliverer(
-    bot: Any, store: Store, tmp_path: Path
+    world: World, bot: Any, store: Store, tmp_path: Path
 ) -> AsyncIterator[Callable[..., Deliverer]]:
     """``make_deliverer(**config)``: a Deliverer on the running bot; each one stands for
-    a bot process (a second one is "after a restart")."""
+    a bot process (a second one is "after a restart"). Discord's rate limits are on."""
+    world.rate_limits.enabled = True
     made: list[Deliverer] = []
     async with aiohttp.ClientSession() as session:
 

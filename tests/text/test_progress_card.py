@@ -95,6 +95,18 @@ def test_the_queue_line_only_while_waiting(catalog: Catalog) -> None:
     assert field(running, "State") == "Generating"
 
 
+def test_a_result_queued_behind_its_channels_limit_says_so(catalog: Catalog) -> None:
+    model = catalog.get("nano-banana-2")
+    waiting = progress_card(make_job(state=S.SUCCEEDED), model=model, position=6, now=NOW)
+    assert field(waiting, "Queue") == "posting, 6 result(s) ahead in this channel"
+    posting = progress_card(make_job(state=S.DELIVERING), model=model, position=0, now=NOW)
+    assert "Queue" not in names(posting)
+    zh = progress_card(
+        make_job(state=S.SUCCEEDED), model=model, position=2, now=NOW, locale="zh-CN"
+    )
+    assert field(zh, "队列") == "正在发布，此频道前面还有 2 个结果"
+
+
 def test_late_jobs_say_so(catalog: Catalog) -> None:
     job = make_job(state=S.RUNNING, created_at=NOW - 600, submitted_at=NOW - 590)
     card = progress_card(job, model=catalog.get(job.model), position=None, now=NOW)
