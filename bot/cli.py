@@ -1,4 +1,5 @@
-"""The command line: ``python -m bot [run|check|simulate]`` (``run`` is the default).
+"""The command line: ``python -m bot [run|check|simulate|migrate-to-postgres]`` (``run`` is
+the default).
 
 A problem an operator can fix ends with one line on stderr and exit code 2, never a
 traceback; an unreachable Discord is waited out, one line a try."""
@@ -20,7 +21,7 @@ import discord
 from discord.http import Route
 from dotenv import load_dotenv
 
-from bot import check, logs
+from bot import check, logs, migrate
 from bot.domain.catalog import Catalog, CatalogError
 from bot.settings import Settings, SettingsError
 
@@ -44,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Atelier: a Discord bot for the image and video models behind Max API. "
         "Settings come from .env in the current folder and from the environment, which wins.",
     )
-    commands = parser.add_subparsers(dest="command", metavar="{run,check,simulate}")
+    commands = parser.add_subparsers(
+        dest="command", metavar="{run,check,simulate,migrate-to-postgres}"
+    )
     commands.add_parser(
         "run",
         help="run the bot until SIGTERM or Ctrl-C (the default)",
@@ -61,6 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="start the Max API simulator (python -m bot simulate --help for its options)",
         add_help=False,
     )
+    commands.add_parser(
+        "migrate-to-postgres",
+        help="copy the SQLite database (DATABASE_PATH) into PostgreSQL (DATABASE_URL), once",
+        description="Copy every table of the SQLite database at DATABASE_PATH into the empty "
+        "PostgreSQL database at DATABASE_URL, in one transaction; the SQLite file is only read. "
+        "Stop the bot first. Exit code 2: a setting to fix or a target that is not empty.",
+    )
     return parser
 
 
@@ -74,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_CONFIG
     if command == "check":
         return check_command()
+    if command == "migrate-to-postgres":
+        return migrate.migrate_command(read_env())
     return run_command()
 
 

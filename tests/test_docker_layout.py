@@ -10,10 +10,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.healthcheck import STALE_AFTER, heartbeat_path, write_heartbeat
+from bot.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -104,6 +106,97 @@ def test_compose_mounts_the_volume_at_data_and_reads_env() -> None:
     assert re.search(r"^\s+- \S+:/data\s*$", text, re.M)
     assert "DATABASE_PATH: /data/atelier.db" in text
     assert "env_file: .env" in text
+
+
+def compose_services() -> dict[str, dict[str, Any]]:
+    """``services:`` of compose.yaml read by indentation (no YAML library here): each
+    service's scalars, lists, and the keys of its maps (``depends_on`` as service →
+    condition); ``${POSTGRES_PASSWORD:-}`` is filled in as compose would from .env."""
+    services: dict[str, dict[str, Any]] = {}
+    section, key = "", ""
+    service: dict[str, Any] = {}
+    text = (ROOT / "compose.yaml").read_text().replace("${POSTGRES_PASSWORD:-}", "pw")
+    for line in text.splitlines():
+        item = line.strip()
+        if not item or item.startswith("#"):
+            continue
+        indent = len(line) - len(line.lstrip())
+        name, _, value = item.partition(":")
+        value = value.strip().strip('"')
+        if indent == 0:
+            section = name
+        elif section != "services":
+            continue
+        elif indent == 2:
+            service = services.setdefault(name, {})
+        elif indent == 4:
+            key = name
+            if value.startswith("["):
+                service[key] = [v.strip().strip('"') for v in value.strip("[]").split(",")]
+            else:
+                service[key] = value or {}
+        elif indent == 6 and item.startswith("- "):
+            if not isinstance(service[key], list):
+                service[key] = []
+            service[key].append(item[2:].strip().strip('"'))
+        elif indent == 6:
+            service[key][name] = value
+        elif indent == 8 and name == "condition":
+            service[key][list(service[key])[-1]] = value
+    return services
+
+
+def test_compose_runs_one_sqlite_bot_unless_a_profile_is_named() -> None:
+    services = compose_services()
+    assert "profiles" not in services["atelier"]
+    assert services["atelier"]["environment"] == {"DATABASE_PATH": "/data/atelier.db"}
+    for name in ("postgres", "atelier-a", "atelier-b", "migrate"):
+        assert services[name]["profiles"], name
+    assert "cluster" in services["postgres"]["profiles"]
+    assert "migrate" in services["postgres"]["profiles"]  # `run migrate` needs it
+
+
+def test_compose_cluster_profile_shares_postgres_and_splits_the_shards() -> None:
+    services = compose_services()
+    postgres = services["postgres"]
+    assert postgres["image"] == "postgres:15"
+    assert postgres["environment"]["POSTGRES_PASSWORD"] == "pw"  # from .env
+    assert "pg_isready" in postgres["healthcheck"]["test"]
+    assert any(v.endswith(":/var/lib/postgresql/data") for v in postgres["volumes"])
+    replicas = [name for name, s in services.items() if "cluster" in s.get("profiles", [])]
+    replicas.remove("postgres")
+    assert replicas == ["atelier-a", "atelier-b"]
+    shards: list[int] = []
+    for name in replicas:
+        service = services[name]
+        assert service["image"] == "atelier:latest" and service["env_file"] == ".env"
+        assert service["depends_on"] == {"postgres": "service_healthy"}
+        env = service["environment"]
+        assert env["DATABASE_URL"] == "postgresql://atelier:pw@postgres:5432/atelier"
+        settings = Settings.from_env({"DISCORD_TOKEN": "t", "MAXAPI_KEY": "k", **env})
+        assert settings.database_label == "PostgreSQL at postgres:5432/atelier"
+        assert settings.shard_count == 2 and settings.shard_ids is not None
+        shards += settings.shard_ids
+    assert sorted(shards) == [0, 1]  # every shard runs, each in one bot
+    migrate = services["migrate"]
+    assert migrate["command"] == ["python", "-m", "bot", "migrate-to-postgres"]
+    assert migrate["environment"]["DATABASE_PATH"] == "/data/atelier.db"
+    assert migrate["environment"]["DATABASE_URL"] == env["DATABASE_URL"]
+    assert migrate["volumes"] == services["atelier"]["volumes"]  # the single bot's data
+
+
+def test_readme_starts_the_cluster_by_naming_its_services() -> None:
+    """Services without a profile start with every profile: the README's command names
+    the cluster's services, so the SQLite bot does not start beside them."""
+    readme = (ROOT / "README.md").read_text()
+    services = compose_services()
+    commands = re.findall(r"docker compose --profile cluster up -d[^\n`]*", readme)
+    assert commands
+    for command in commands:
+        named = command.split("up -d", 1)[1].replace("--build", "").split()[:3]
+        assert named == ["postgres", "atelier-a", "atelier-b"], command
+        assert all(name in services for name in named)
+    assert "docker compose run --rm migrate" in readme
 
 
 def test_dockerignore_keeps_secrets_and_data_out() -> None:
