@@ -70,6 +70,8 @@ class Connection(Protocol):
 
     shared: bool
     """Several processes may use the database at once (PostgreSQL)."""
+    skip_locked: str
+    """Ends a claim's sub-select: rows another process is claiming are passed over."""
 
     def execute(self, sql: str, params: Iterable[Any] = ()) -> Cursor: ...
     def transaction(self) -> contextlib.AbstractContextManager[None]: ...
@@ -98,6 +100,7 @@ class SqliteConnection:
     a transaction's reads still hold when it writes, and :meth:`lock` has nothing to do."""
 
     shared = False
+    skip_locked = ""  # one writer at a time: nothing is ever locked by another
 
     def __init__(self, path: str, clock: Callable[[], float]) -> None:
         if path != ":memory:":

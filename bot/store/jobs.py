@@ -243,7 +243,8 @@ class JobQueries(GuildQueries):
         sql = (
             f"UPDATE jobs SET poll_claimed_until = ? WHERE {free} AND id IN "
             "(SELECT id FROM jobs WHERE next_poll_at IS NOT NULL AND next_poll_at <= ? "
-            f"AND {free} AND {_UPSTREAM_SQL} ORDER BY next_poll_at LIMIT ?) RETURNING *"
+            f"AND {free} AND {_UPSTREAM_SQL} ORDER BY next_poll_at LIMIT ?{self.db.skip_locked}) "
+            "RETURNING *"
         )
         params = [until, now, now, now, *_UPSTREAM_VALUES, limit]
         return await self.run(lambda: self._many(sql, params))

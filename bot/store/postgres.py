@@ -59,6 +59,7 @@ class PostgresConnection:
     """One autocommit connection; :meth:`transaction` wraps statements in BEGIN/COMMIT."""
 
     shared = True
+    skip_locked = " FOR UPDATE SKIP LOCKED"
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.conn = conn
