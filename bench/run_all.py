@@ -32,6 +32,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
         ["--only", "polling", "--only", "resume"],
     ),
     "resume_overdue": ("bench.resume_overdue", [], []),
+    "cluster": ("bench.cluster", ["--quick"], []),
 }
 
 #: Words of figure names changed in issue 15, so an older tree's rows line up with ours.
