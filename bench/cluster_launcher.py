@@ -4,7 +4,6 @@ local Discord) with the bench's knobs (below) read from the environment before i
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import signal
 import sys
@@ -12,11 +11,9 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from bot.discord_io.delivery import DeliveryConfig
 from bot.discord_io.pacing import GlobalPacer
 from bot.maxapi import MaxApiClient, Task
 from bot.services import cluster
-from bot.services.poller import Poller
 from bot.store.database import StoreBase
 from bot.text.delivery_plan import ResultFile
 
@@ -36,29 +33,15 @@ MAXAPI_LATENCY = "ATELIER_BENCH_MAXAPI_LATENCY"
 STORE_TIMES = "ATELIER_BENCH_STORE_TIMES"
 STORE_LINE = "atelier-bench: store"
 
-#: The product's timings, as fractions of its lease (30 s): heartbeat 5 s, claims 60 s.
+#: The product's heartbeat as a fraction of its lease (5 s of 30 s); poll and delivery
+#: claims last one lease, read from ``cluster.LEASE_SECONDS`` when they are taken.
 HEARTBEAT_SHARE = 5.0 / 30.0
-CLAIM_SHARE = 60.0 / 30.0
 
 
 def shorten(lease: float) -> None:
-    """Scale the lease, the heartbeat and the poll and delivery claims together."""
+    """Scale the lease (and with it the poll and delivery claims) and the heartbeat."""
     cluster.LEASE_SECONDS = lease
     cluster.HEARTBEAT_SECONDS = lease * HEARTBEAT_SHARE
-    claim = lease * CLAIM_SHARE
-    poller_init = Poller.__init__
-
-    def init(self: Poller, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("job_timeout", claim)
-        poller_init(self, *args, **kwargs)
-
-    Poller.__init__ = init  # type: ignore[method-assign]
-    for_api = DeliveryConfig.for_api.__func__  # type: ignore[attr-defined]
-
-    def config_for(cls: type[DeliveryConfig], maxapi_base_url: str) -> DeliveryConfig:
-        return dataclasses.replace(for_api(cls, maxapi_base_url), lease=claim)
-
-    DeliveryConfig.for_api = classmethod(config_for)  # type: ignore[assignment]
 
 
 def raise_global_limit(limit: int) -> None:

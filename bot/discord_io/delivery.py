@@ -11,24 +11,28 @@ import logging
 import math
 import random
 import secrets
-import shutil
-import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
-from urllib.parse import urlsplit
 
 import aiohttp
 import discord
 
 from bot.discord_io.delivery_errors import DISCORD_ERRORS, _Refused, _Retry, classify
+from bot.discord_io.delivery_files import (
+    DeliveryConfig,
+    _remove,
+    fetch_result,
+    make_workdir,
+    remove_tree,
+)
 from bot.discord_io.delivery_message import part_nonce, post_part, upload_limit
 from bot.domain.job import Job
 from bot.domain.job_states import JobState
 from bot.maxapi import download as dl
+from bot.services import cluster
 from bot.services.tasks import Tasks, notify
 from bot.store import Store
 from bot.text.delivery_plan import (
@@ -46,91 +50,12 @@ log = logging.getLogger(__name__)
 S = JobState
 Notify = Callable[[Job], Awaitable[None]]
 
+#: How long a channel read over REST is used again, and how many are kept.
+CHANNEL_FOR = 600.0
+CHANNELS_KEPT = 1000
+
 #: How long a guild's upload limit read over REST is trusted (boosts change it rarely).
 GUILD_FACTS_FOR = 3600.0
-
-#: Files over this are links even in a guild whose limit is higher (disk, time).
-HARD_DOWNLOAD_CAP = 100 * 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryConfig:
-    """Delivery's limits and timings; ``allowed_hosts`` skip the private-address check."""
-
-    allowed_hosts: frozenset[str] = frozenset()
-    concurrency: int = 4  # downloads at once (posting is paced by Discord's buckets)
-    batch: int = 200  # due jobs read at once
-    download_time_limit: float = 120.0
-    max_download_bytes: int = HARD_DOWNLOAD_CAP
-    lease: float = 60.0  # how long a claimed attempt keeps its job (renewed as it posts)
-    backoff_base: float = 5.0
-    backoff_cap: float = 900.0
-    download_retries: int = 4  # attempts that may fail to download before a file is linked
-    history_limit: int = 200
-    temp_dir: Path | None = None
-    max_sleep: float = 300.0
-
-    @classmethod
-    def for_api(cls, maxapi_base_url: str) -> DeliveryConfig:
-        """Downloads may reach the Max API host even when it is local (the simulator)."""
-        host = urlsplit(maxapi_base_url).hostname
-        return cls(allowed_hosts=frozenset({host} if host else ()))
-
-
-# -- result files on disk ------------------------------------------------------------------
-
-
-async def fetch_result(
-    session: aiohttp.ClientSession,
-    config: DeliveryConfig,
-    job_id: int,
-    index: int,
-    url: str,
-    workdir: Path,
-    cap: int,
-) -> ResultFile:
-    """One result file downloaded, or what became of it (too big, gone, not media); a
-    transient failure raises :class:`bot.maxapi.download.NetworkError`."""
-    try:
-        got = await dl.download(
-            session,
-            url,
-            workdir,
-            f"result-{index + 1}",
-            max_bytes=cap,
-            time_limit=config.download_time_limit,
-            allowed_hosts=config.allowed_hosts,
-        )
-    except dl.TooBig as exc:
-        return ResultFile(index, url, Outcome.TOO_BIG, size=exc.size)
-    except dl.LinkDead:
-        return ResultFile(index, url, Outcome.GONE)
-    except (dl.NotMedia, dl.Refused) as exc:
-        log.warning("job %s: result %d not attachable: %s", job_id, index + 1, exc)
-        return ResultFile(index, url, Outcome.NOT_MEDIA)
-    return ResultFile(index, url, Outcome.FILE, size=got.size, path=got.path)
-
-
-def make_workdir(prefix: str, parent: Path | None) -> Path:
-    """A new temporary folder, made on the loop (one mkdir): made in a thread, a cancel
-    arriving meanwhile would leave it behind."""
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
-
-
-async def remove_tree(path: Path) -> None:
-    """Remove a temporary folder off the loop; if cancelled meanwhile, finish on the loop."""
-    try:
-        await asyncio.to_thread(shutil.rmtree, path, True)
-    except asyncio.CancelledError:
-        shutil.rmtree(path, ignore_errors=True)
-        raise
-
-
-def _remove(paths: Iterable[Path]) -> None:
-    for path in paths:
-        with contextlib.suppress(OSError):
-            path.unlink()
-
 
 # -- the deliverer -------------------------------------------------------------------------
 
@@ -158,8 +83,12 @@ class Deliverer:
         self.listeners = [notify] if notify is not None else []
         self.clock = clock
         self.rng = rng
+        self.lease = cluster.LEASE_SECONDS if self.config.lease is None else self.config.lease
         self._wake = asyncio.Event()
         self._downloads = asyncio.Semaphore(self.config.concurrency)
+        # Channels read over REST (a guild on another process's shard is not in the
+        # cache): kept a while, so each delivery there does not fetch its channel again.
+        self._fetched: dict[int, tuple[float, discord.abc.Messageable]] = {}
         self._in_flight: set[int] = set()
         # Channel id → its jobs waiting to post, in order; each channel with any has one
         # worker, so a channel waiting for its bucket holds up no other channel.
@@ -201,7 +130,11 @@ class Deliverer:
     async def _start_due(self) -> tuple[int, bool]:
         """Queue each due job in its channel; ``busy``: one is due but already queued."""
         now = self.clock()
-        due = await self.store.due_for_delivery(now, limit=self.config.batch)
+        # This process's jobs, and those of processes that stopped: no two processes queue
+        # the same job (only one could claim it).
+        due = await self.store.due_for_delivery(
+            now, limit=self.config.batch, owner=self.owner, stale_after=cluster.LEASE_SECONDS
+        )
         started, busy = 0, False
         for job in due:
             if job.id in self._in_flight:
@@ -235,7 +168,7 @@ class Deliverer:
                 try:
                     now = self.clock()
                     claimed = await self.store.claim_delivery(
-                        job_id, now, now + self.config.lease, self.owner
+                        job_id, now, now + self.lease, self.owner
                     )
                     if claimed is not None:  # else another process has it, or not due
                         await self._deliver(claimed)
@@ -257,7 +190,7 @@ class Deliverer:
             return await self.store.get(job.id)
         self._in_flight.add(job.id)
         try:
-            until = self.clock() + self.config.lease
+            until = self.clock() + self.lease
             claimed = await self.store.claim_delivery(job.id, math.inf, until, self.owner)
             if claimed is None:
                 return await self.store.get(job.id)
@@ -309,7 +242,7 @@ class Deliverer:
             fence=job.fence,
             delivery_nonce=job.delivery_nonce or f"{job.id}-{secrets.token_hex(3)}",
             delivery_attempts=job.delivery_attempts + 1,
-            next_delivery_at=self.clock() + self.config.lease,
+            next_delivery_at=self.clock() + self.lease,
         )
         if claimed is None:
             return None
@@ -326,6 +259,7 @@ class Deliverer:
         limit = await self._upload_limit(channel)
         cap = min(limit, self.config.max_download_bytes)
         posted = list(job.result_message_ids)
+        held_until = self.clock() + self.lease  # as _claim left it
         all_gone: list[MessagePlan] = []  # leading parts whose every file is gone
         for part in range(len(posted), part_count(len(urls))):
             indexes = [i for i in range(len(urls)) if part_of(i) == part]
@@ -335,18 +269,16 @@ class Deliverer:
                 all_gone.append(plan)
                 continue
             for each in [*all_gone, plan]:
+                if held_until - self.clock() < self.lease / 2:  # long downloads: renew first
+                    if not await self._renew(job, posted):
+                        return await self.store.get(job.id)
+                    held_until = self.clock() + self.lease
                 # Only the first post of a retry may have gone out without being recorded.
                 check = retry and len(posted) == len(job.result_message_ids)
                 posted.append(await self._post(channel, job, each, check_history=check))
-                kept = await self.store.update_fenced(
-                    job.id,
-                    job.fence,
-                    result_message_ids=posted,
-                    next_delivery_at=self.clock() + self.config.lease,  # the lease goes on
-                )
-                if kept is None:
-                    log.warning("job %s: another process took over its delivery", job.id)
+                if not await self._renew(job, posted):
                     return await self.store.get(job.id)
+                held_until = self.clock() + self.lease
             all_gone.clear()
             await asyncio.to_thread(_remove, (r.path for r in results if r.path))
         if all_gone:
@@ -371,6 +303,16 @@ class Deliverer:
         await notify(self.listeners, done)
         return done
 
+    async def _renew(self, job: Job, posted: list[int]) -> bool:
+        """Record what was posted and renew the claim; ``False``: another process took the
+        job over (its claim ran out), so this one posts nothing more."""
+        kept = await self.store.update_fenced(
+            job.id, job.fence, result_message_ids=posted, next_delivery_at=self.clock() + self.lease
+        )
+        if kept is None:
+            log.warning("job %s: another process took over its delivery", job.id)
+        return kept is not None
+
     async def _fetch(self, job: Job, index: int, workdir: Path, cap: int) -> ResultFile:
         url = job.result_urls[index]
         try:
@@ -386,11 +328,17 @@ class Deliverer:
 
     async def _channel(self, channel_id: int) -> discord.abc.Messageable:
         channel: Any = self.client.get_channel(channel_id)
+        fetched = self._fetched.get(channel_id)
+        if channel is None and fetched is not None and self.clock() - fetched[0] < CHANNEL_FOR:
+            channel = fetched[1]
         if channel is None:
             try:
                 channel = await self.client.fetch_channel(channel_id)
             except DISCORD_ERRORS as exc:
                 raise classify(exc) from exc
+            if len(self._fetched) >= CHANNELS_KEPT:
+                self._fetched.clear()
+            self._fetched[channel_id] = (self.clock(), channel)
         if not callable(getattr(channel, "send", None)):  # a category or forum channel
             raise _Refused("NOT_A_TEXT_CHANNEL", "The job's channel cannot hold messages.")
         return cast(discord.abc.Messageable, channel)

@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 import discord
 
-from bot.discord_io.delivery import DeliveryConfig, fetch_result, make_workdir, remove_tree
+from bot.discord_io.delivery_files import DeliveryConfig, fetch_result, make_workdir, remove_tree
 from bot.discord_io.delivery_message import part_nonce, post_part, upload_limit
 from bot.domain.errors import MissingBotPermissions, UserFacingError
 from bot.domain.job import Job

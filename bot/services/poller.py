@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from bot import maxapi
 from bot.domain.job import Job
 from bot.domain.job_states import UPSTREAM
+from bot.services import cluster
 from bot.services.jobs import JobService
 from bot.services.tasks import Tasks
 
@@ -148,7 +149,7 @@ class Poller:
         rate: float | None = 20.0,
         burst: float | None = None,
         adaptive: bool = False,
-        job_timeout: float = 60.0,  # also how long a dead process's claim holds a job
+        job_timeout: float | None = None,
         max_sleep: float = 60.0,
         error_pause: float = 5.0,
         clock: Callable[[], float] | None = None,
@@ -161,7 +162,9 @@ class Poller:
         self.limiter = TokenBucket(rate, burst, adaptive=adaptive) if rate else None
         if self.limiter is not None:  # every 429, the webhook's polls' too, slows it down
             jobs.api.on_rate_limited = self.limiter.slow_down
-        self.job_timeout = job_timeout
+        # A poll's time limit, and how long its claim holds the job: the cluster's lease,
+        # after which a dead process's polls are taken over.
+        self.job_timeout = cluster.LEASE_SECONDS if job_timeout is None else job_timeout
         self.max_sleep = max_sleep
         self.error_pause = error_pause
         self.clock = clock or jobs.clock

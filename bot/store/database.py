@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +19,10 @@ from sqlite_utils import Database
 from bot.store.migrations import migrations
 
 R = TypeVar("R")
+
+#: Database threads (and connections) of a PostgreSQL store: a burst of commands does not
+#: queue behind one connection's round trips.
+POSTGRES_THREADS = 4
 
 #: With several processes, how old a cached guild row may be before it is read again: a
 #: moderator's change in one process applies in every other within this.
@@ -140,14 +145,18 @@ class SqliteConnection:
 
 
 class StoreBase:
-    """The open database. Each async method runs one plain function on the database
-    thread (``await self.run(fn)``), so calls run one at a time, in order."""
+    """The open database. Each async method runs one plain function on a database thread
+    (``await self.run(fn)``): SQLite has one, so its calls run one at a time, in order;
+    PostgreSQL has :data:`POSTGRES_THREADS`, each with its own connection."""
 
     def __init__(self, target: Path | str, clock: Callable[[], float] = time.time) -> None:
         self.path = str(target)
         self.clock = clock
-        self._db: Connection | None = None
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atelier-db")
+        self._db: Connection | None = None  # SQLite's, or the PostgreSQL thread's own
+        self._local = threading.local()
+        self._connections: list[Connection] = []
+        threads = POSTGRES_THREADS if is_postgres_url(target) else 1
+        self._thread = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="atelier-db")
         # Guild settings, limit rows and blocks, read on every command: kept after the
         # first read and replaced by this process's writes. With one process that is
         # all; with several (shared) a copy older than CACHE_SECONDS is read again.
@@ -178,14 +187,25 @@ class StoreBase:
             from bot.store.postgres import PostgresConnection
 
             self._db = PostgresConnection.connect(self.path)
+            self._local.conn = self._db
         else:
             self._db = SqliteConnection(self.path, self.clock)
+        self._connections.append(self._db)
 
     @property
     def db(self) -> Connection:
+        """This thread's connection (a PostgreSQL thread opens its own on first use)."""
         if self._db is None:
             raise RuntimeError("the store is not open")
-        return self._db
+        if not self.shared:
+            return self._db
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            from bot.store.postgres import PostgresConnection
+
+            conn = self._local.conn = PostgresConnection.connect(self.path, migrate=False)
+            self._connections.append(conn)
+        return conn
 
     @property
     def shared(self) -> bool:
@@ -194,14 +214,19 @@ class StoreBase:
 
     async def close(self) -> None:
         """Close the database once the calls already made have run."""
-        if self._db is not None:
-            await self.run(self._close)
-        self._thread.shutdown(wait=False)  # nothing is left to run: the thread ends
+        if not self.shared:  # SQLite's connection closes on its own thread
+            if self._db is not None:
+                await self.run(self._close)
+            self._thread.shutdown(wait=False)  # nothing is left to run: the thread ends
+            return
+        await asyncio.to_thread(self._thread.shutdown, True)  # the calls made so far run
+        await asyncio.to_thread(self._close)
 
     def _close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        for conn in self._connections:
+            conn.close()
+        self._connections.clear()
+        self._db = None
 
     def _cached(self, kind: str, guild_id: int) -> Any:
         """A cached guild row, or ``None`` (none yet, or, when shared, too old)."""

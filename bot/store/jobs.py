@@ -294,13 +294,28 @@ class JobQueries(GuildQueries):
         )
         return await self.run(lambda: self._float(sql, _UPSTREAM_VALUES))
 
-    async def due_for_delivery(self, now: float, limit: int) -> list[Job]:
+    async def due_for_delivery(
+        self, now: float, limit: int, *, owner: str | None = None, stale_after: float = 0.0
+    ) -> list[Job]:
+        """Deliveries due at ``now``; with ``owner``, only that process's and those of
+        processes not heard from within ``stale_after`` seconds."""
         sql = (
             "SELECT * FROM jobs WHERE next_delivery_at IS NOT NULL AND next_delivery_at <= ? "
-            "AND +state IN (?, ?) ORDER BY next_delivery_at LIMIT ?"
+            "AND +state IN (?, ?)"
         )
-        params = [now, JobState.SUCCEEDED.value, JobState.DELIVERING.value, limit]
-        return await self.run(lambda: self._many(sql, params))
+        params: list[Any] = [now, JobState.SUCCEEDED.value, JobState.DELIVERING.value]
+
+        def read() -> list[Job]:
+            where, values = sql, list(params)
+            if owner is not None:
+                where += (
+                    " AND (owner = ? OR owner IS NULL OR owner NOT IN "
+                    "(SELECT id FROM processes WHERE heartbeat_at >= ?))"
+                )
+                values += [owner, self.db.now() - stale_after]
+            return self._many(where + " ORDER BY next_delivery_at LIMIT ?", [*values, limit])
+
+        return await self.run(read)
 
     async def next_delivery_time(self) -> float | None:
         sql = (

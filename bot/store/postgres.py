@@ -65,7 +65,7 @@ class PostgresConnection:
         self.conn = conn
 
     @classmethod
-    def connect(cls, url: str) -> PostgresConnection:
+    def connect(cls, url: str, *, migrate: bool = True) -> PostgresConnection:
         try:
             conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
@@ -73,6 +73,8 @@ class PostgresConnection:
                 f"cannot reach PostgreSQL at {where(url)} ({_why(exc)})"
             ) from exc
         opened = cls(conn)
+        if not migrate:
+            return opened
         try:
             opened.migrate()
         except psycopg.Error as exc:

@@ -42,3 +42,4 @@ async def test_a_guild_on_another_shard_gets_its_results_and_its_upload_limit(
         await store.close()
     assert facts is not None and facts[0] == {"upload_limit": 50 * 1024 * 1024}
     assert len(world.requests_to(GET_GUILD)) == 1  # the second delivery read the store
+    assert len(world.requests_to("GET /channels/{channel_id}")) == 1  # and its kept channel

@@ -617,3 +617,21 @@ async def test_a_delivery_claim_goes_to_one_process_and_fences_the_loser(
     assert kept is not None and kept.result_message_ids == [2]
     for store in stores:
         await store.close()
+
+
+async def test_each_process_queues_its_own_deliveries_and_a_dead_ones(store: Store) -> None:
+    """Two live processes never both queue a delivery (only one could claim it); a job of a
+    process not heard from is everyone's."""
+    await store.heartbeat("a", None, 30)
+    await store.heartbeat("b", None, 30)
+    ids = {}
+    for owner in ("a", "b", "gone", None):
+        job = await store.create_job(job_values(owner=owner))
+        await force_state(store, job.id, S.SUCCEEDED)
+        await store.update(job.id, next_delivery_at=1.0)
+        ids[owner] = job.id
+    due_a = {j.id for j in await store.due_for_delivery(5.0, 10, owner="a", stale_after=30)}
+    due_b = {j.id for j in await store.due_for_delivery(5.0, 10, owner="b", stale_after=30)}
+    assert due_a == {ids["a"], ids["gone"], ids[None]}
+    assert due_b == {ids["b"], ids["gone"], ids[None]}
+    assert len(await store.due_for_delivery(5.0, 10)) == 4  # no owner given: every due one
