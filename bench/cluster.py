@@ -241,7 +241,7 @@ def takeover_lines(result: TakeoverResult) -> list[Line]:
             Line(f"  {kind}, p95 ({len(values)} held)", percentile(values, 95) / lease, "leases")
         )
     lines.append(
-        Line("  poll and delivery claims (the product's 60 s)", CLAIM_SHARE, "leases", digits=1)
+        Line("  poll and delivery claims (the product's 30 s)", CLAIM_SHARE, "leases", digits=1)
     )
     missing = sum(k.missing for k in result.kills)
     lines.append(Line("  held work not taken over within lease + claim + 15 s", missing, digits=0))

@@ -36,6 +36,7 @@ STORE_LINE = "atelier-bench: store"
 #: The product's heartbeat as a fraction of its lease (5 s of 30 s); poll and delivery
 #: claims last one lease, read from ``cluster.LEASE_SECONDS`` when they are taken.
 HEARTBEAT_SHARE = 5.0 / 30.0
+CLAIM_SHARE = 1.0  # a poll or delivery claim lasts one lease
 
 
 def shorten(lease: float) -> None:

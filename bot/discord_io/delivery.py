@@ -154,6 +154,8 @@ class Deliverer:
         next_at = await self.store.next_delivery_time()
         delay = self.config.max_sleep if next_at is None else next_at - self.clock()
         delay = min(max(delay, 0.0), self.config.max_sleep)
+        if self.store.shared:  # another process may hand this one work without waking it
+            delay = min(delay, cluster.HEARTBEAT_SECONDS)
         if busy:
             delay = min(max(delay, 1.0), 5.0)
         elif not started:

@@ -273,6 +273,7 @@ class JobService:
                 upstream_done_at=now,
                 next_poll_at=None,
                 next_delivery_at=now,
+                owner=self.process_id,  # the process that saw it finish delivers it
             )
             if moved is not None:  # only the path that moved it wakes delivery
                 self.wake_delivery()

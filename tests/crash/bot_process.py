@@ -13,6 +13,8 @@ Environment, besides the bot's own settings:
     ``http://127.0.0.1:PORT`` of the ``discord_world`` server (required; loopback only).
 ``ATELIER_CRASH_AT``
     where to die, one of :data:`CRASH_POINTS`; unset or empty: never (a restart).
+``ATELIER_CRASH_SKIP``
+    pass the crash point this many times before dying there (default 0: the first).
 ``ATELIER_HOLD_SUBMIT``
     a prompt fragment: the submit of a matching job never goes out (the job stays in
     ``submitting``).
@@ -25,6 +27,13 @@ Environment, besides the bot's own settings:
 ``ATELIER_GUILD_READY_TIMEOUT``
     discord.py's wait after the last GUILD_CREATE before ``on_ready`` (default 0.05 s
     instead of 2 s: delivery starts after ready).
+``ATELIER_LEASE_SECONDS``
+    shortens every lease of a process among several: ``cluster.LEASE_SECONDS`` (the
+    heartbeat every fifth of it), the delivery claim and the poll claim (default: the
+    product's 30 s, 60 s and 60 s).
+
+Each run says ``atelier-crash-test: process id <id>`` once its job service exists
+(the id its jobs and claims carry).
 
 Every crash and hold first writes one line ``atelier-crash-test: <event> <point>
 <detail>`` to stderr, unbuffered, so the test can tell where the process stopped.
@@ -34,6 +43,7 @@ The first pass of the delivery loop writes ``atelier-crash-test: ready delivery 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import sys
@@ -48,20 +58,24 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from bot.discord_io.client import AtelierBot
-from bot.discord_io.delivery import Deliverer
+from bot.discord_io.delivery import Deliverer, DeliveryConfig
 from bot.domain.job import Job
 from bot.domain.job_states import JobState
-from bot.maxapi import MaxApiClient
+from bot.maxapi import MaxApiClient, Task
+from bot.services import cluster
+from bot.services.jobs import JobService
+from bot.services.poller import Poller
 from bot.store import Store
 from bot.text.delivery_plan import parse_marker
 
 SIGNAL_PREFIX = "atelier-crash-test:"
 
 #: Die right after this step: the transition into a state committed (the state's
-#: name), Max API answered the submit (``submit-returned``), or Discord answered the
-#: post of a result message (``send-returned``).
+#: name), Max API answered the submit (``submit-returned``) or a poll's query
+#: (``poll-returned``: the poll claim is held, nothing recorded), or Discord answered
+#: the post of a result message (``send-returned``).
 CRASH_POINTS: frozenset[str] = frozenset(
-    {*(state.value for state in JobState), "submit-returned", "send-returned"}
+    {*(state.value for state in JobState), "submit-returned", "poll-returned", "send-returned"}
 )
 
 
@@ -74,6 +88,23 @@ def die(point: str, detail: object) -> NoReturn:
     report("crash", point, detail)
     os.kill(os.getpid(), signal.SIGKILL)
     raise AssertionError("SIGKILL did not kill the process")  # pragma: no cover
+
+
+class CrashPoint:
+    """Where this run dies: ``at`` (or nowhere), after passing it ``skip`` times."""
+
+    def __init__(self, at: str | None, skip: int = 0) -> None:
+        self.at = at
+        self.skip = skip
+
+    def reached(self, point: str, detail: object) -> None:
+        """Die here if this is the point and its turn has come."""
+        if point != self.at:
+            return
+        if self.skip > 0:
+            self.skip -= 1
+            return
+        die(point, detail)
 
 
 async def hang(point: str, detail: object) -> NoReturn:
@@ -97,14 +128,20 @@ def install(env: Mapping[str, str]) -> None:
     crash_at = env.get("ATELIER_CRASH_AT") or None
     if crash_at is not None and crash_at not in CRASH_POINTS:
         raise SystemExit(f"ATELIER_CRASH_AT: unknown point {crash_at!r}")
-    _wrap_transition(crash_at, env.get("ATELIER_HOLD_DELIVERY") or None)
-    _wrap_submit(crash_at, env.get("ATELIER_HOLD_SUBMIT") or None)
-    _wrap_send(crash_at, env.get("ATELIER_HOLD_AFTER_SEND") or None)
+    crash = CrashPoint(crash_at, int(env.get("ATELIER_CRASH_SKIP") or 0))
+    _wrap_transition(crash, env.get("ATELIER_HOLD_DELIVERY") or None)
+    _wrap_submit(crash, env.get("ATELIER_HOLD_SUBMIT") or None)
+    _wrap_poll(crash)
+    _wrap_send(crash, env.get("ATELIER_HOLD_AFTER_SEND") or None)
     _shorten_ready_wait(float(env.get("ATELIER_GUILD_READY_TIMEOUT") or 0.05))
+    lease = env.get("ATELIER_LEASE_SECONDS")
+    if lease:
+        _shorten_leases(float(lease))
+    _report_process_id()
     _report_first_delivery_pass()
 
 
-def _wrap_transition(crash_at: str | None, hold_delivery: str | None) -> None:
+def _wrap_transition(crash: CrashPoint, hold_delivery: str | None) -> None:
     original = Store.transition
 
     # (job_id, expected, target, reason, **values), passed through untouched.
@@ -115,14 +152,14 @@ def _wrap_transition(crash_at: str | None, hold_delivery: str | None) -> None:
             if job is not None and job.state == JobState.SUCCEEDED and hold_delivery in job.prompt:
                 await hang("delivery", job_id)
         moved: Job | None = await original(self, job_id, *args, **kwargs)
-        if moved is not None and moved.state.value == crash_at:
-            die(crash_at, job_id)
+        if moved is not None:
+            crash.reached(moved.state.value, job_id)
         return moved
 
-    Store.transition = transition  # type: ignore[method-assign]
+    Store.transition = transition  # type: ignore[method-assign,assignment]
 
 
-def _wrap_submit(crash_at: str | None, hold_submit: str | None) -> None:
+def _wrap_submit(crash: CrashPoint, hold_submit: str | None) -> None:
     original = MaxApiClient.submit
 
     async def submit(
@@ -136,22 +173,31 @@ def _wrap_submit(crash_at: str | None, hold_submit: str | None) -> None:
         if hold_submit is not None and hold_submit in prompt:
             await hang("submit", repr(prompt))
         task_id = await original(self, model, input, callback_url=callback_url, user_id=user_id)
-        if crash_at == "submit-returned":
-            die(crash_at, task_id)
+        crash.reached("submit-returned", task_id)
         return task_id
 
     MaxApiClient.submit = submit  # type: ignore[method-assign]
 
 
-def _wrap_send(crash_at: str | None, hold_after_send: str | None) -> None:
+def _wrap_poll(crash: CrashPoint) -> None:
+    original = MaxApiClient.get
+
+    async def get(self: MaxApiClient, task_id: str) -> Task:
+        task = await original(self, task_id)
+        crash.reached("poll-returned", task_id)
+        return task
+
+    MaxApiClient.get = get  # type: ignore[method-assign]
+
+
+def _wrap_send(crash: CrashPoint, hold_after_send: str | None) -> None:
     original = discord.abc.Messageable.send
 
     async def send(self: discord.abc.Messageable, content: Any = None, **kwargs: Any) -> Any:
         message = await original(self, content, **kwargs)
         marker = parse_marker(content) if isinstance(content, str) else None
         if marker is not None:  # a result message (announcements carry no marker)
-            if crash_at == "send-returned":
-                die(crash_at, marker[0])
+            crash.reached("send-returned", marker[0])
             if hold_after_send is not None and hold_after_send in content:
                 await hang("after-send", marker[0])
         return message
@@ -167,6 +213,35 @@ def _shorten_ready_wait(seconds: float) -> None:
         self._connection.guild_ready_timeout = seconds
 
     AtelierBot.__init__ = init  # type: ignore[method-assign]
+
+
+def _shorten_leases(seconds: float) -> None:
+    """Every lease of a process among several set to ``seconds`` (heartbeat: a fifth)."""
+    cluster.LEASE_SECONDS = seconds
+    cluster.HEARTBEAT_SECONDS = seconds / 5
+    for_api = DeliveryConfig.for_api.__func__  # type: ignore[attr-defined]
+
+    def delivery_config(cls: type[DeliveryConfig], maxapi_base_url: str) -> DeliveryConfig:
+        return dataclasses.replace(for_api(cls, maxapi_base_url), lease=seconds)
+
+    DeliveryConfig.for_api = classmethod(delivery_config)  # type: ignore[assignment]
+    poller_init = Poller.__init__
+
+    def init(self: Poller, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("job_timeout", seconds)  # how long a poll claims its job
+        poller_init(self, *args, **kwargs)
+
+    Poller.__init__ = init  # type: ignore[method-assign]
+
+
+def _report_process_id() -> None:
+    original = JobService.__init__
+
+    def init(self: JobService, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        report("process", "id", self.process_id)
+
+    JobService.__init__ = init  # type: ignore[method-assign]
 
 
 def _report_first_delivery_pass() -> None:

@@ -242,12 +242,15 @@ class Bench:
         """One bot process; it is killed when the block ends, whatever happened."""
         return bot_process(self.settings(crash_at, **extra), cwd=self.home, label=label)
 
-    async def accept(self, prompt: str, member: Member | None = None) -> Job:
+    async def accept(
+        self, prompt: str, member: Member | None = None, channel_id: int | None = None
+    ) -> Job:
         """A job as ``/imagine`` would leave it: admitted, quota reserved, recorded in
-        ``accepted`` (by ``world.member`` unless another member asks)."""
+        ``accepted`` (by ``world.member`` unless another member asks; in ``#general``
+        unless another channel is named)."""
         requester = Requester(
             guild_id=self.world.guild.id,
-            channel_id=self.world.channel.id,
+            channel_id=channel_id or self.world.channel.id,
             user_id=(member or self.world.member).user.id,
         )
         job = await self.jobs.accept(GenerationRequest(model=IMAGE, prompt=prompt), requester)
@@ -269,9 +272,10 @@ class Bench:
 
     def results(self, job: Job) -> list[Message]:
         """Result messages of ``job``: their last line is ``job #<id>``."""
+        channel = self.world.channel_by_id(job.channel_id) or self.world.channel
         return [
             m
-            for m in self.world.messages(self.world.channel)
+            for m in self.world.messages(channel)
             if (marker := parse_marker(m.content)) is not None and marker[0] == job.id
         ]
 

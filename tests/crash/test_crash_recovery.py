@@ -172,7 +172,11 @@ async def test_sigkill_with_jobs_in_every_state(bench: Bench) -> None:
     queued = await bench.accept("multi: still queued [sim:hold=PENDING]", next(members))
     submitting = await bench.accept("multi: HOLDSUBMIT never leaves", next(members))
     posted = await bench.accept("multi: HOLDSEND posted, not recorded [sim:hold]", next(members))
-    waiting = await bench.accept("multi: HOLDDELIVERY waits for delivery [sim:hold]", next(members))
+    # Its own channel: each channel posts in order, so behind the held post it would wait.
+    other = bench.world.add_channel("other")
+    waiting = await bench.accept(
+        "multi: HOLDDELIVERY waits for delivery [sim:hold]", next(members), other.id
+    )
     holds = {
         "ATELIER_HOLD_SUBMIT": "HOLDSUBMIT",
         "ATELIER_HOLD_AFTER_SEND": "HOLDSEND",
@@ -183,7 +187,7 @@ async def test_sigkill_with_jobs_in_every_state(bench: Bench) -> None:
         await first.wait_for(lambda: bench.results(done), what="the first result")
         await first.wait_for(lambda: bench.announcements(failed), what="the failure notice")
         await first.wait_signal("hold", "submit")
-        # One at a time, so each takes its own delivery slot (two slots: both held).
+        # One at a time: the held post holds its channel, the other waits in its own.
         bench.sim.finish(await task_of(bench, first, posted))
         await first.wait_signal("hold", "after-send")
         bench.sim.finish(await task_of(bench, first, waiting))
