@@ -21,7 +21,6 @@ from bench.sim_process import SIM_KEY, SimProcess
 from bot.discord_io.client import AtelierBot
 from bot.domain.catalog import Catalog, GenerationRequest
 from bot.domain.job_states import UPSTREAM
-from bot.domain.quota import Limits
 from bot.runtime import Runtime
 from bot.services.jobs import Requester
 from bot.settings import Secret, Settings
@@ -34,6 +33,7 @@ from tests.discord_world import (
     discord_world,
     running_bot,
 )
+from tests.helpers.jobs import UNLIMITED
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +45,6 @@ ALONE = 10  # single commands measured after the bursts, for comparison
 #: Between bursts: the last burst's submits and first card edits (3 s after the answer)
 #: are done, so each burst meets the steady load of the jobs in flight, not its tail.
 BURST_GAP_S = 4.0
-UNLIMITED = Limits(
-    images_per_day=10**9,
-    videos_per_day=10**9,
-    jobs_at_once=10**9,
-    spend_per_day_usd=1e12,
-    cooldown_seconds=0,
-)
 
 
 async def fire(

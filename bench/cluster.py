@@ -9,7 +9,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import math
 import tempfile
 import time
 from collections.abc import Sequence
@@ -21,7 +20,7 @@ from bench.cluster_flow import FlowPlan, FlowResult, run_flow
 from bench.cluster_launcher import CLAIM_SHARE
 from bench.cluster_support import Database
 from bench.cluster_takeover import TakeoverPlan, TakeoverResult, run_takeover
-from bench.figures import Row, columns, percentile
+from bench.figures import Figure, Row, percentile, table
 from tests.helpers.postgres import PostgresServer
 
 SECTIONS = ("flow", "lifted", "ack", "takeover")
@@ -29,37 +28,6 @@ SCALE_TARGET = 1.6  # 2 processes ÷ 1, jobs per second
 ACK_TARGET_MS = 100.0
 PRODUCT_LEASE = 30.0
 TAKEOVER_SLACK = 5.0  # seconds over the lease the target allows at the product's lease
-
-
-@dataclass(frozen=True)
-class Line:
-    """One row of the table: a value, its unit and target; ``at_least`` for a lower bound."""
-
-    name: str
-    value: float | None
-    unit: str = ""
-    target: float | None = None
-    digits: int = 2
-    at_least: bool = False
-    strict: bool = False
-
-    def _fmt(self, value: float | None) -> str:
-        if value is None or math.isnan(value):
-            return "n/a"
-        return f"{value:,.{self.digits}f}{' ' + self.unit if self.unit else ''}"
-
-    def row(self) -> Row:
-        if self.target is None:
-            target = "—"
-        else:
-            sign = "≥" if self.at_least else ("<" if self.strict else "≤")
-            target = f"{sign} {self._fmt(self.target)}"
-        return Row(self.name, target, self._fmt(self.value))
-
-    def ratio(self) -> str:
-        if self.value is None or not self.target or math.isnan(self.value):
-            return "—"
-        return f"{self.value / self.target:.2f}"
 
 
 @dataclass(frozen=True)
@@ -103,7 +71,7 @@ class Bench:
     def __init__(self, pg: PostgresServer, workdir: Path) -> None:
         self.pg = pg
         self.workdir = workdir
-        self.lines: list[Line] = []
+        self.lines: list[Figure] = []
         self.files = 0
 
     def sqlite(self) -> Database:
@@ -134,11 +102,11 @@ class Bench:
             runs[name] = result
         for name, result in runs.items():
             self.lines.append(
-                Line(f"jobs/s, {name}{tag}", result.delivered_per_s, "jobs/s", digits=1)
+                Figure(f"jobs/s, {name}{tag}", result.delivered_per_s, "jobs/s", digits=1)
             )
         one, two = runs["PostgreSQL, 1 process"], runs["PostgreSQL, 2 processes"]
         self.lines.append(
-            Line(
+            Figure(
                 f"2 processes ÷ 1, jobs/s on PostgreSQL{tag}",
                 two.delivered_per_s / one.delivered_per_s,
                 target=SCALE_TARGET,
@@ -150,7 +118,7 @@ class Bench:
         lite = runs["SQLite, 1 process"]
         for name, result in runs.items():
             self.lines.append(
-                Line(
+                Figure(
                     f"Max API queries a job at {plan.pace:g} jobs/s, {name} (max "
                     f"{max(result.paced_queries, default=0)})",
                     result.paced_queries_mean,
@@ -158,7 +126,7 @@ class Bench:
             )
         for name in ("PostgreSQL, 1 process", "PostgreSQL, 2 processes"):
             self.lines.append(
-                Line(
+                Figure(
                     f"queries a job, {name} ÷ SQLite (unchanged: 1.00)",
                     runs[name].paced_queries_mean / lite.paced_queries_mean,
                 )
@@ -192,7 +160,7 @@ class Bench:
             where += f", POLL_SCALE {plan.poll_scale:g}"
         for result in results:
             self.lines.append(
-                Line(
+                Figure(
                     f"/imagine ack p99, {result.label} ({where})",
                     result.p99,
                     "ms",
@@ -214,7 +182,7 @@ class Bench:
         self.lines += takeover_lines(result)
 
 
-def takeover_lines(result: TakeoverResult) -> list[Line]:
+def takeover_lines(result: TakeoverResult) -> list[Figure]:
     """In leases, so a short bench lease reads like the product's 30 s."""
     lease = result.plan.lease
     target = 1 + TAKEOVER_SLACK / PRODUCT_LEASE
@@ -227,7 +195,7 @@ def takeover_lines(result: TakeoverResult) -> list[Line]:
     }
     p95 = percentile(per_kill, 95)
     lines = [
-        Line(
+        Figure(
             f"takeover after kill -9, p95 of {len(per_kill)} kills, in leases ({p95:.1f} s at "
             f"a {lease:g} s lease; ≤ lease + {TAKEOVER_SLACK:g} s at the product's "
             f"{PRODUCT_LEASE:g} s)",
@@ -238,14 +206,16 @@ def takeover_lines(result: TakeoverResult) -> list[Line]:
     ]
     for kind, values in kinds.items():
         lines.append(
-            Line(f"  {kind}, p95 ({len(values)} held)", percentile(values, 95) / lease, "leases")
+            Figure(f"  {kind}, p95 ({len(values)} held)", percentile(values, 95) / lease, "leases")
         )
     lines.append(
-        Line("  poll and delivery claims (the product's 30 s)", CLAIM_SHARE, "leases", digits=1)
+        Figure("  poll and delivery claims (the product's 30 s)", CLAIM_SHARE, "leases", digits=1)
     )
     missing = sum(k.missing for k in result.kills)
-    lines.append(Line("  held work not taken over within lease + claim + 15 s", missing, digits=0))
-    lines.append(Line("  results posted twice", result.double_posts, target=0, digits=0))
+    lines.append(
+        Figure("  held work not taken over within lease + claim + 15 s", missing, digits=0)
+    )
+    lines.append(Figure("  results posted twice", result.double_posts, target=0, digits=0))
     return lines
 
 
@@ -290,8 +260,7 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
         bench = Bench(pg, Path(tmp))
         asyncio.run(run(args, bench))
     print(f"took {time.perf_counter() - began:.0f} s\n")
-    head = ("figure", "target", "measured", "measured ÷ target")
-    print(columns(head, [(*line.row(), line.ratio()) for line in bench.lines]))
+    print(table(bench.lines))
     return [line.row() for line in bench.lines]
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import ack_latency as ack
-from bench.cluster_support import UNLIMITED, Database, bot_env, bots
+from bench.cluster_support import Database, bot_env, bots
 from bench.figures import percentile
 from bench.sim_process import SIM_KEY, SimProcess
 from bot.domain.catalog import Catalog, GenerationRequest
@@ -21,6 +21,7 @@ from bot.services.jobs import JobService, Requester
 from bot.settings import Secret, Settings
 from bot.store import Store
 from tests.discord_world import World, discord_world
+from tests.helpers.jobs import UNLIMITED
 
 
 @dataclass(frozen=True)

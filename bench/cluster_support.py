@@ -20,18 +20,10 @@ import psycopg
 from bench import cluster_launcher as launcher
 from bench.procstats import cpu_seconds
 from bench.sim_process import SIM_KEY
-from bot.domain.quota import Limits
 from bot.store import Store
 from tests.crash.supervisor import BotRun, process_env
 from tests.discord_world import Channel, Guild, Member, World
-
-UNLIMITED = Limits(
-    images_per_day=10**9,
-    videos_per_day=10**9,
-    jobs_at_once=10**9,
-    spend_per_day_usd=1e12,
-    cooldown_seconds=0,
-)
+from tests.helpers.jobs import UNLIMITED
 
 
 @dataclass

@@ -26,12 +26,14 @@ class Figure:
     target: float | None = None
     digits: int = 2
     strict: bool = False  # the target is "<" rather than "≤"
+    at_least: bool = False  # the target is a lower bound ("≥")
 
     def row(self) -> Row:
         if self.target is None:
             target = "—"
         else:
-            target = f"{'<' if self.strict else '≤'} {self._fmt(self.target)}"
+            sign = "≥" if self.at_least else ("<" if self.strict else "≤")
+            target = f"{sign} {self._fmt(self.target)}"
         measured = "n/a" if self.value is None else self._fmt(self.value)
         return Row(self.name, target, measured)
 
