@@ -75,8 +75,6 @@ class Job:
     interaction_id: int | None = None
     #: The process that submits or delivers the job now (its heartbeat keeps it alive).
     owner: str | None = None
-    #: Until when (database time) the owner's delivery holds the job.
-    lease_until: float | None = None
     #: Raised by each delivery claim; a write with an older value is a lost lease's.
     fence: int = 0
 

@@ -72,16 +72,15 @@ class Cluster:
         self.shards = shards
         self.on_count = on_count
         self.stale_after = LEASE_SECONDS if stale_after is None else stale_after
-        self.live = 1
 
     async def beat(self) -> int:
         """Say this process is alive; returns how many are."""
         store = self.jobs.store
-        self.live = await store.heartbeat(self.jobs.process_id, self.shards, self.stale_after)
-        self.on_count(self.live)
+        live = await store.heartbeat(self.jobs.process_id, self.shards, self.stale_after)
+        self.on_count(live)
         if store.shared:
             await take_over_orphans(self.jobs, self.stale_after)
-        return self.live
+        return live
 
     async def leave(self) -> None:
         """A clean stop: others need not wait for this process's heartbeat to go stale."""

@@ -73,8 +73,6 @@ class Cursor(Protocol):
 class Connection(Protocol):
     """What the queries need of a database connection; ``?`` marks parameters."""
 
-    shared: bool
-    """Several processes may use the database at once (PostgreSQL)."""
     skip_locked: str
     """Ends a claim's sub-select: rows another process is claiming are passed over."""
 
@@ -84,7 +82,7 @@ class Connection(Protocol):
         """Hold ``key`` until the transaction ends (other processes' holders wait)."""
 
     def now(self) -> float:
-        """The database's time (leases use it, so machines' clocks need not agree)."""
+        """The database's time (heartbeats use it, so machines' clocks need not agree)."""
 
     def close(self) -> None: ...
 
@@ -104,7 +102,6 @@ class SqliteConnection:
     """A SQLite file: one process; ``BEGIN IMMEDIATE`` takes the write lock up front, so
     a transaction's reads still hold when it writes, and :meth:`lock` has nothing to do."""
 
-    shared = False
     skip_locked = ""  # one writer at a time: nothing is ever locked by another
 
     def __init__(self, path: str, clock: Callable[[], float]) -> None:
@@ -151,11 +148,13 @@ class StoreBase:
 
     def __init__(self, target: Path | str, clock: Callable[[], float] = time.time) -> None:
         self.path = str(target)
+        #: Several processes may share this database (PostgreSQL).
+        self.shared = is_postgres_url(target)
         self.clock = clock
         self._db: Connection | None = None  # SQLite's, or the PostgreSQL thread's own
         self._local = threading.local()
         self._connections: list[Connection] = []
-        threads = POSTGRES_THREADS if is_postgres_url(target) else 1
+        threads = POSTGRES_THREADS if self.shared else 1
         self._thread = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="atelier-db")
         # Guild settings, limit rows and blocks, read on every command: kept after the
         # first read and replaced by this process's writes. With one process that is
@@ -183,7 +182,7 @@ class StoreBase:
         return store
 
     def _open(self) -> None:
-        if is_postgres_url(self.path):
+        if self.shared:
             from bot.store.postgres import PostgresConnection
 
             self._db = PostgresConnection.connect(self.path)
@@ -206,11 +205,6 @@ class StoreBase:
             conn = self._local.conn = PostgresConnection.connect(self.path, migrate=False)
             self._connections.append(conn)
         return conn
-
-    @property
-    def shared(self) -> bool:
-        """Several processes may share this database (PostgreSQL)."""
-        return is_postgres_url(self.path)
 
     async def close(self) -> None:
         """Close the database once the calls already made have run."""

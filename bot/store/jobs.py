@@ -25,7 +25,10 @@ _UPSTREAM_VALUES = [s.value for s in UPSTREAM]
 _TERMINAL_VALUES = [s.value for s in TERMINAL]
 
 #: A finished job whose result is still to be posted.
-_POSTING = [JobState.SUCCEEDED.value, JobState.DELIVERING.value]
+POSTING = [JobState.SUCCEEDED.value, JobState.DELIVERING.value]
+
+#: The job's owner is not alive: no heartbeat since the ``?`` time (or it has none).
+DEAD_OWNER = "(owner IS NULL OR owner NOT IN (SELECT id FROM processes WHERE heartbeat_at >= ?))"
 
 #: The lock every accept takes under an operator's cap (all servers count together);
 #: a guild's accepts lock its id. No Discord id is this small.
@@ -303,15 +306,12 @@ class JobQueries(GuildQueries):
             "SELECT * FROM jobs WHERE next_delivery_at IS NOT NULL AND next_delivery_at <= ? "
             "AND +state IN (?, ?)"
         )
-        params: list[Any] = [now, JobState.SUCCEEDED.value, JobState.DELIVERING.value]
+        params: list[Any] = [now, *POSTING]
 
         def read() -> list[Job]:
             where, values = sql, list(params)
             if owner is not None:
-                where += (
-                    " AND (owner = ? OR owner IS NULL OR owner NOT IN "
-                    "(SELECT id FROM processes WHERE heartbeat_at >= ?))"
-                )
+                where += f" AND (owner = ? OR {DEAD_OWNER})"
                 values += [owner, self.db.now() - stale_after]
             return self._many(where + " ORDER BY next_delivery_at LIMIT ?", [*values, limit])
 
@@ -371,7 +371,7 @@ class JobQueries(GuildQueries):
             "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE channel_id = ? AND id < ? "
             "AND state IN (?, ?) LIMIT ?) AS ahead"
         )
-        params = [job.channel_id, job.id, *_POSTING, QUEUE_COUNT_CAP]
+        params = [job.channel_id, job.id, *POSTING, QUEUE_COUNT_CAP]
         return await self.run(lambda: int(self.db.execute(sql, params).fetchone()[0]))
 
     async def untold_endings(self, since: float) -> list[Job]:

@@ -342,7 +342,6 @@ M012_PROCESSES = (
     "ALTER TABLE jobs ADD COLUMN interaction_id BIGINT",
     "CREATE UNIQUE INDEX jobs_interaction ON jobs(interaction_id) WHERE interaction_id IS NOT NULL",
     "ALTER TABLE jobs ADD COLUMN owner TEXT",
-    "ALTER TABLE jobs ADD COLUMN lease_until DOUBLE PRECISION",
     "ALTER TABLE jobs ADD COLUMN fence BIGINT NOT NULL DEFAULT 0",
     "CREATE TABLE processes (id TEXT PRIMARY KEY, started_at DOUBLE PRECISION NOT NULL, "
     "heartbeat_at DOUBLE PRECISION NOT NULL, shards TEXT)",

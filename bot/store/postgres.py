@@ -41,9 +41,14 @@ def postgres_migration_state(url: str) -> tuple[set[str], int]:
                 return set(), len(MIGRATIONS)
             applied = {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
     except psycopg.Error as exc:
-        raise StoreUnavailable(f"cannot reach PostgreSQL at {where(url)} ({_why(exc)})") from exc
+        raise unreachable(url, exc) from exc
     known = {name for name, _ in MIGRATIONS}
     return applied - known, len(known - applied)
+
+
+def unreachable(url: str, exc: psycopg.Error) -> StoreUnavailable:
+    """The one-line error for a server that cannot be reached (host, never password)."""
+    return StoreUnavailable(f"cannot reach PostgreSQL at {where(url)} ({_why(exc)})")
 
 
 def _why(exc: psycopg.Error) -> str:
@@ -58,7 +63,6 @@ def _why(exc: psycopg.Error) -> str:
 class PostgresConnection:
     """One autocommit connection; :meth:`transaction` wraps statements in BEGIN/COMMIT."""
 
-    shared = True
     skip_locked = " FOR UPDATE SKIP LOCKED"
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
@@ -69,9 +73,7 @@ class PostgresConnection:
         try:
             conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
-            raise StoreUnavailable(
-                f"cannot reach PostgreSQL at {where(url)} ({_why(exc)})"
-            ) from exc
+            raise unreachable(url, exc) from exc
         opened = cls(conn)
         if not migrate:
             return opened
@@ -100,9 +102,6 @@ class PostgresConnection:
                     self.conn.execute("INSERT INTO schema_migrations (name) VALUES (%s)", [name])
         finally:
             self.conn.execute("SELECT pg_advisory_unlock(%s)", [_MIGRATION_LOCK])
-
-    def applied(self) -> list[str]:
-        return [row[0] for row in self.conn.execute("SELECT name FROM schema_migrations")]
 
     def execute(self, sql: str, params: Iterable[Any] = ()) -> Cursor:
         return self.conn.execute(_translate(sql), list(params))

@@ -9,9 +9,8 @@ from typing import Any
 from bot.domain.job import Job
 from bot.domain.job_states import UPSTREAM, JobState
 from bot.store.database import marks
-from bot.store.jobs import JobQueries
+from bot.store.jobs import DEAD_OWNER, POSTING, JobQueries
 
-_DELIVERABLE = [JobState.SUCCEEDED.value, JobState.DELIVERING.value]
 _UNSENT = [JobState.ACCEPTED.value, JobState.SUBMITTING.value]
 
 
@@ -28,7 +27,8 @@ class WorkQueries(JobQueries):
             now = self.db.now()
             self.db.execute(
                 "INSERT INTO processes (id, started_at, heartbeat_at, shards) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+                "ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, "
+                "shards = COALESCE(excluded.shards, processes.shards)",
                 [process_id, now, now, shards],
             )
             (live,) = self.db.execute(
@@ -56,8 +56,8 @@ class WorkQueries(JobQueries):
         def read() -> list[Job]:
             now = self.db.now()
             return self._many(
-                f"SELECT * FROM jobs WHERE state IN ({marks(_UNSENT)}) AND (owner IS NULL OR "
-                "owner NOT IN (SELECT id FROM processes WHERE heartbeat_at >= ?)) ORDER BY id",
+                f"SELECT * FROM jobs WHERE state IN ({marks(_UNSENT)}) AND {DEAD_OWNER} "
+                "ORDER BY id",
                 [*_UNSENT, now - stale_after],
             )
 
@@ -91,9 +91,9 @@ class WorkQueries(JobQueries):
         sql = (
             "UPDATE jobs SET next_delivery_at = ?, owner = ?, fence = fence + 1 "
             "WHERE id = ? AND (next_delivery_at IS NULL OR next_delivery_at <= ?) "
-            f"AND state IN ({marks(_DELIVERABLE)}) RETURNING *"
+            f"AND state IN ({marks(POSTING)}) RETURNING *"
         )
-        params = [until, owner, job_id, now, *_DELIVERABLE]
+        params = [until, owner, job_id, now, *POSTING]
         return await self.run(lambda: self._one_job(sql, params))
 
     async def update_fenced(self, job_id: int, fence: int, **values: Any) -> Job | None:
