@@ -24,6 +24,7 @@ from bot import USER_AGENT
 from bot.discord_io.announcer import Announcer
 from bot.discord_io.audit_sink import DiscordAuditSink
 from bot.discord_io.delivery import Deliverer, DeliveryConfig
+from bot.discord_io.pacing import GlobalPacer
 from bot.discord_io.progress_updater import EDIT_INTERVAL, ProgressUpdater
 from bot.domain.catalog import Catalog
 from bot.domain.poll_schedule import PollSchedule
@@ -91,6 +92,7 @@ class Runtime:
         self.deliverer: Deliverer | None = None
         self.downloads: aiohttp.ClientSession | None = None
         self.cluster: Cluster | None = None
+        self._pacer: GlobalPacer | None = None
         self._tasks = Tasks()
 
     async def __aenter__(self) -> Runtime:
@@ -155,12 +157,7 @@ class Runtime:
             **self._poller_options,
         }
         self.poller = Poller(self.jobs, **poller_options)
-        limiter = self.poller.limiter
-        self.cluster = Cluster(
-            self.jobs,
-            shards=settings.shard_label,
-            on_count=limiter.share if limiter is not None else lambda live: None,
-        )
+        self.cluster = Cluster(self.jobs, shards=settings.shard_label, on_count=self._share)
         self.metrics = Metrics(self.job_gauges)
         self.receiver = CallbackReceiver.from_settings(
             settings, self.jobs, limiter=self.poller.limiter, metrics=self.metrics
@@ -205,15 +202,9 @@ class Runtime:
             owner=self.jobs.process_id,
         )
         self.jobs.wake_delivery = self.deliverer.wake
-        if self.cluster is not None and self.settings.discord_api_base_url is None:
+        if self.settings.discord_api_base_url is None:
             # Without a REST proxy to coordinate them, processes split the global limit.
-            share_polls = self.cluster.on_count
-
-            def share(live: int) -> None:
-                share_polls(live)
-                bot.pacer.share(live)
-
-            self.cluster.on_count = share
+            self._pacer = bot.pacer
         assert self.progress is not None and self.audit is not None
         self.progress.start(bot)
         self.jobs.listeners.append(Announcer(bot, self.store))
@@ -249,6 +240,14 @@ class Runtime:
                 log.warning("could not write the heartbeat file %s: %s", path, exc)
             await self._forget_expired_tokens()
             await asyncio.sleep(HEARTBEAT_EVERY)
+
+    def _share(self, live: int) -> None:
+        """``POLL_RATE`` (and, without a REST proxy, Discord's global limit) is the whole
+        cluster's: this process takes its part of it."""
+        if self.poller is not None and self.poller.limiter is not None:
+            self.poller.limiter.share(live)
+        if self._pacer is not None:
+            self._pacer.share(live)
 
     async def _cluster_beat(self) -> None:
         """Say this process is alive in the store; with several, share the poll rate and
