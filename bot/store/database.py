@@ -47,13 +47,17 @@ def migration_state(path: Path) -> tuple[set[str], int]:
         raise StoreUnavailable(f"cannot open {path} ({exc})") from exc
     try:
         db = Database(conn)
-        known = {m.name for m in migrations.pending(Database(memory=True))}
-        applied = {m.name for m in migrations.applied(db)}
-        return applied - known, len(migrations.pending(db))
+        return unknown_migrations(db), len(migrations.pending(db))
     except sqlite3.Error as exc:
         raise StoreUnavailable(f"cannot read {path} ({exc})") from exc
     finally:
         conn.close()
+
+
+def unknown_migrations(db: Database) -> set[str]:
+    """Migrations applied to ``db`` that this version does not know (a newer Atelier's)."""
+    known = {m.name for m in migrations.pending(Database(memory=True))}
+    return {m.name for m in migrations.applied(db)} - known
 
 
 def marks(values: Collection[Any]) -> str:

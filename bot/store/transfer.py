@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from bot.store.database import Connection, StoreBase, marks
+from bot.store.database import Connection, StoreBase, marks, unknown_migrations
 from bot.store.migrations import migrations
 
 #: Copied in this order (a job before its events and its charge).
@@ -108,9 +108,8 @@ def sqlite_snapshot(path: Path) -> Iterator[sqlite3.Connection]:
 def _migrate(copy: sqlite3.Connection, path: Path) -> None:
     """Bring the copy to this version's schema, unless a newer Atelier migrated it."""
     db = Database(copy)
-    known = {m.name for m in migrations.pending(Database(memory=True))}
     try:
-        newer = sorted({m.name for m in migrations.applied(db)} - known)
+        newer = sorted(unknown_migrations(db))
         if newer:
             raise TransferRefused(
                 f"{path} was migrated by a newer Atelier ({newer[0]}); "
