@@ -25,6 +25,12 @@ class GuildConfig:
     monthly_budget_usd: float | None = 200.0
     rollover_hour_utc: int = 0
     defaults: dict[str, str] = field(default_factory=dict)  # ratio/resolution defaults
+    paused_models: dict[str, str] = field(default_factory=dict)  # model id -> reason ("" none)
+    # channel id -> {"image_model"/"video_model"/"ratio"/"resolution": value}
+    channel_defaults: dict[int, dict[str, str]] = field(default_factory=dict)
+    styles: dict[str, str] = field(default_factory=dict)  # house style name -> text
+    spoiler_channel_ids: frozenset[int] = frozenset()  # every result there is a spoiler
+    adult_allowed: bool = True  # False: adult values (Grok's spicy mode) refused
 
     @property
     def policy(self) -> GuildPolicy:

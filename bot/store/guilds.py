@@ -13,7 +13,7 @@ from bot.domain.quota import DIMENSIONS, LimitLayers, Limits, Usage
 from bot.store.database import StoreBase, marks
 
 #: Guild settings stored as JSON lists that :class:`GuildConfig` holds as sets.
-_SET_SETTINGS = ("allowed_models", "channel_ids", "exempt_role_ids")
+_SET_SETTINGS = ("allowed_models", "channel_ids", "exempt_role_ids", "spoiler_channel_ids")
 
 
 class GuildQueries(StoreBase):
@@ -299,5 +299,7 @@ def _config_from(guild_id: int, raw: Mapping[str, Any]) -> GuildConfig:
             value = frozenset(value)
         elif f.name == "banned_words":
             value = tuple(value)
+        elif f.name == "channel_defaults":  # JSON object keys are strings
+            value = {int(channel): dict(chosen) for channel, chosen in value.items()}
         values[f.name] = value
     return GuildConfig(**values)

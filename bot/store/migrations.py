@@ -359,3 +359,33 @@ def m012_processes(db: Database) -> None:
     digest and REST-read guild facts in the database."""
     for statement in M012_PROCESSES:
         db.execute(statement)
+
+
+#: m013 in SQL both databases read: the moderator console's records.
+M013_CONSOLE = (
+    # Extra allowance a moderator granted a member for one day (grants add up).
+    "CREATE TABLE grants (guild_id BIGINT NOT NULL, user_id BIGINT NOT NULL, day TEXT NOT NULL, "
+    "images INTEGER NOT NULL DEFAULT 0, videos INTEGER NOT NULL DEFAULT 0, "
+    "usd DOUBLE PRECISION NOT NULL DEFAULT 0, updated_at DOUBLE PRECISION NOT NULL, "
+    "PRIMARY KEY (guild_id, user_id, day))",
+    # A charge a moderator gave back after it settled: who and why.
+    "ALTER TABLE charges ADD COLUMN refunded_by BIGINT",
+    "ALTER TABLE charges ADD COLUMN refund_reason TEXT",
+    # Budget alerts already posted: one per guild, period and level, whoever posts first.
+    "CREATE TABLE budget_alerts (guild_id BIGINT NOT NULL, period TEXT NOT NULL, "
+    "level INTEGER NOT NULL, at DOUBLE PRECISION NOT NULL, PRIMARY KEY (guild_id, period, level))",
+    # Members' reports of a result (once per member and result) and the moderators' review.
+    "CREATE TABLE reports (job_id BIGINT NOT NULL, user_id BIGINT NOT NULL, guild_id BIGINT, "
+    "at DOUBLE PRECISION NOT NULL, PRIMARY KEY (job_id, user_id))",
+    "CREATE TABLE report_reviews (job_id BIGINT PRIMARY KEY, guild_id BIGINT, "
+    "channel_id BIGINT, message_id BIGINT, state TEXT NOT NULL, decided_by BIGINT, "
+    "updated_at DOUBLE PRECISION NOT NULL)",
+)
+
+
+@migrations()
+def m013_console(db: Database) -> None:
+    """The moderator console: day grants, refunds by a moderator, budget alerts sent,
+    reports and their review."""
+    for statement in M013_CONSOLE:
+        db.execute(statement)

@@ -3,7 +3,7 @@ migrations in the SQL both databases share. Append only."""
 
 from __future__ import annotations
 
-from bot.store.migrations import M012_PROCESSES
+from bot.store.migrations import M012_PROCESSES, M013_CONSOLE
 
 _SCHEMA = (
     """
@@ -151,4 +151,5 @@ _SCHEMA = (
 MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("p001_schema", _SCHEMA),
     ("m012_processes", M012_PROCESSES),
+    ("m013_console", M013_CONSOLE),
 )

@@ -25,6 +25,10 @@ TABLES = (
     "blocks",
     "audit",
     "spend_totals",
+    "grants",
+    "budget_alerts",
+    "reports",
+    "report_reviews",
     "bot_state",
     "guild_facts",
 )

@@ -16,19 +16,16 @@ from bot.services.guild_settings import Change, ChannelAction, split_ids
 from bot.text import usage_report as report
 from bot.text.i18n import t
 
-from ._common import MODERATOR, ModeratorCog
+from ._common import ModeratorCog
+from ._groups import CHANNELS, SETTINGS
+from .settings_content import ContentSettings
+from .settings_defaults import DefaultsSettings
+from .settings_models import ModelSettings
 
 
-class SettingsCommands(ModeratorCog):
-    settings = app_commands.Group(
-        name="settings",
-        description="Moderators: Atelier's settings for this server",
-        guild_only=True,
-        default_permissions=MODERATOR,
-    )
-    channels = app_commands.Group(
-        name="channels", description="Where Atelier may be used", parent=settings
-    )
+class SettingsCommands(ModelSettings, DefaultsSettings, ContentSettings, ModeratorCog):
+    settings = SETTINGS
+    channels = CHANNELS
     words = app_commands.Group(
         name="words", description="Words and patterns refused in prompts", parent=settings
     )
