@@ -141,6 +141,13 @@ class _Routes:
                 status=429,
                 headers={"Retry-After": str(math.ceil(fault.retry_after))},
             )
+        if fault.kind == "busy":  # nothing was done: the request may be sent again
+            wait = (
+                {} if fault.retry_after < 0 else {"Retry-After": str(math.ceil(fault.retry_after))}
+            )
+            return web.json_response(
+                {"code": 503, "msg": "service busy (simulated)"}, status=503, headers=wait
+            )
         if fault.kind == "malformed":
             response = await handler(request)
             body = response.body if isinstance(response, web.Response) else b""

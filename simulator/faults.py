@@ -1,4 +1,4 @@
-"""Faults on demand: 5xx, 429 with Retry-After, stalls, malformed JSON, lost webhooks.
+"""Faults on demand: 5xx, 429 with Retry-After, 503 busy, stalls, malformed JSON, lost webhooks.
 
 Two ways to ask: a queue of "next N requests" faults (deterministic, what tests
 should use) and probabilities drawn from a seedable RNG (for soak-style try-outs).
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-FaultKind = Literal["error", "rate_limit", "stall", "malformed"]
+FaultKind = Literal["error", "rate_limit", "busy", "stall", "malformed"]
 ENDPOINTS = ("submit", "query", "cancel", "files")
 API_ENDPOINTS = ("submit", "query", "cancel")
 
@@ -69,6 +69,13 @@ class Faults:
             count, Fault("rate_limit", status=429, retry_after=retry_after, endpoint=endpoint)
         )
 
+    def busy_next(
+        self, count: int = 1, *, retry_after: float | None = None, endpoint: str | None = None
+    ) -> None:
+        """503 Service Unavailable, nothing done; ``Retry-After`` only when given."""
+        wait = -1.0 if retry_after is None else retry_after  # -1: no header
+        self._queue(count, Fault("busy", status=503, retry_after=wait, endpoint=endpoint))
+
     def stall_next(
         self, count: int = 1, *, seconds: float = 1.0, endpoint: str | None = None
     ) -> None:
@@ -122,6 +129,7 @@ class Faults:
         queued: dict[str, Callable[..., None]] = {
             "fail_next": self.fail_next,
             "rate_limit_next": self.rate_limit_next,
+            "busy_next": self.busy_next,
             "stall_next": self.stall_next,
             "malformed_next": self.malformed_next,
         }

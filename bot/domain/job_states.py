@@ -50,7 +50,10 @@ REFUNDED = frozenset({S.REJECTED, S.FAILED, S.CANCELLED, S.LOST})
 
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     S.ACCEPTED: frozenset({S.SUBMITTING, S.CANCELLED, S.REJECTED}),
-    S.SUBMITTING: frozenset({S.QUEUED, S.RUNNING, S.SUCCEEDED, S.REJECTED, S.FAILED, S.LOST}),
+    # Back to ``accepted`` only when Max API answered busy and created nothing (429, 503).
+    S.SUBMITTING: frozenset(
+        {S.ACCEPTED, S.QUEUED, S.RUNNING, S.SUCCEEDED, S.REJECTED, S.FAILED, S.LOST}
+    ),
     S.QUEUED: frozenset({S.QUEUED, S.RUNNING, S.SUCCEEDED, S.FAILED, S.CANCELLED, S.EXPIRED}),
     S.RUNNING: frozenset({S.RUNNING, S.SUCCEEDED, S.FAILED, S.CANCELLED, S.EXPIRED}),
     S.SUCCEEDED: frozenset({S.DELIVERING, S.UNDELIVERABLE, S.EXPIRED}),

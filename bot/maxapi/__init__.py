@@ -14,6 +14,7 @@ from bot.maxapi.errors import (
     ServerError,
     TaskNotFound,
     Unauthorized,
+    Unavailable,
 )
 from bot.maxapi.task import (
     MAX_RESULT_URLS,
@@ -46,6 +47,7 @@ __all__ = [
     "TaskResult",
     "TaskStatus",
     "Unauthorized",
+    "Unavailable",
     "callback_task_id",
     "is_callback_token",
     "new_callback_token",

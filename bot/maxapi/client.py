@@ -27,6 +27,7 @@ from bot.maxapi.errors import (
     Op,
     RateLimited,
     ServerError,
+    Unavailable,
     error_for,
 )
 from bot.maxapi.task import Envelope, Task, parse_envelope, parse_task, task_id_of
@@ -117,7 +118,7 @@ class MaxApiClient:
             body["user_id"] = user_id
         payload = json.dumps(body, ensure_ascii=False).encode()  # fails before any I/O
         # Once the request may have been sent, anything but a clear yes or a clear no
-        # (a 4xx, a 429) is AmbiguousSubmit: the task may exist.
+        # (a 4xx, a 429, a 503) is AmbiguousSubmit: the task may exist.
         try:
             envelope = await self._call("POST", self._path("submit"), "submit", payload)
             task_id = task_id_of(envelope.data)
@@ -129,6 +130,8 @@ class MaxApiClient:
             if not exc.may_have_been_sent:
                 raise
             raise self._ambiguous(exc) from exc
+        except Unavailable:
+            raise  # a 503 created nothing: the caller may try again later
         except (ServerError, MalformedResponse) as exc:
             raise self._ambiguous(exc) from exc
         log.info("Max API accepted a %s task: %s", model, task_id)
@@ -255,6 +258,10 @@ class MaxApiClient:
         # 429 and 5xx describe the server's state, whatever a failing server's body says.
         if status == 429:
             raise RateLimited(
+                msg or fallback, retry_after=retry_after, http_status=status, code=code
+            )
+        if status == 503:  # Service Unavailable: the request was not taken
+            raise Unavailable(
                 msg or fallback, retry_after=retry_after, http_status=status, code=code
             )
         if status >= 500:

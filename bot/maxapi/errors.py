@@ -95,6 +95,22 @@ class ServerError(MaxApiError):
     transient = True
 
 
+class Unavailable(ServerError):
+    """HTTP 503 (or ``code`` 503): Max API cannot take requests now, so a submit created
+    nothing; ``retry_after`` is the server's wait in seconds, if it gave one."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        http_status: int | None = None,
+        code: int | None = None,
+    ) -> None:
+        super().__init__(message, http_status=http_status, code=code)
+        self.retry_after = retry_after
+
+
 class NetworkError(MaxApiError):
     """No answer: the connection failed or timed out. ``may_have_been_sent`` is False only
     when the failure surely happened before the request was written."""
@@ -147,6 +163,8 @@ def error_for(
         return TaskNotFound(msg, **where)
     if 429 in numbers or _mentions(said, _RATE_MARKERS):
         return RateLimited(msg, retry_after=retry_after, **where)
+    if 503 in numbers:
+        return Unavailable(msg, retry_after=retry_after, **where)
     if any(500 <= n < 600 for n in numbers):
         return ServerError(msg, **where)
     if numbers & {400, 422}:

@@ -1,7 +1,8 @@
 """Checks on a member's image attachments, from Discord's metadata alone.
 
 The bot never downloads what a member attaches: Max API fetches the Discord URL
-itself. So the checks here use only what Discord tells about each file (its name,
+itself (``attachment_probe`` reads only each file's first bytes, after these checks).
+So the checks here use only what Discord tells about each file (its name,
 declared content type and size), and they run before a job is accepted, so a bad file
 costs nothing and records nothing. Attachment options' ``file_types`` hints are
 enforced only by the client; these checks hold whatever the client sent.

@@ -335,6 +335,8 @@ class Attachment:
     height: int | None = None
     declared_size: int | None = None
     """A member's attachment may claim a size without carrying that many bytes."""
+    fetches: list[str | None] = field(default_factory=list)
+    """The ``Range`` header of each GET of its URL (``None``: the whole file)."""
 
     @property
     def size(self) -> int:

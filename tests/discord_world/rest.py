@@ -7,6 +7,7 @@ turns those (and any bug here) into JSON errors, never into a 5xx.
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -232,8 +233,19 @@ class Rest:
         att = self.world.files_by_id.get(int(request.match_info["attachment_id"]))
         if att is None:
             return web.Response(status=404, text="no such file")
+        kind = att.content_type or "application/octet-stream"
+        wanted = request.headers.get("Range")
+        att.fetches.append(wanted)
+        found = re.fullmatch(r"bytes=(\d+)-(\d*)", (wanted or "").strip())
+        if found is None:  # no Range (or one this CDN does not serve): the whole file
+            return web.Response(body=att.data, content_type=kind)
+        total, first = len(att.data), int(found[1])
+        last = min(int(found[2]) if found[2] else total - 1, total - 1)
+        if first >= total:  # as Discord's CDN: 416 for a range past the end
+            return web.Response(status=416, headers={"Content-Range": f"bytes */{total}"})
+        span = {"Content-Range": f"bytes {first}-{last}/{total}"}
         return web.Response(
-            body=att.data, content_type=att.content_type or "application/octet-stream"
+            status=206, body=att.data[first : last + 1], content_type=kind, headers=span
         )
 
     # -- interactions ----------------------------------------------------------------------

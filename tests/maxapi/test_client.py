@@ -46,6 +46,7 @@ from bot.maxapi import (
     TaskResult,
     TaskStatus,
     Unauthorized,
+    Unavailable,
     parse_envelope,
     parse_retry_after,
     parse_task,
@@ -1122,7 +1123,7 @@ async def test_real_sleep_is_used_when_not_patched(
 AMBIGUOUS_CASES: list[tuple[str, Reply, float, type[MaxApiError]]] = [
     ("500-envelope", Reply(500, {"code": 500, "msg": "internal error"}), 5.0, ServerError),
     ("502-html", Reply(502, "<html>Bad Gateway</html>"), 5.0, ServerError),
-    ("503-empty", Reply(503), 5.0, ServerError),
+    ("504-empty", Reply(504), 5.0, ServerError),
     ("200-code-500", Reply(200, {"code": 500, "msg": "服务器内部错误"}), 5.0, ServerError),
     ("200-html", Reply(200, "<html>ok?</html>"), 5.0, MalformedResponse),
     ("200-empty", Reply(200, b""), 5.0, MalformedResponse),
@@ -1164,6 +1165,29 @@ async def test_submit_never_retries_and_reports_ambiguity(
     assert not err.transient
     assert type(err.__cause__) is cause
     assert "may have reached Max API" in str(err)
+
+
+@pytest.mark.parametrize(
+    ("reply", "retry_after"),
+    [
+        (Reply(503), None),
+        (Reply(503, {"code": 503, "msg": "busy"}, headers={"Retry-After": "7"}), 7.0),
+        (Reply(200, {"code": 503, "msg": "upstream busy"}), None),
+    ],
+    ids=["503-empty", "503-retry-after", "200-code-503"],
+)
+async def test_submit_answered_503_created_nothing_and_is_not_ambiguous(
+    api: FakeMaxApi,
+    make_client: Callable[..., MaxApiClient],
+    delays: list[float],
+    reply: Reply,
+    retry_after: float | None,
+) -> None:
+    api.script(reply, Reply(200, SUBMIT_OK))  # the job service decides when to try again
+    with pytest.raises(Unavailable) as info:
+        await make_client(retries=3).submit("seedream-4.5", {"prompt": "a fox"})
+    assert info.value.retry_after == retry_after
+    assert len(api.seen) == 1 and delays == []
 
 
 async def test_submit_connection_refused_is_a_safe_network_error(

@@ -78,6 +78,20 @@ async def test_rate_limit_with_retry_after() -> None:
         assert (await api.call("GET", "/api/v1/task/x"))[0] == 200  # code200 style: not found
 
 
+async def test_busy_is_a_503_that_creates_nothing() -> None:
+    async with running() as (sim, api):
+        sim.faults.busy_next(1, retry_after=3, endpoint="submit")
+        sim.faults.busy_next(1, endpoint="submit")
+        body = {"model": "seedream-4", "input": {"prompt": "x"}}
+        status, headers, raw_body = await raw(api, "POST", "/api/v1/task/submit", body)
+        assert status == 503 and headers["Retry-After"] == "3"
+        assert json.loads(raw_body) == {"code": 503, "msg": "service busy (simulated)"}
+        status, headers, _ = await raw(api, "POST", "/api/v1/task/submit", body)
+        assert status == 503 and "Retry-After" not in headers
+        assert not sim.tasks
+        assert await api.submit_ok("seedream-4", prompt="x") in sim.tasks
+
+
 async def test_stall_delays_the_answer() -> None:
     async with running() as (sim, api):
         sim.faults.stall_next(1, seconds=0.3)

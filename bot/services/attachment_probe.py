@@ -1,0 +1,136 @@
+"""The first bytes of a member's image attachments, read before anything is reserved.
+
+Discord's metadata (name, declared type) is whatever the uploader's client said, so a
+file named ``.png`` may hold anything. Each attachment's first 64 bytes are fetched with
+a ranged request, under the same rules as result downloads (http(s) to public addresses
+only, redirects checked hop by hop, the size cap), and a file whose bytes are not PNG,
+JPEG, WebP or GIF is refused by name. All of it within a short budget, because the
+command must still be answered within Discord's 3 seconds.
+
+A link that cannot be read in time (or at all) is refused too, with a sentence saying
+so: Max API would have to fetch the same link, and a member can attach it again at no
+cost, whereas a check that lets unread files through would check nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Collection, Sequence
+from urllib.parse import urljoin
+
+import aiohttp
+
+from bot.domain.units import human_bytes
+from bot.maxapi import download as dl
+from bot.services.attachments import (
+    KINDS_TEXT,
+    MAX_IMAGE_BYTES,
+    AttachmentError,
+    AttachmentInfo,
+)
+from bot.text.i18n import t
+
+log = logging.getLogger(__name__)
+
+#: Bytes read from each attachment: enough for every signature :func:`dl.sniff` knows.
+PROBE_BYTES = dl.SNIFF_BYTES
+#: Seconds for every attachment of one command together (the answer is due within 3 s).
+PROBE_BUDGET = 2.0
+IMAGE_MEDIA = frozenset({dl.PNG, dl.JPEG, dl.WEBP, dl.GIF})
+
+NOT_IMAGE = "{name} is not an image Atelier can use (its bytes are not {kinds})."
+UNREADABLE = "Atelier could not read {name} from Discord to check it. Attach it again."
+_TOTAL = re.compile(r"bytes\s+\d+-\d+/(\d+)")
+
+
+async def check_bytes(
+    infos: Sequence[AttachmentInfo],
+    *,
+    allowed_hosts: Collection[str] = frozenset(),
+    max_bytes: int = MAX_IMAGE_BYTES,
+    budget: float = PROBE_BUDGET,
+    locale: str | None = None,
+) -> None:
+    """Refuse the first attachment whose first bytes are not an accepted image, or that
+    cannot be read within ``budget`` seconds (all together); ``allowed_hosts`` skip the
+    private-address check (a local Discord in tests)."""
+    if not infos:
+        return
+    connector = aiohttp.TCPConnector(resolver=dl.PublicOnlyResolver(allowed_hosts))
+    async with aiohttp.ClientSession(connector=connector) as session:
+        probes = [_probe(session, info, allowed_hosts, max_bytes) for info in infos]
+        try:
+            async with asyncio.timeout(budget):
+                found = await asyncio.gather(*probes, return_exceptions=True)
+        except TimeoutError:
+            found = [TimeoutError()] * len(infos)
+    for info, result in zip(infos, found, strict=True):
+        if isinstance(result, dl.TooBig):
+            raise AttachmentError(
+                t(
+                    locale,
+                    "“{name}” is {size}; the limit is {limit}. Attach a smaller image.",
+                    name=info.filename,
+                    size=human_bytes(result.size or 0),
+                    limit=human_bytes(max_bytes),
+                )
+            )
+        if isinstance(result, dl.NotMedia):
+            raise AttachmentError(t(locale, NOT_IMAGE, name=info.filename, kinds=KINDS_TEXT))
+        if isinstance(result, BaseException):
+            log.info("attachment %s unreadable: %r", dl.display_url(info.url), result)
+            raise AttachmentError(t(locale, UNREADABLE, name=info.filename))
+
+
+async def _probe(
+    session: aiohttp.ClientSession,
+    info: AttachmentInfo,
+    allowed_hosts: Collection[str],
+    max_bytes: int,
+) -> dl.MediaType:
+    """The media type the attachment's first bytes announce; raises a DownloadError."""
+    url = current = info.url
+    for _ in range(dl.MAX_REDIRECTS + 1):
+        await dl.check_destination(current, allowed_hosts)
+        headers = {"Range": f"bytes=0-{PROBE_BYTES - 1}"}
+        async with session.get(current, headers=headers, allow_redirects=False) as response:
+            if response.status in (301, 302, 303, 307, 308):
+                location = response.headers.get("Location")
+                if not location:
+                    raise dl.LinkDead(url, response.status)
+                current = urljoin(current, location)
+                continue
+            if response.status not in (200, 206):
+                raise dl.LinkDead(url, response.status)
+            total = _total_size(response)
+            if total is not None and total > max_bytes:
+                raise dl.TooBig(url, max_bytes, total)
+            head = await _head(response)
+        media = dl.sniff(head)
+        if media not in IMAGE_MEDIA:
+            raise dl.NotMedia(url, f"starts with {head[:8]!r}")
+        assert media is not None
+        return media
+    raise dl.LinkDead(url, 310)
+
+
+def _total_size(response: aiohttp.ClientResponse) -> int | None:
+    """The whole file's size: from ``Content-Range`` (206), else ``Content-Length``."""
+    if response.status == 206:
+        match = _TOTAL.search(response.headers.get("Content-Range", ""))
+        return int(match.group(1)) if match else None
+    return response.content_length
+
+
+async def _head(response: aiohttp.ClientResponse) -> bytes:
+    """Up to :data:`PROBE_BYTES` of the body (a server that ignores ``Range`` sends it
+    all: the rest is never read)."""
+    head = b""
+    while len(head) < PROBE_BYTES:
+        chunk = await response.content.read(PROBE_BYTES - len(head))
+        if not chunk:
+            break
+        head += chunk
+    return head
