@@ -83,7 +83,11 @@ class Info(commands.Cog):
     @app_commands.command(name="models", description="The models, what each can do, time and price")
     async def models(self, interaction: discord.Interaction) -> None:
         locale = locale_of(interaction)
-        all_pages = pages(self.bot.services.catalog, locale=locale)
+        paused: dict[str, str] = {}
+        if interaction.guild_id is not None:
+            config = await self.bot.services.queries.guild_config(interaction.guild_id)
+            paused = config.paused_models
+        all_pages = pages(self.bot.services.catalog, locale=locale, paused=paused)
         note = cancel_policy(self.bot.services.settings.cancel_refunds, locale)
         view = ModelPager(all_pages, interaction.user.id, locale, note)
         await interaction.response.send_message(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bot.domain.catalog import Catalog, Model, describe_options
@@ -43,7 +44,8 @@ def format_price(model: Model, locale: str | None = None) -> str:
     return f"{unit} {per}{suffix}"
 
 
-def describe(model: Model, locale: str | None = None) -> ModelLine:
+def describe(model: Model, locale: str | None = None, paused: str | None = None) -> ModelLine:
+    """One model's entry; ``paused`` (the reason, maybe "") when this server paused it."""
     inputs = t(locale, "text")
     if model.images is not None:
         most = model.images.max if model.images.max is not None else t(locale, "several")
@@ -63,7 +65,16 @@ def describe(model: Model, locale: str | None = None) -> ModelLine:
         lines.append(options)
     if model.uncertain:
         lines.append(t(locale, "some details are not confirmed by the docs"))
+    if paused is not None:
+        lines.insert(0, paused_line(paused, locale))
+        return ModelLine(f"⏸ {model.label} — `{model.id}`", "\n".join(lines))
     return ModelLine(f"{model.label} — `{model.id}`", "\n".join(lines))
+
+
+def paused_line(reason: str, locale: str | None = None) -> str:
+    if reason:
+        return t(locale, "**Paused in this server:** {reason}", reason=reason)
+    return t(locale, "**Paused in this server**")
 
 
 def cancel_policy(mode: str, locale: str | None = None) -> str:
@@ -72,9 +83,14 @@ def cancel_policy(mode: str, locale: str | None = None) -> str:
 
 
 def pages(
-    catalog: Catalog, per_page: int = MODELS_PER_PAGE, locale: str | None = None
+    catalog: Catalog,
+    per_page: int = MODELS_PER_PAGE,
+    locale: str | None = None,
+    paused: Mapping[str, str] | None = None,
 ) -> list[list[ModelLine]]:
-    """Enabled models grouped into pages, images first, in catalogue order."""
+    """Enabled models grouped into pages, images first, in catalogue order; the ones
+    this server ``paused`` (id -> reason) say so."""
     models = catalog.enabled("image") + catalog.enabled("video")
-    lines = [describe(m, locale) for m in models]
+    paused = paused or {}
+    lines = [describe(m, locale, paused.get(m.id)) for m in models]
     return [lines[i : i + per_page] for i in range(0, len(lines), per_page)] or [[]]
