@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -106,8 +106,39 @@ def operator_periods(now: float) -> tuple[float, float]:
 
 
 @dataclass(frozen=True, slots=True)
+class Grant:
+    """Extra allowance a moderator gave a member for one day (``/usage grant``); grants of
+    the same day add up."""
+
+    images: int = 0
+    videos: int = 0
+    usd: float = 0.0
+
+    def __bool__(self) -> bool:
+        return bool(self.images or self.videos or self.usd)
+
+
+def with_grant(limits: Limits, grant: Grant) -> Limits:
+    """The member's limits for the day of ``grant``: each daily limit raised by it (a
+    dimension with no limit stays unlimited; the server's budgets are not raised)."""
+    if not grant:
+        return limits
+
+    def raised(limit: Any, extra: Any) -> Any:
+        return None if limit is None else round(limit + extra, 6)
+
+    return replace(
+        limits,
+        images_per_day=raised(limits.images_per_day, grant.images),
+        videos_per_day=raised(limits.videos_per_day, grant.videos),
+        spend_per_day_usd=raised(limits.spend_per_day_usd, grant.usd),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Usage:
-    """What counts against the limits right now (refunded jobs excluded)."""
+    """What counts against the limits right now (refunded jobs excluded), and the
+    member's grant for today."""
 
     images_today: int = 0
     videos_today: int = 0
@@ -118,6 +149,7 @@ class Usage:
     guild_spend_month_usd: float = 0.0
     operator_spend_today_usd: float = 0.0
     operator_spend_month_usd: float = 0.0
+    grant: Grant = field(default_factory=Grant)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +244,7 @@ def check(
         )
     if exempt:
         return
+    limits = with_grant(limits, usage.grant)  # a moderator's grant raises today's limits
     if limits.jobs_at_once is not None and usage.active_jobs >= limits.jobs_at_once:
         raise LimitReached(
             "You already have {active} job(s) running (the limit is {limit}). "
