@@ -13,12 +13,14 @@ from typing import Any
 from bot.domain.guild_config import GuildConfig
 from bot.domain.quota import (
     DIMENSIONS,
+    Grant,
     GuildPolicy,
     Limits,
     Usage,
     next_reset,
     period_keys,
     remaining,
+    with_grant,
 )
 from bot.text.i18n import t
 
@@ -53,6 +55,13 @@ CSV_COLUMNS = (
     "charge",
     "job_state",
     "prompt",
+    # A moderator's refund (/usage refund) of the row's job; a grant row (charge "grant",
+    # no job) gives a member's extra allowance for its day (/usage grant).
+    "refunded_by",
+    "refund_reason",
+    "granted_images",
+    "granted_videos",
+    "granted_usd",
 )
 #: A spreadsheet runs a cell starting with one of these as a formula.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -207,6 +216,7 @@ def today_lines(
     locale: str | None = None,
 ) -> list[str]:
     """Today's use against the limits that apply, and when the day starts again."""
+    limits = with_grant(limits, usage.grant)  # a moderator's grant for today
     left = remaining(limits, usage)
     if exempt:
         lines = [
@@ -232,6 +242,9 @@ def today_lines(
         lines.append(t(locale, "Running now") + ": " + running)
         if limits.cooldown_seconds:
             lines.append(t(locale, "Cooldown: {s} s between jobs", s=limits.cooldown_seconds))
+        if usage.grant:
+            granted = grant_text(usage.grant, locale)
+            lines.append(t(locale, "Granted by a moderator for today: {grant}", grant=granted))
     reset = int(next_reset(now, policy.rollover_hour_utc))
     lines.append(t(locale, "Resets <t:{at}:R> (<t:{at}:f>)", at=reset))
     return lines
@@ -261,6 +274,8 @@ def recent_lines(
         amount = int(row["images"]) or int(row["videos"])
         what = t(locale, "{n} image(s)", n=amount) if row["images"] else t(locale, "video")
         cost = t(locale, "refunded") if not counted(row) else money(float(row["usd"]))
+        if row.get("refunded_by"):
+            cost = t(locale, "refunded by <@{user_id}>", user_id=row["refunded_by"])
         prompt = " ".join(str(row.get("prompt") or "").split())
         if len(prompt) > PROMPT_PREVIEW:
             prompt = prompt[: PROMPT_PREVIEW - 1] + "…"
@@ -270,6 +285,37 @@ def recent_lines(
             + (f" · `{prompt}`" if prompt else "")
         )
     return lines
+
+
+def grant_text(grant: Grant, locale: str | None = None) -> str:
+    """What a grant gives: ``+2 image(s), +$1.00 spend`` (only what it raises)."""
+    parts = []
+    if grant.images:
+        parts.append(t(locale, "+{n} image(s)", n=grant.images))
+    if grant.videos:
+        parts.append(t(locale, "+{n} video(s)", n=grant.videos))
+    if grant.usd:
+        parts.append(t(locale, "+{usd} spend", usd=money(grant.usd)))
+    return ", ".join(parts)
+
+
+def refund_notice(
+    locale: str | None, user_id: int, job_id: int, prompt: str, usd: float, reason: str | None
+) -> str:
+    """What the member reads in the job's channel when a moderator refunds their job
+    (``prompt`` already escaped by the caller)."""
+    text = t(
+        locale,
+        "<@{user_id}> a moderator refunded your job #{job_id} ({prompt}): {usd} is given back "
+        "and it no longer counts against your limits.",
+        user_id=user_id,
+        job_id=job_id,
+        prompt=prompt,
+        usd=money(usd),
+    )
+    if reason:
+        text += " " + t(locale, "Reason: {reason}", reason=reason)
+    return text
 
 
 def budget_lines(usage: Usage, config: GuildConfig, locale: str | None = None) -> list[str]:
@@ -319,8 +365,11 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def csv_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One dict per job, keyed by :data:`CSV_COLUMNS`; a refunded job costs 0."""
+def csv_rows(
+    rows: Iterable[Mapping[str, Any]], grants: Iterable[Mapping[str, Any]] = ()
+) -> list[dict[str, Any]]:
+    """One dict per job, keyed by :data:`CSV_COLUMNS` (a refunded job costs 0), then one
+    per grant (charge ``grant``, no job)."""
     out = []
     for row in rows:
         created = datetime.fromtimestamp(float(row["created_at"]), UTC)
@@ -338,17 +387,38 @@ def csv_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
                 "charge": row["state"],
                 "job_state": row["job_state"],
                 "prompt": _cell(str(row.get("prompt") or "")),
+                "refunded_by": str(row.get("refunded_by") or ""),
+                "refund_reason": _cell(str(row.get("refund_reason") or "")),
+            }
+        )
+    for grant in grants:
+        updated = datetime.fromtimestamp(float(grant["updated_at"]), UTC)
+        out.append(
+            {
+                "created_at_utc": updated.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "day": grant["day"],
+                "user_id": str(grant["user_id"]),
+                "images": 0,
+                "videos": 0,
+                "cost_usd": "0.0000",
+                "charge": "grant",
+                "granted_images": int(grant["images"]),
+                "granted_videos": int(grant["videos"]),
+                "granted_usd": f"{float(grant['usd']):.4f}",
             }
         )
     return out
 
 
-def csv_bytes(rows: Iterable[Mapping[str, Any]]) -> bytes:
+def csv_bytes(rows: Iterable[Mapping[str, Any]], grants: Iterable[Mapping[str, Any]] = ()) -> bytes:
     """The export file: UTF-8 with a BOM (spreadsheets then read non-ASCII prompts
-    right), a header row, oldest job first."""
+    right), a header row, oldest job first; a day's grants before its jobs."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
-    for row in sorted(csv_rows(rows), key=lambda r: r["job_id"]):
+    in_order = sorted(
+        csv_rows(rows, grants), key=lambda r: (r["day"], "job_id" in r, r.get("job_id", 0))
+    )
+    for row in in_order:
         writer.writerow(row)
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
