@@ -34,13 +34,16 @@ from bot.maxapi import MaxApiClient
 from bot.maxapi.download import download_session
 from bot.services import cluster
 from bot.services.audit import AuditLog
+from bot.services.budget_alerts import BudgetService
 from bot.services.cluster import Cluster
+from bot.services.grants import GrantService
 from bot.services.guild_settings import GuildSettingsService
 from bot.services.job_queries import JobQueries
 from bot.services.jobs import JobService
 from bot.services.metrics import JobGauges, Metrics, MetricsServer, read_job_gauges
 from bot.services.moderation import ModerationService
 from bot.services.poller import Poller
+from bot.services.reports import ReportService
 from bot.services.tasks import Tasks
 from bot.services.webhook import CallbackReceiver
 from bot.settings import DatabaseUnavailable, Settings
@@ -83,7 +86,10 @@ class Runtime:
         self.queries: JobQueries | None = None
         self.progress: ProgressUpdater | None = None
         self.moderation: ModerationService | None = None
+        self.budget: BudgetService | None = None
+        self.grants: GrantService | None = None
         self.guild_settings: GuildSettingsService | None = None
+        self.reports: ReportService | None = None
         self.audit_sink: DiscordAuditSink | None = None
         self.poller: Poller | None = None
         self.receiver: CallbackReceiver | None = None
@@ -146,9 +152,13 @@ class Runtime:
             self.jobs, interval=self._progress_interval, clock=self.clock
         )
         self.moderation = ModerationService(self.store, self.audit, clock=self.clock)
+        self.budget = BudgetService(self.store, self.audit, self.catalog, clock=self.clock)
+        self.jobs.accepted = self.budget.watch
+        self.grants = GrantService(self.store, self.audit, clock=self.clock)
         self.guild_settings = GuildSettingsService(
             self.store, self.audit, self.catalog, operator_cap
         )
+        self.reports = ReportService(self.store, self.audit, clock=self.clock)
         rate = settings.poll_rate or settings.poll_rate_max  # auto: the ceiling
         poller_options = {
             "rate": rate,
@@ -171,6 +181,9 @@ class Runtime:
         assert self.jobs is not None and self.queries is not None, "Runtime.open() first"
         assert self.progress is not None and self.audit is not None
         assert self.moderation is not None and self.guild_settings is not None
+        assert self.budget is not None
+        assert self.reports is not None
+        assert self.grants is not None
         return Services(
             settings=self.settings,
             catalog=self.catalog,
@@ -180,6 +193,9 @@ class Runtime:
             moderation=self.moderation,
             guild_settings=self.guild_settings,
             audit=self.audit,
+            budget=self.budget,
+            reports=self.reports,
+            grants=self.grants,
             on_setup=[self.start],
             on_close=[self.stop_loops],
             command_digest_store=StoredDigest(self.store) if self.store else None,
@@ -287,6 +303,8 @@ class Runtime:
             await self.deliverer.close()
         if self.jobs is not None:
             await self.jobs.close()
+        if self.budget is not None:
+            await self.budget.close()
         if self.cluster is not None and self.store is not None:
             try:  # others need not wait for this process's heartbeat to go stale
                 await self.cluster.leave()

@@ -40,6 +40,7 @@ from bot.discord_io.ui import (
 from bot.domain.catalog import OPTION_FIELDS, GenerationRequest, Model
 from bot.domain.errors import NotAllowed, UserFacingError
 from bot.domain.job import Job
+from bot.services.audit import target_for
 from bot.text.i18n import t
 from bot.text.job_pages import can_manage, cancel_text, not_yours
 from bot.text.markdown import escape_markdown
@@ -174,6 +175,8 @@ class JobButtons(commands.Cog):
         self.services = bot.services
         self.jobs = bot.services.jobs
         self.catalog = bot.services.catalog
+        #: Actions other cogs answer (``cogs/reports.py``: report, keep, remove).
+        self.more_actions: dict[str, Callable[[discord.Interaction, Job], Awaitable[None]]] = {}
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(JobButton)
@@ -188,7 +191,7 @@ class JobButtons(commands.Cog):
             "info": self.info,
             "delete": self.delete,
         }
-        handler = handlers.get(action)
+        handler = handlers.get(action) or self.more_actions.get(action)
         if handler is None:
             raise UserFacingError(t(locale, "This button no longer does anything."))
         job = await self.services.queries.in_guild(job_id, interaction.guild_id)
@@ -219,6 +222,15 @@ class JobButtons(commands.Cog):
             locale=locale,
         )
         await reply(interaction, text)
+        if outcome.cancelled and job.user_id != user_id:  # a moderator's action
+            await self.services.audit.change(
+                job.guild_id or 0,
+                user_id,
+                "job.cancel",
+                target_for("user", job.user_id),
+                f"cancelled job #{job.id} ({job.model})",
+                job_id=job.id,
+            )
 
     # -- Reroll, Variations, Animate -------------------------------------------------------
 
@@ -227,6 +239,7 @@ class JobButtons(commands.Cog):
         request = GenerationRequest(
             model=job.model,
             prompt=job.prompt,
+            style=job.style,
             options=dict(job.options),
             image_urls=list(job.image_urls),
             nsfw_channel=is_nsfw(interaction.channel),
@@ -258,6 +271,7 @@ class JobButtons(commands.Cog):
             request = GenerationRequest(
                 model=base.id,
                 prompt=job.prompt,
+                style=job.style,
                 options=options,
                 image_urls=[urls[index]],
                 nsfw_channel=is_nsfw(ix.channel),
@@ -284,6 +298,7 @@ class JobButtons(commands.Cog):
             request = GenerationRequest(
                 model=model_id,
                 prompt=job.prompt,
+                style=job.style,
                 image_urls=[urls[index]],
                 nsfw_channel=is_nsfw(ix.channel),
             )
@@ -318,7 +333,7 @@ class JobButtons(commands.Cog):
             spec = model.images
             if spec is None or spec.min > 1 or (spec.max is not None and spec.max < 1):
                 continue
-            if config.model_allowed(model.id):
+            if config.model_offered(model.id):  # allowed and not paused
                 found.append(model)
         return found[:MAX_OPTIONS]
 

@@ -8,6 +8,7 @@ import contextlib
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import discord
 from discord import app_commands
@@ -24,13 +25,17 @@ from bot.discord_io.command_specs import (
     model_choices,
     model_for_values,
     resolve_model,
+    style_choices,
     value_choices,
 )
 from bot.discord_io.launch import is_nsfw, launch
 from bot.discord_io.ui import locale_of
 from bot.domain.catalog import OPTION_FIELDS, GenerationRequest, Media, ValidationError
 from bot.domain.errors import NotAllowed, UserFacingError
+from bot.domain.presets import find_style, preferred_models, styled_prompt
+from bot.services.attachment_probe import check_bytes
 from bot.services.attachments import AttachmentInfo, check_images
+from bot.services.model_switch import skip_paused
 from bot.text.i18n import t
 
 ANNOTATIONS: dict[str, Any] = {"string": str, "integer": int, "attachment": discord.Attachment}
@@ -95,6 +100,13 @@ def build_command(
     )
 
 
+def discord_hosts() -> frozenset[str]:
+    """Discord's host as discord.py reaches it: attachment links there are Discord's own
+    even when it is local (a test's Discord, a REST proxy)."""
+    host = urlsplit(discord.http.Route.BASE).hostname
+    return frozenset({host} if host else ())
+
+
 def _choices(choices: Iterable[Choice]) -> list[app_commands.Choice[Any]]:
     return [app_commands.Choice(name=c.name, value=c.value) for c in choices]
 
@@ -148,7 +160,12 @@ class Generate(commands.Cog):
                 )
             )
         options = {key: values[key] for key in OPTION_FIELDS if values.get(key) not in (None, "")}
-        preferred = await self.preferred_models(interaction.guild_id, spec.media)
+        prompt, style = await self.styled(
+            interaction.guild_id, str(values.get("prompt") or ""), values.get("style")
+        )
+        preferred = await self.preferred_models(
+            interaction.guild_id, interaction.channel_id, spec.media
+        )
         model = resolve_model(
             self.catalog,
             spec,
@@ -159,29 +176,39 @@ class Generate(commands.Cog):
             locale=locale,
         )
         real = effective_model(self.catalog, model, len(attachments))
-        urls = check_images(
-            [AttachmentInfo(a.filename, a.size, a.url, a.content_type) for a in attachments],
-            real,
-            locale=locale,
-        )
+        infos = [AttachmentInfo(a.filename, a.size, a.url, a.content_type) for a in attachments]
+        urls = check_images(infos, real, locale=locale)
+        # Their first bytes, before anything is reserved (within the 3 s the answer has).
+        await check_bytes(infos, allowed_hosts=discord_hosts(), locale=locale)
         request = GenerationRequest(
             model=model.id,
-            prompt=str(values.get("prompt") or ""),
+            prompt=prompt,
             options=options,
             image_urls=urls,
             nsfw_channel=is_nsfw(interaction.channel),
+            style=style,
         )
         await launch(self.services, interaction, request)
 
-    async def preferred_models(self, guild_id: int, media: tuple[Media, ...]) -> list[str | None]:
-        """The server's default model for each media, then the catalogue's."""
+    async def styled(self, guild_id: int, prompt: str, style: Any) -> tuple[str, str | None]:
+        """The prompt as sent (``prompt, style text``) and the house style's name."""
+        if not style:
+            return prompt, None
         config = await self.services.queries.guild_config(guild_id)
-        server = {"image": config.default_image_model, "video": config.default_video_model}
-        found: list[str | None] = [server[m] for m in media]
+        name, text = find_style(config.styles, str(style))
+        return styled_prompt(prompt, text), name
+
+    async def preferred_models(
+        self, guild_id: int, channel_id: int, media: tuple[Media, ...]
+    ) -> list[str | None]:
+        """The defaults (:func:`bot.domain.presets.layers`) for each media, then the
+        catalogue's."""
+        config = await self.services.queries.guild_config(guild_id)
+        found: list[str | None] = [*preferred_models(config, channel_id, media)]
         for m in media:
             with contextlib.suppress(ValidationError):
                 found.append(self.catalog.default_model(m))
-        return found
+        return skip_paused(found, config.paused_models, self.catalog, media)
 
     # -- autocomplete --------------------------------------------------------------------
 
@@ -192,7 +219,7 @@ class Generate(commands.Cog):
             allowed: Callable[[str], bool] | None = None
             if interaction.guild_id is not None:
                 config = await self.services.queries.guild_config(interaction.guild_id)
-                allowed = config.model_allowed
+                allowed = config.model_offered
             return _choices(model_choices(self.catalog, spec, str(current or ""), allowed=allowed))
 
         def values_for(key: str) -> Completer:
@@ -207,8 +234,16 @@ class Generate(commands.Cog):
 
             return complete
 
+        async def style(
+            interaction: discord.Interaction, current: str
+        ) -> list[app_commands.Choice[Any]]:
+            if interaction.guild_id is None:
+                return []
+            config = await self.services.queries.guild_config(interaction.guild_id)
+            return _choices(style_choices(config.styles, str(current or "")))
+
         keys = ("ratio", "resolution", "duration", "mode")
-        return {"model": model, **{key: values_for(key) for key in keys}}
+        return {"model": model, "style": style, **{key: values_for(key) for key in keys}}
 
 
 async def setup(bot: AtelierBot) -> None:

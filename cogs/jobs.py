@@ -24,6 +24,7 @@ from bot.discord_io.ui import (
 )
 from bot.domain.errors import MissingBotPermissions, NotAllowed, UserFacingError
 from bot.domain.job import Job
+from bot.services.audit import target_for
 from bot.text.i18n import t
 from bot.text.job_pages import (
     CANCELLABLE,
@@ -126,6 +127,15 @@ class Jobs(commands.Cog):
             locale=locale,
         )
         await reply(interaction, text)
+        if outcome.cancelled and not owner:  # a moderator's action
+            await self.bot.services.audit.change(
+                found.guild_id or 0,
+                interaction.user.id,
+                "job.cancel",
+                target_for("user", found.user_id),
+                f"cancelled job #{found.id} ({found.model})",
+                job_id=found.id,
+            )
 
     @cancel.autocomplete("job")
     async def cancel_choices(
@@ -148,6 +158,7 @@ class Jobs(commands.Cog):
         refusal = show_refusal(found, now=self.queries.clock(), locale=locale)
         if refusal is not None:
             raise UserFacingError(refusal)
+        await self.bot.services.reports.check_showable(found.id)
         channel = interaction.channel
         if not isinstance(channel, discord.abc.Messageable) or interaction.guild is None:
             raise UserFacingError(t(locale, "Results can only be shown in a server channel."))
@@ -161,8 +172,13 @@ class Jobs(commands.Cog):
             )
         if found.age_restricted is not False and not is_nsfw(channel):
             raise NotAllowed(age_refusal(found, locale))
+        config = await self.bot.services.guild_settings.guild_config(interaction.guild.id)
         message_ids = await self.reposter.repost(
-            found, channel, by=interaction.user.id, locale=locale
+            found,
+            channel,
+            by=interaction.user.id,
+            locale=locale,
+            spoiler=interaction.channel_id in config.spoiler_channel_ids,
         )
         url = jump_url(interaction.guild_id, interaction.channel_id or 0, message_ids[0])
         await reply(

@@ -93,7 +93,8 @@ class DiscordAuditSink:
             if isinstance(cached, discord.abc.Messageable)
             else self.client.get_partial_messageable(channel_id, guild_id=guild_id)
         )
-        for text in chunk_lines(describe(e) for e in entries):
+        locale = getattr(self.client.get_guild(guild_id), "preferred_locale", None)
+        for text in chunk_lines(describe(e, locale) for e in entries):
             try:
                 await channel.send(text, allowed_mentions=discord.AllowedMentions.none())
             except discord.HTTPException as exc:

@@ -29,10 +29,13 @@ from bot.text.i18n import translations
 if TYPE_CHECKING:
     from bot.discord_io.progress_updater import ProgressUpdater
     from bot.services.audit import AuditLog
+    from bot.services.budget_alerts import BudgetService
+    from bot.services.grants import GrantService
     from bot.services.guild_settings import GuildSettingsService
     from bot.services.job_queries import JobQueries
     from bot.services.jobs import JobService
     from bot.services.moderation import ModerationService
+    from bot.services.reports import ReportService
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +49,10 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.jobs",
     "cogs.generate",
     "cogs.buttons",
+    "cogs.reports",  # after cogs.buttons: it answers Report, Keep and Remove
     "cogs.moderation",
     "cogs.status",
+    "cogs.queue",
 )
 
 
@@ -85,6 +90,9 @@ class Services:
     moderation: ModerationService
     guild_settings: GuildSettingsService
     audit: AuditLog
+    budget: BudgetService
+    reports: ReportService
+    grants: GrantService
     on_setup: list[Callable[[AtelierBot], Awaitable[None]]] = field(default_factory=list)
     """Run at the end of ``setup_hook`` (the runtime starts its loops here)."""
     on_close: list[Callable[[], Awaitable[None]]] = field(default_factory=list)

@@ -113,6 +113,7 @@ def imagine_spec(catalog: Catalog) -> CommandSpec:
             CommandOption("resolution", "string", "Resolution, e.g. 2k", autocomplete=True),
             *_count(models),
             *_image_options(2, "image"),
+            _style_option(),
         ),
     )
 
@@ -143,6 +144,7 @@ def video_spec(catalog: Catalog) -> CommandSpec:
             CommandOption(
                 "mode", "string", "How the images are used, or the style", autocomplete=True
             ),
+            _style_option(),
         ),
     )
 
@@ -179,6 +181,7 @@ def _family_spec(
         *_value_option(models, "duration", "integer", "Length in seconds"),
         *_value_option(models, "mode", "string", "How the images are used, or the style"),
         *_image_options(slots, "video" if media == ("video",) else "image"),
+        _style_option(),
     )
     return CommandSpec(
         name=command,
@@ -210,6 +213,12 @@ def _model_option(
         choices = tuple(Choice(model_label(catalog.get(m)), m) for m in listed)
         return CommandOption("model", "string", description, choices=choices, source=source)
     return CommandOption("model", "string", description, autocomplete=True, source=source)
+
+
+def _style_option() -> CommandOption:
+    return CommandOption(
+        "style", "string", "A house style of this server, added to the prompt", autocomplete=True
+    )
 
 
 def _count(models: Sequence[Model]) -> list[CommandOption]:
@@ -349,6 +358,17 @@ def value_choices(model: Model, key: str, typed: str) -> list[Choice]:
     found = [Choice(choice_name(key, v), v) for v in values]
     if text:
         found = [c for c in found if text in str(c.value).lower() or text in c.name.lower()]
+    return found[:MAX_CHOICES]
+
+
+def style_choices(styles: Mapping[str, str], typed: str) -> list[Choice]:
+    """Autocomplete for ``style``: the server's house styles matching what was typed."""
+    text = typed.strip().casefold()
+    found = [
+        Choice(f"{name}: {body}"[:CHOICE_NAME_MAX], name)
+        for name, body in sorted(styles.items(), key=lambda item: item[0].casefold())
+        if text in name.casefold() or text in body.casefold()
+    ]
     return found[:MAX_CHOICES]
 
 

@@ -373,8 +373,13 @@ class Deliverer:
             if earlier is not None:
                 log.info("job %s: part %d was already posted as %s", job.id, plan.part, earlier)
                 return earlier
+            config = await self.store.guild_config(job.guild_id or 0)
             return await post_part(
-                channel, job, plan, nonce=part_nonce(job.delivery_nonce, plan.part)
+                channel,
+                job,
+                plan,
+                nonce=part_nonce(job.delivery_nonce, plan.part),
+                spoiler=job.channel_id in config.spoiler_channel_ids,
             )
         except DISCORD_ERRORS as exc:
             raise classify(exc) from exc

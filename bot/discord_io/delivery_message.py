@@ -7,6 +7,7 @@ from typing import Any
 
 import discord
 
+from bot.discord_io.report_review import spoil_links
 from bot.discord_io.ui import custom_id
 from bot.domain.job import Job
 from bot.text.delivery_plan import MAX_CONTENT, MessagePlan, render_content
@@ -21,18 +22,20 @@ RESULT_BUTTONS: tuple[tuple[str, str, str], ...] = (
     ("animate", "Animate", "🎬"),
     ("info", "Info", "ℹ️"),
     ("delete", "Delete", "🗑️"),
+    ("report", "Report", "🚩"),
 )
 IMAGE_ONLY_ACTIONS = frozenset({"vary", "animate"})
 
 
 def result_view(job: Job, *, delete: bool = True) -> discord.ui.View:
     """The buttons under a result, ``atelier:<action>:<job id>``. Stopped before it is sent:
-    the persistent handler in ``cogs/buttons.py`` answers the clicks, after a restart too."""
+    the persistent handler in ``cogs/buttons.py`` answers the clicks, after a restart too.
+    A ``/show`` re-post (``delete=False``) has no Delete and no Report."""
     view = discord.ui.View(timeout=None)
     for action, label, emoji in RESULT_BUTTONS:
         if action in IMAGE_ONLY_ACTIONS and (job.result_kind or job.media) != "image":
             continue
-        if action == "delete" and not delete:
+        if action in ("delete", "report") and not delete:
             continue
         view.add_item(
             discord.ui.Button(
@@ -65,17 +68,22 @@ async def post_part(
     *,
     nonce: str,
     shown_by: str | None = None,
+    spoiler: bool = False,
 ) -> int:
     """Post one part and return its message id; a file Discord refuses as too large
-    becomes a link. ``shown_by`` marks a ``/show`` re-post: no mention, no Delete button."""
+    becomes a link. ``shown_by`` marks a ``/show`` re-post: no mention, no Delete button.
+    ``spoiler``: files and links are hidden behind spoilers (a spoiler channel)."""
     while True:
         files: list[discord.File] = []
         try:
             for result in plan.attachments:
                 assert result.path is not None
                 name = f"atelier-{job.id}-{result.number}{result.path.suffix}"
-                files.append(discord.File(result.path, filename=name))
-            sent = await channel.send(**_send_arguments(job, plan, files, nonce, shown_by))
+                files.append(discord.File(result.path, filename=name, spoiler=spoiler))
+            arguments = _send_arguments(job, plan, files, nonce, shown_by)
+            if spoiler:  # links too
+                arguments["content"] = spoil_links(arguments["content"], job.result_urls, True)
+            sent = await channel.send(**arguments)
             return sent.id
         except discord.HTTPException as exc:
             if not ((exc.status == 413 or exc.code == 40005) and plan.attachments):

@@ -43,7 +43,13 @@ class Reposter:
             self._session = None
 
     async def repost(
-        self, job: Job, channel: discord.abc.Messageable, *, by: int, locale: str
+        self,
+        job: Job,
+        channel: discord.abc.Messageable,
+        *,
+        by: int,
+        locale: str,
+        spoiler: bool = False,
     ) -> list[int]:
         """Download the job's files again and post them in ``channel`` on behalf of member
         ``by``; return the new message ids. Not a delivery: nothing about the job changes."""
@@ -72,7 +78,12 @@ class Reposter:
                 try:
                     return [
                         await post_part(
-                            channel, job, plan, nonce=part_nonce(base, plan.part), shown_by=head
+                            channel,
+                            job,
+                            plan,
+                            nonce=part_nonce(base, plan.part),
+                            shown_by=head,
+                            spoiler=spoiler,
                         )
                         for plan in plans
                     ]

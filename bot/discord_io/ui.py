@@ -21,6 +21,7 @@ from discord import app_commands
 
 from bot.domain.catalog import ValidationError
 from bot.domain.errors import NOT_SERVED, DuplicateInteraction, UserFacingError
+from bot.domain.prompt import broken_character
 from bot.text.i18n import t, t_fields
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,11 @@ INFO_COLOUR = discord.Colour.blurple()
 CUSTOM_ID = re.compile(r"atelier:(?P<action>[a-z]+):(?P<job_id>[0-9]+)")
 #: Unknown interaction, unknown webhook, invalid webhook token.
 DEAD_INTERACTION_CODES = frozenset({10062, 10015, 50027})
-ACTIONS = ("cancel", "reroll", "vary", "animate", "info", "delete")
+ACTIONS = ("cancel", "reroll", "vary", "animate", "info", "delete", "report", "keep", "remove")
+BROKEN_OPTION = (
+    "The option “{option}” holds a broken character (such as half of an emoji). "
+    "Retype it and try again."
+)
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
@@ -133,6 +138,13 @@ def describe_error(error: BaseException, locale: str | None = None) -> tuple[str
             "One of the options has a value this command does not accept "
             "(too long, or out of range). Check it and try again.",
         )
+    if isinstance(error, UnicodeEncodeError) and "surrogate" in str(error):
+        # A text input (a modal's) with half of an emoji reached an encoder: not a bug.
+        return t(locale, "Can't do that"), t(
+            locale,
+            "Your text holds a broken character (such as half of an emoji). "
+            "Retype it and try again.",
+        )
     if isinstance(error, app_commands.MissingPermissions | app_commands.CheckFailure):
         return t(locale, "Not allowed"), t(locale, "You don't have the rights for this command.")
     if isinstance(error, app_commands.CommandOnCooldown):
@@ -208,11 +220,38 @@ async def audit_refusal(interaction: discord.Interaction, error: BaseException) 
         log.exception("could not store a refusal in the audit log")
 
 
+def broken_option(data: Any) -> str | None:
+    """The name of the first option whose text holds an unpaired surrogate (half of an
+    emoji: no database, log or JSON encoder takes it), subcommands included."""
+    options = data.get("options") if isinstance(data, dict) else None
+    for option in options if isinstance(options, list) else ():
+        if not isinstance(option, dict):
+            continue
+        value = option.get("value")
+        if isinstance(value, str) and broken_character(value) is not None:
+            return str(option.get("name"))
+        if (inner := broken_option(option)) is not None:
+            return inner
+    return None
+
+
+async def refuse_broken(interaction: discord.Interaction) -> bool:
+    """Refuse a command whose option text is broken (autocomplete: no choices)."""
+    if interaction.type is discord.InteractionType.autocomplete:
+        await interaction.response.autocomplete([])
+        return False
+    option = broken_option(interaction.data)
+    await handle_error(interaction, UserFacingError(BROKEN_OPTION, option=option))
+    return False
+
+
 class AtelierTree(app_commands.CommandTree[Any]):
     """The bot's command tree: one error handler for every slash command, and no command
     at all in a server the operator did not allow (``ALLOWED_GUILD_IDS``)."""
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        if broken_option(interaction.data) is not None:  # it could reach no store or log
+            return await refuse_broken(interaction)
         services = getattr(self.client, "services", None)
         allowed = services.settings.allowed_guild_ids if services is not None else None
         if allowed is None or interaction.guild_id in allowed:

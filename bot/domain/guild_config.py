@@ -50,3 +50,7 @@ class GuildConfig:
 
     def model_allowed(self, model_id: str) -> bool:
         return not self.allowed_models or model_id in self.allowed_models
+
+    def model_offered(self, model_id: str) -> bool:
+        """Allowed here and not paused: what the generation commands offer."""
+        return self.model_allowed(model_id) and model_id not in self.paused_models

@@ -77,6 +77,11 @@ class Job:
     owner: str | None = None
     #: Raised by each delivery claim; a write with an older value is a lost lease's.
     fence: int = 0
+    #: Max API answered busy (429/503, nothing created): the next try, and the first busy answer.
+    submit_after: float | None = None
+    busy_since: float | None = None
+    #: The house style given to the prompt (its text is part of ``prompt``).
+    style: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Job:

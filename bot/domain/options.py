@@ -30,6 +30,7 @@ class GenerationRequest:
     image_urls: Sequence[str] = ()
     guild_defaults: Mapping[str, Any] = field(default_factory=dict)
     nsfw_channel: bool = False
+    style: str | None = None  # the house style's name (its text is in ``prompt`` already)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,13 +102,18 @@ def option_value(model: Model, key: str, raw: Any) -> Any:
 
 
 def _chosen_values(model: Model, request: GenerationRequest) -> dict[str, Any]:
-    """Member options checked strictly; the guild's defaults applied only where valid."""
+    """Member options checked strictly; the guild's defaults applied only where valid
+    (a tuple of defaults, the strongest first: the first this model takes)."""
     chosen: dict[str, Any] = {}
     for key, raw in request.guild_defaults.items():
         api_name = OPTION_FIELDS.get(key, key)
         spec = model.option(api_name)
-        if raw is not None and spec is not None and (value := spec.normalise(raw)) is not None:
-            chosen[api_name] = value
+        for candidate in raw if isinstance(raw, tuple) else (raw,):
+            if candidate is None or spec is None:
+                continue
+            if (value := spec.normalise(candidate)) is not None:
+                chosen[api_name] = value
+                break
     for key, raw in request.options.items():
         if raw is None or raw == "":
             continue

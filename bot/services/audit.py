@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bot.services.tasks import notify
+from bot.text.i18n import t
 
 if TYPE_CHECKING:
     from bot.store import Store
@@ -27,12 +28,20 @@ ACTION_TITLES: dict[str, str] = {
     "block": "Blocked",
     "unblock": "Unblocked",
     "usage.export": "Usage exported",
+    "budget.alert": "Budget alert",
+    "job.cancel": "Job cancelled",
+    "usage.grant": "Allowance granted",
+    "usage.refund": "Job refunded",
     "settings.models": "Models changed",
     "settings.channels": "Channels changed",
     "settings.words": "Word list changed",
     "settings.audit": "Audit channel changed",
     "settings.budget": "Budget changed",
     "settings.exempt": "Exempt roles changed",
+    "settings.spoiler": "Spoiler channels changed",
+    "settings.adult": "Adult content changed",
+    "report.keep": "Reported result kept",
+    "report.remove": "Reported result removed",
 }
 
 
@@ -74,9 +83,13 @@ def describe_target(target: str | None) -> str:
     return f"`{target.replace('`', 'ˋ')}`"
 
 
-def describe(entry: AuditEntry) -> str:
-    """One line for the audit channel."""
+def describe(entry: AuditEntry, locale: Any = None) -> str:
+    """One line for the audit channel; an entry with a ``template`` (and ``fields``) in
+    its detail reads in ``locale`` (the server's)."""
     title = ACTION_TITLES.get(entry.action, entry.action)
+    template = entry.detail.get("template")
+    if template:
+        title = t(locale, title)
     parts = [f"<t:{int(entry.at)}:T> **{title}**"]
     if entry.actor_id is not None:
         parts.append(("for" if entry.action == "refused" else "by") + f" <@{entry.actor_id}>")
@@ -85,6 +98,8 @@ def describe(entry: AuditEntry) -> str:
         parts.append(f"· {target}")
     text = " ".join(parts)
     said = entry.detail.get("summary") or entry.detail.get("reason")
+    if template:
+        said = t(locale, str(template), **entry.detail.get("fields", {}))
     if said:
         text += f": {' '.join(str(said).split())}"
     if len(text) > LINE_MAX_CHARS:

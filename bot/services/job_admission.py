@@ -7,9 +7,12 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from bot.domain.catalog import Catalog, GenerationRequest, PreparedJob
+from bot.domain.content import refuse_adult
 from bot.domain.errors import NotAllowed, UserFacingError
 from bot.domain.guild_config import GuildConfig
 from bot.domain.job import Job
+from bot.domain.presets import option_defaults
+from bot.domain.prompt import normalize_prompt
 from bot.domain.quota import (
     Charge,
     OperatorCap,
@@ -21,6 +24,7 @@ from bot.domain.quota import (
 )
 from bot.domain.word_filter import find_banned
 from bot.services.job_messages import BLOCKED
+from bot.services.model_switch import refuse_paused
 from bot.store import Store
 
 if TYPE_CHECKING:
@@ -47,13 +51,22 @@ async def admit(
         )
     if not config.channel_allowed(requester.channel_id):
         raise NotAllowed("Atelier is not enabled in this channel. Ask a moderator where.")
+    request = dataclasses.replace(request, prompt=normalize_prompt(request.prompt))
     if find_banned(request.prompt, config.banned_words) is not None:
         raise UserFacingError(
             "Your prompt contains a word or phrase this server does not allow. "
             "Rephrase it and try again."
         )
-    defaults = {**config.defaults, **request.guild_defaults}
-    prepared = catalog.prepare(dataclasses.replace(request, guild_defaults=defaults))
+    refuse_paused(config, catalog, request.model)  # before its options: the reason first
+    # What the command says > the member's preference > the channel's > the server's.
+    defaults = {**option_defaults(config, requester.channel_id), **request.guild_defaults}
+    # Adult values off: refused just below in every channel, age-restricted or not.
+    nsfw = request.nsfw_channel or not config.adult_allowed
+    prepared = catalog.prepare(
+        dataclasses.replace(request, guild_defaults=defaults, nsfw_channel=nsfw)
+    )
+    refuse_adult(config, prepared)
+    refuse_paused(config, catalog, prepared.model.id)  # the image variant that really runs
     if not (config.model_allowed(prepared.model.id) or config.model_allowed(request.model)):
         allowed = ", ".join(sorted(config.allowed_models))
         raise NotAllowed("This server allows only these models: {models}.", models=allowed)
@@ -80,13 +93,14 @@ def job_row(
         "age_restricted": requester.age_restricted,
         "media": prepared.media,
         "model": prepared.model.id,
-        "prompt": request.prompt.strip(),
+        "prompt": normalize_prompt(request.prompt),
         "options": {k: v for k, v in request.options.items() if v not in (None, "")},
         "input": prepared.input,
         "image_urls": list(request.image_urls),
         "price_usd": prepared.price_usd,
         "price_documented": prepared.price_documented,
         "outputs": prepared.outputs,
+        "style": request.style,
         "parent_job_id": parent_job_id,
         "action": action,
     }

@@ -15,6 +15,7 @@ from bot.domain.guild_config import GuildConfig
 from bot.domain.job import Job
 from bot.domain.quota import period_keys
 from bot.services.metrics import JobGauges, read_job_gauges
+from bot.services.queue import QueuePage, QueuePlaces, read_page, read_places
 from bot.store import Store
 
 PROBE_TASK_ID = "atelier-status-probe"
@@ -112,6 +113,14 @@ class JobQueries:
 
     async def guild_config(self, guild_id: int) -> GuildConfig:
         return await self.store.guild_config(guild_id)
+
+    async def queue_page(self, guild_id: int, page: int) -> QueuePage:
+        """``/queue`` for moderators: a page of the server's active jobs, oldest first."""
+        return await read_page(self.store, guild_id, page)
+
+    async def queue_places(self, guild_id: int, user_id: int) -> QueuePlaces:
+        """``/queue`` for members: their own active jobs and each one's place."""
+        return await read_places(self.store, guild_id, user_id)
 
     async def status(self, guild_id: int, user_id: int) -> ServerStatus:
         """This server's jobs by state, Max API's answer, and today's spend."""

@@ -41,6 +41,7 @@ from bot.services.job_messages import (
     rejection,
     upstream_failure,
 )
+from bot.services.submit_retry import BusyRetry, is_busy
 from bot.services.tasks import Tasks, notify
 from bot.store import Store
 
@@ -120,7 +121,9 @@ class JobService:
         # Set by the runtime: a poll time was just set (None: one may be due now).
         self.wake_poller: Callable[[float | None], None] = lambda at: None
         self.wake_delivery: Callable[[], None] = lambda: None
+        self.accepted: Callable[[Job], Job] = lambda job: job  # after each accept (budget alerts)
         self._tasks = Tasks()
+        self.busy = BusyRetry(self)  # submits Max API answered busy (429, 503) wait here
 
     # -- accept & submit ------------------------------------------------------------
 
@@ -145,9 +148,10 @@ class JobService:
             prepared = await admit(self.store, self.catalog, request, requester, config, now)
             row = job_row(request, requester, prepared, parent_job_id, action)
             row["owner"] = self.process_id
-            return await reserve(
+            job = await reserve(
                 self.store, requester, config, prepared, row, now=now, operator=self.operator_cap
             )
+            return self.accepted(job)
         except (UserFacingError, ValidationError) as exc:
             await self.audit.refused(
                 requester.guild_id, requester.user_id, request.model, str(exc), type(exc).__name__
@@ -161,8 +165,10 @@ class JobService:
 
     async def submit(self, job_id: int) -> Job | None:
         """Send an accepted job to Max API, at most once; the task id is stored on return."""
+        if (waiting := await self.busy.later(job_id)) is not None:
+            return waiting  # Max API was busy: it tries again when its stored time comes
         token = maxapi.new_callback_token() if self.callback_base_url else None
-        # A job leaves ``accepted`` once, so this is its first and only attempt.
+        # A job leaves ``accepted`` for good unless Max API said busy and created nothing.
         job = await self.store.transition(
             job_id,
             S.ACCEPTED,
@@ -194,6 +200,8 @@ class JobService:
                 ),
             )
         except maxapi.MaxApiError as exc:
+            if is_busy(exc):  # 429/503: nothing was created, so it may wait and try again
+                return await self.busy.answered(job, exc)
             reason, message, fields = rejection(exc)
             level = logging.WARNING if isinstance(exc, maxapi.Unauthorized) else logging.INFO
             log.log(level, "job %s: submit refused: %s", job.id, reason)
@@ -436,6 +444,7 @@ class JobService:
     async def close(self, grace: float = 10.0) -> None:
         """Let in-flight submits finish (a cancelled one would become lost), then cancel
         whatever still runs after ``grace`` seconds."""
+        await self.busy.close()
         await self._tasks.close(grace)
 
     # -- for the Discord side (which never reaches the store itself) ----------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, NoReturn
 
 from bot.domain.errors import NotAllowed, UserFacingError, mark_audited
@@ -57,6 +57,7 @@ class UsageView:
     span: report.Span
     rows: list[dict[str, Any]]  # the member's charges in the period
     guild_rows: list[dict[str, Any]]  # the server's (moderators only; else empty)
+    grants: list[dict[str, Any]] = field(default_factory=list)  # moderators: /usage grant rows
 
 
 class ModerationService:
@@ -242,8 +243,13 @@ class ModerationService:
             else []
         )
         exempt = bool(config.exempt_role_ids & set(role_ids))
+        grants = (
+            await self.store.grants_in(guild_id, span.since_day, span.until_day)
+            if with_server
+            else []
+        )
         return UsageView(
-            config, now, today, effective_limits(layers), exempt, span, rows, guild_rows
+            config, now, today, effective_limits(layers), exempt, span, rows, guild_rows, grants
         )
 
     async def export(
@@ -255,9 +261,13 @@ class ModerationService:
         *,
         user_id: int | None,
         max_bytes: int,
+        grants: Sequence[Mapping[str, Any]] = (),
     ) -> bytes:
-        """The rows as CSV (one member's when ``user_id``, else the server's), audited."""
-        data = report.csv_bytes(rows)
+        """The rows and grants as CSV (one member's when ``user_id``, else the server's),
+        audited."""
+        if user_id is not None:
+            grants = [g for g in grants if int(g["user_id"]) == user_id]
+        data = report.csv_bytes(rows, grants)
         if len(data) > max_bytes:
             raise UserFacingError("The export is too large to attach; choose a shorter period.")
         await self.audit.change(

@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.domain.guild_config import GuildConfig
 from bot.domain.job_states import TERMINAL
-from bot.domain.quota import DIMENSIONS, LimitLayers, Limits, Usage
+from bot.domain.quota import DIMENSIONS, Grant, LimitLayers, Limits, Usage
 from bot.store.database import StoreBase, marks
 
 #: Guild settings stored as JSON lists that :class:`GuildConfig` holds as sets.
@@ -53,6 +53,7 @@ class GuildQueries(StoreBase):
             ],
         ).fetchone()
         return Usage(
+            grant=self._day_grant(guild_id, user_id, day),
             images_today=int(images),
             videos_today=int(videos),
             spend_today_usd=float(spend),
@@ -61,6 +62,14 @@ class GuildQueries(StoreBase):
             guild_spend_today_usd=float(guild_day or 0.0),
             guild_spend_month_usd=float(guild_month or 0.0),
         )
+
+    def _day_grant(self, guild_id: int | None, user_id: int, day: str) -> Grant:
+        """A moderator's grant to the member for ``day`` (``/usage grant``)."""
+        row = self.db.execute(
+            "SELECT images, videos, usd FROM grants WHERE guild_id = ? AND user_id = ? AND day = ?",
+            [guild_id or 0, user_id, day],
+        ).fetchone()
+        return Grant() if row is None else Grant(int(row[0]), int(row[1]), float(row[2]))
 
     async def usage(self, guild_id: int | None, user_id: int, day: str, month: str) -> Usage:
         return await self.run(lambda: self._usage(guild_id, user_id, day, month))
@@ -86,6 +95,7 @@ class GuildQueries(StoreBase):
         """Charges (with their jobs) for days in [since_day, until_day], newest first."""
         sql = (
             "SELECT c.job_id, c.user_id, c.images, c.videos, c.usd, c.day, c.state, "
+            "c.refunded_by, c.refund_reason, "
             "j.model, j.media, j.state AS job_state, j.prompt, j.created_at "
             "FROM charges c JOIN jobs j ON j.id = c.job_id "
             "WHERE c.guild_id = ? AND c.day >= ? AND c.day <= ?"

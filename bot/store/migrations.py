@@ -380,6 +380,12 @@ M013_CONSOLE = (
     "CREATE TABLE report_reviews (job_id BIGINT PRIMARY KEY, guild_id BIGINT, "
     "channel_id BIGINT, message_id BIGINT, state TEXT NOT NULL, decided_by BIGINT, "
     "updated_at DOUBLE PRECISION NOT NULL)",
+    # The house style a job's prompt was given (its text is in the prompt as sent).
+    "ALTER TABLE jobs ADD COLUMN style TEXT",
+    # Max API was busy (429/503, nothing created): when the job tries again, and since
+    # when it has waited (its budget runs from there).
+    "ALTER TABLE jobs ADD COLUMN submit_after DOUBLE PRECISION",
+    "ALTER TABLE jobs ADD COLUMN busy_since DOUBLE PRECISION",
 )
 
 

@@ -82,14 +82,33 @@ def cost_text(job: Job, locale: str | None) -> str:
     return t(locale, "about {amount} (estimate)", amount=amount)
 
 
-def options_text(options: Mapping[str, Any], images: int, locale: str | None) -> str:
-    """``ratio 16:9 · count 2 · 1 image``, or the model's defaults."""
+def options_text(
+    options: Mapping[str, Any],
+    images: int,
+    locale: str | None,
+    defaults: Mapping[str, Any] | None = None,
+) -> str:
+    """``ratio 16:9 · count 2 · 1 image``, or the model's defaults; ``defaults``: values
+    the channel's or the server's defaults gave (marked as such)."""
     parts = [
         f"{t(locale, key)} {value}" for key, value in options.items() if value not in (None, "")
+    ]
+    parts += [
+        t(locale, "{option} {value} (default)", option=t(locale, key), value=value)
+        for key, value in (defaults or {}).items()
     ]
     if images:
         parts.append(t(locale, "{count} image(s)", count=images))
     return " · ".join(parts) if parts else t(locale, "the model's defaults")
+
+
+def defaults_given(job: Job) -> dict[str, Any]:
+    """The ratio and resolution a job was sent that its member did not choose."""
+    return {
+        key: job.input[key]
+        for key in ("ratio", "resolution")
+        if job.options.get(key) in (None, "") and job.input.get(key) not in (None, "")
+    }
 
 
 def span(seconds: float) -> str:
@@ -128,6 +147,10 @@ def state_text(job: Job, locale: str | None) -> str:
         if reason.rstrip(".。") == text:  # "Cancelled." says no more than the state
             reason, charge = charge.strip(), ""
         return t(locale, "{state}. {reason}{charge}", state=text, reason=reason, charge=charge)
+    if job.state == S.ACCEPTED and job.submit_after is not None:  # Max API answered busy
+        return t(
+            locale, "Waiting for Max API (busy); next try <t:{at}:R>", at=int(job.submit_after)
+        )
     return text
 
 
@@ -159,7 +182,11 @@ def progress_card(
         prompt = prompt[: PROMPT_CHARS - 1] + "…"
     fields = [
         Field(t(locale, "Model"), f"{model.label if model else job.model}\n`{job.model}`"),
-        Field(t(locale, "Options"), options_text(job.options, len(job.image_urls), locale)),
+        Field(
+            t(locale, "Options"),
+            options_text(job.options, len(job.image_urls), locale, defaults_given(job)),
+        ),
+        *([Field(t(locale, "Style"), escape_markdown(job.style))] if job.style else []),
         Field(t(locale, "Requested by"), f"<@{job.user_id}>"),
         Field(t(locale, "State"), state_text(job, locale)[:1024], inline=False),
     ]

@@ -1,5 +1,6 @@
-"""``/settings show | models | audit | budget``, ``/settings channels allow|deny|remove|all``,
-``/settings words add|remove|list`` and ``/settings exempt add|remove``."""
+"""``/settings show | audit | budget``, ``/settings channels allow|deny|remove|all``,
+``/settings words add|remove|list`` and ``/settings exempt add|remove`` (``/settings models``
+is in :mod:`.settings_models`)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ from bot.domain.catalog import Media
 from bot.domain.errors import UserFacingError
 from bot.domain.guild_config import GuildConfig
 from bot.domain.word_filter import MAX_PATTERNS, inactive
-from bot.services.guild_settings import Change, ChannelAction, split_ids
+from bot.services.guild_settings import Change, ChannelAction
+from bot.services.model_switch import paused_text
 from bot.text import usage_report as report
 from bot.text.i18n import t
 
 from ._common import ModeratorCog
 from ._groups import CHANNELS, SETTINGS
-from .settings_content import ContentSettings
+from .settings_content import ContentSettings, adult_text, spoiler_text
 from .settings_defaults import DefaultsSettings
 from .settings_models import ModelSettings
 
@@ -68,6 +70,7 @@ class SettingsCommands(ModelSettings, DefaultsSettings, ContentSettings, Moderat
         exempt = " ".join(f"<@&{r}>" for r in sorted(config.exempt_role_ids))[:1024]
         audit = f"<#{config.audit_channel_id}>" if config.audit_channel_id else t(locale, "off")
         words = t(locale, "{n} entries (/settings words list)", n=len(config.banned_words))
+        styles = len(config.styles)
         budget = t(
             locale,
             "daily {daily}, monthly {monthly}; days start at {hour:02d}:00 UTC",
@@ -79,11 +82,16 @@ class SettingsCommands(ModelSettings, DefaultsSettings, ContentSettings, Moderat
             (t(locale, "Default image model"), image, True),
             (t(locale, "Default video model"), video, True),
             (t(locale, "Allowed models"), allowed or t(locale, "every model"), False),
+            (t(locale, "Paused models"), paused_text(config, locale), False),
             (t(locale, "Channels"), report.channels_text(config, locale), True),
+            (t(locale, "Channel defaults"), self.channel_defaults_text(config, locale), False),
+            (t(locale, "House styles"), t(locale, "{n} (/settings styles list)", n=styles), True),
             (t(locale, "Banned words"), words, True),
             (t(locale, "Audit channel"), audit, True),
             (t(locale, "Budget"), budget, False),
             (t(locale, "Exempt roles"), exempt or t(locale, "none"), False),
+            (t(locale, "Spoiler channels"), spoiler_text(config, locale), True),
+            (t(locale, "Adult content"), adult_text(config, locale), True),
         ):
             embed.add_field(name=name, value=value, inline=inline)
         return embed
@@ -94,73 +102,6 @@ class SettingsCommands(ModelSettings, DefaultsSettings, ContentSettings, Moderat
         embed.description = change.summary
         embed.colour = OK_COLOUR
         await reply(interaction, embed=embed)
-
-    # -- models ----------------------------------------------------------------------
-
-    @settings.command(name="models", description="Default models and which models are allowed")
-    @app_commands.describe(
-        image_default='Default image model ("default": the built-in one)',
-        video_default='Default video model ("default": the built-in one)',
-        allowed='Allowed model ids, comma-separated ("all": every model)',
-    )
-    async def settings_models(
-        self,
-        interaction: discord.Interaction,
-        image_default: app_commands.Range[str, 1, 100] | None = None,
-        video_default: app_commands.Range[str, 1, 100] | None = None,
-        allowed: app_commands.Range[str, 1, 1000] | None = None,
-    ) -> None:
-        guild_id, actor_id, _ = await self.as_moderator(interaction)
-        change = await self.guild_settings.set_models(
-            guild_id,
-            actor_id,
-            image_default=image_default,
-            video_default=video_default,
-            allowed=allowed,
-        )
-        await self.changed(interaction, change)
-
-    async def model_choices(self, media: Media, current: str) -> list[app_commands.Choice[str]]:
-        typed = current.strip().lower()
-        found = [
-            app_commands.Choice(name=f"{m.label} ({m.id})"[:100], value=m.id)
-            for m in self.bot.services.catalog.enabled(media)
-            if typed in m.id.lower() or typed in m.label.lower()
-        ]
-        if "default".startswith(typed):
-            found.insert(0, app_commands.Choice(name="default (built-in)", value="default"))
-        return found[:25]
-
-    @settings_models.autocomplete("image_default")
-    async def image_default_choices(
-        self, interaction: discord.Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
-        return await self.model_choices("image", str(current))
-
-    @settings_models.autocomplete("video_default")
-    async def video_default_choices(
-        self, interaction: discord.Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
-        return await self.model_choices("video", str(current))
-
-    @settings_models.autocomplete("allowed")
-    async def allowed_choices(
-        self, interaction: discord.Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
-        """Complete the last id of the comma-separated list."""
-        text = str(current)
-        head, _, last = text.rpartition(",")
-        prefix = f"{head}, " if head else ""
-        chosen = set(split_ids(head))
-        typed = last.strip().lower()
-        out = []
-        for m in self.bot.services.catalog.enabled():
-            if m.id in chosen or typed not in m.id.lower():
-                continue
-            value = f"{prefix}{m.id}"
-            if len(value) <= 100:
-                out.append(app_commands.Choice(name=value, value=value))
-        return out[:25]
 
     # -- channels --------------------------------------------------------------------
 

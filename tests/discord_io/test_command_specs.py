@@ -63,6 +63,7 @@ def test_the_command_surface_is_the_contract(specs: dict[str, CommandSpec]) -> N
         "count",
         "image",
         "image2",
+        "style",
     ]
     assert names(specs["video"]) == [
         "prompt",
@@ -74,6 +75,7 @@ def test_the_command_surface_is_the_contract(specs: dict[str, CommandSpec]) -> N
         "resolution",
         "duration",
         "mode",
+        "style",
     ]
     for spec in specs.values():
         assert spec.options[0].name == "prompt" and spec.options[0].required

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from discord import app_commands
 
-from bot.discord_io.ui import CUSTOM_ID, custom_id, describe_error
+from bot.discord_io.ui import CUSTOM_ID, broken_option, custom_id, describe_error
 from bot.domain.catalog import ValidationError
 from bot.domain.errors import LimitReached, NotAllowed, UserFacingError
 
@@ -34,6 +34,23 @@ def test_wrapped_errors_are_unwrapped_and_bugs_are_not_described() -> None:
     assert describe_error(wrapped) == ("Not allowed", "no")
     assert describe_error(RuntimeError("boom")) is None
     assert describe_error(KeyError("x")) is None
+
+
+def test_a_surrogate_reaching_an_encoder_is_a_sentence_not_a_bug() -> None:
+    try:
+        "half \ud800".encode()
+    except UnicodeEncodeError as exc:
+        error = exc
+    described = describe_error(error, "zh-CN")
+    assert described is not None and "残缺的字符" in described[1]
+    assert describe_error(UnicodeEncodeError("ascii", "é", 0, 1, "no ascii")) is None
+
+
+def test_a_broken_option_is_found_in_subcommands() -> None:
+    data = {"options": [{"name": "add", "options": [{"name": "text", "value": "a\udfffb"}]}]}
+    assert broken_option(data) == "text"
+    assert broken_option({"options": [{"name": "text", "value": "a 👩\u200d🎨"}]}) is None
+    assert broken_option({}) is None
 
 
 def test_custom_ids_round_trip_and_stay_short() -> None:

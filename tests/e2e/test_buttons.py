@@ -167,7 +167,8 @@ async def test_animate_offers_video_models_then_makes_a_video_of_the_image(
     assert done.state == S.DELIVERED
     posted = world.message(done.result_message_ids[0])
     assert posted.files[0].filename.endswith(".mp4")
-    assert posted.custom_ids() == [f"atelier:{a}:{video.id}" for a in ("reroll", "info", "delete")]
+    actions = ("reroll", "info", "delete", "report")
+    assert posted.custom_ids() == [f"atelier:{a}:{video.id}" for a in actions]
 
 
 # -- Info, Delete ----------------------------------------------------------------------------------

@@ -67,8 +67,9 @@ async def test_every_generation_command_is_synced_with_its_options(world: World,
         "count",
         "image",
         "image2",
+        "style",
     ]
-    assert [o["type"] for o in imagine["options"]] == [3, 3, 3, 3, 4, 11, 11]
+    assert [o["type"] for o in imagine["options"]] == [3, 3, 3, 3, 4, 11, 11, 3]
     video = world.command("video")
     assert [o["name"] for o in video["options"]] == [
         "prompt",
@@ -80,6 +81,7 @@ async def test_every_generation_command_is_synced_with_its_options(world: World,
         "resolution",
         "duration",
         "mode",
+        "style",
     ]
     veo = {o["name"]: o for o in world.command("veo")["options"]}
     assert [c["value"] for c in veo["duration"]["choices"]] == [4, 6, 8]
@@ -136,9 +138,8 @@ async def test_imagine_answers_with_a_card_and_posts_the_result_under_it(
         "ratio": "16:9",
     }
     assert [f.filename for f in result.files] == [f"atelier-{job_id}-1.png"]
-    assert result.custom_ids() == [
-        f"atelier:{a}:{job_id}" for a in ("reroll", "vary", "animate", "info", "delete")
-    ]
+    actions = ("reroll", "vary", "animate", "info", "delete", "report")
+    assert result.custom_ids() == [f"atelier:{a}:{job_id}" for a in actions]
     assert result.allowed_mentions is not None
     assert [int(u) for u in result.allowed_mentions["users"]] == [world.member.user.id]
     done = await ix.wait_original(lambda m: "Done" in m.embed_text(), timeout=10)

@@ -233,10 +233,10 @@ async def test_the_progress_card_and_the_result_speak_the_requesters_language(
     await en_ix.wait_original(lambda m: fields(m).get("State") == "Done")
 
     zh_result = world.message(zh_job.result_message_ids[-1])
-    assert labels(zh_result) == ["重新生成", "变体", "做成视频", "详情", "删除"]
+    assert labels(zh_result) == ["重新生成", "变体", "做成视频", "详情", "删除", "举报"]
     assert zh_result.content.rstrip().endswith(f"job #{zh_id}")  # the marker stays English
     en_result = world.message(en_job.result_message_ids[-1])
-    assert labels(en_result) == ["Reroll", "Variations", "Animate", "Info", "Delete"]
+    assert labels(en_result) == ["Reroll", "Variations", "Animate", "Info", "Delete", "Report"]
 
 
 async def test_a_failure_is_stored_in_english_and_shown_in_chinese(
@@ -286,7 +286,7 @@ async def test_models_and_usage_in_chinese(world: World, runtime: Runtime) -> No
     assert "每张图片" in models.embed_text() and "价格单位为美元" in models.embed_text()
     assert labels(models) == ["上一页", "下一页"]
 
-    usage = await answer(await world.slash("usage", {"period": "7d"}, locale=ZH))
+    usage = await answer(await world.slash("usage show", {"period": "7d"}, locale=ZH))
     text = usage.embed_text()
     assert "的用量" in usage.embeds[0]["title"]
     assert "最近的任务（最近 7 天）" in text and "该时段没有任务。" in text

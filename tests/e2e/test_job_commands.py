@@ -533,7 +533,7 @@ async def test_a_cancel_after_max_api_started_is_charged_and_counted(
     zh = await answer(await world.slash("cancel", {"job": in_chinese.id}, locale="zh-CN"))
     assert zh.content == "已取消。Max API 已经开始处理它，所以你仍被扣费。"
 
-    usage = (await answer(await world.slash("usage", {"period": "7d"}))).embed_text()
+    usage = (await answer(await world.slash("usage show", {"period": "7d"}))).embed_text()
     started_line = next(x for x in usage.splitlines() if f"#{started.id} ·" in x)
     waiting_line = next(x for x in usage.splitlines() if f"#{waiting.id} ·" in x)
     assert "refunded" not in started_line and "$" in started_line

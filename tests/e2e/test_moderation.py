@@ -120,8 +120,9 @@ async def test_moderator_commands_are_hidden_from_members_by_default(
     assert limits == {"set", "show", "reset"}
     settings = {o["name"] for o in world.command("settings")["options"]}
     assert {"show", "models", "channels", "words", "audit", "budget", "exempt"} <= settings
-    usage = {o["name"] for o in world.command("usage")["options"]}
-    assert usage == {"user", "period", "export"}
+    usage = {o["name"]: o for o in world.command("usage")["options"]}
+    assert set(usage) == {"show", "grant", "refund"}
+    assert {o["name"] for o in usage["show"]["options"]} == {"user", "period", "export"}
 
 
 async def test_a_member_is_refused_by_every_moderator_command(
@@ -140,7 +141,7 @@ async def test_a_member_is_refused_by_every_moderator_command(
         ("block", {"user": world.moderator}),
         ("unblock", {"user": world.owner}),
         ("settings show", {}),
-        ("settings models", {"allowed": "all"}),
+        ("settings models set", {"allowed": "all"}),
         ("settings channels allow", {"channel": world.art_channel}),
         ("settings channels deny", {"channel": world.art_channel}),
         ("settings channels remove", {"channel": world.art_channel}),
@@ -152,6 +153,8 @@ async def test_a_member_is_refused_by_every_moderator_command(
         ("settings budget", {"daily_usd": 999.0}),
         ("settings exempt add", {"role": world.moderator_role}),
         ("settings exempt remove", {"role": world.moderator_role}),
+        ("usage grant", {"user": world.member, "images": 5}),
+        ("usage refund", {"job": 1}),
     ]
     for name, options in cases:
         message = await answer(await world.slash(name, options, user=world.member))
@@ -287,7 +290,7 @@ async def test_usage_counts_what_was_charged_and_not_what_was_refunded(
     theirs = await accept(runtime, world, "the owner's heron", user=world.owner)
     assert (await settled(store, kept.id)).state == S.DELIVERED
 
-    message = await answer(await world.slash("usage"))
+    message = await answer(await world.slash("usage show"))
     assert message.ephemeral and len(message.embeds) == 1  # no server view for members
     text = message.embed_text()
     assert "Images: 1 of 25 (24 left)" in text
@@ -298,15 +301,15 @@ async def test_usage_counts_what_was_charged_and_not_what_was_refunded(
     assert f"#{refunded.id} · {MODEL} · 1 image(s) · refunded · cancelled" in text
     assert f"#{theirs.id}" not in text
 
-    week = (await answer(await world.slash("usage", {"period": "7d"}))).embed_text()
+    week = (await answer(await world.slash("usage show", {"period": "7d"}))).embed_text()
     assert "1 job(s): 1 image(s), 0 video(s), $0.100 · 1 refunded (not counted)" in week
 
     for options in ({"user": world.owner}, {"export": True}):
-        refused = await answer(await world.slash("usage", options))
+        refused = await answer(await world.slash("usage show", options))
         assert refused.ephemeral and "Not allowed" in refused.embed_text()
         assert not refused.files
 
-    moderator_view = await as_moderator(world, "usage", {"user": world.member})
+    moderator_view = await as_moderator(world, "usage show", {"user": world.member})
     assert len(moderator_view.embeds) == 2
     text = moderator_view.embed_text()
     assert "Images: 1 of 25 (24 left)" in text
@@ -325,8 +328,8 @@ async def test_usage_export_attaches_the_periods_jobs_as_csv(
     await runtime.jobs.cancel(refunded.id)
     theirs = await accept(runtime, world, "a heron", user=world.owner)
 
-    message = await as_moderator(world, "usage", {"export": True, "period": "month"})
-    (file,) = message.files
+    message = await as_moderator(world, "usage show", {"export": True, "period": "month"})
+    file, _chart = message.files
     assert file.filename.endswith(".csv")
     rows = list(csv.DictReader(io.StringIO(file.data.decode("utf-8-sig"))))
     assert [int(r["job_id"]) for r in rows] == [kept.id, refunded.id, theirs.id]
@@ -338,7 +341,7 @@ async def test_usage_export_attaches_the_periods_jobs_as_csv(
     assert by_id[kept.id]["prompt"].startswith("'=HYPERLINK")  # not a formula in a spreadsheet
     assert by_id[kept.id]["model"] == MODEL and by_id[kept.id]["images"] == "1"
 
-    one = await as_moderator(world, "usage", {"export": True, "user": world.owner})
+    one = await as_moderator(world, "usage show", {"export": True, "user": world.owner})
     only = list(csv.DictReader(io.StringIO(one.files[0].data.decode("utf-8-sig"))))
     assert [int(r["job_id"]) for r in only] == [theirs.id]
     exports = [
@@ -354,32 +357,34 @@ async def test_settings_models_are_validated_against_the_catalogue(
     world: World, runtime: Runtime, store: Store
 ) -> None:
     guild = world.guild.id
-    unknown = await as_moderator(world, "settings models", {"image_default": "dall-e-9"})
+    unknown = await as_moderator(world, "settings models set", {"image_default": "dall-e-9"})
     assert "Unknown model `dall-e-9`" in unknown.embed_text()
-    wrong = await as_moderator(world, "settings models", {"image_default": "veo3"})
+    wrong = await as_moderator(world, "settings models set", {"image_default": "veo3"})
     assert "not an image model" in wrong.embed_text()
     await as_moderator(
-        world, "settings models", {"image_default": "seedream-4.5", "video_default": "veo3"}
+        world, "settings models set", {"image_default": "seedream-4.5", "video_default": "veo3"}
     )
     config = await store.guild_config(guild)
     assert (config.default_image_model, config.default_video_model) == ("seedream-4.5", "veo3")
-    excluded = await as_moderator(world, "settings models", {"allowed": "nano-banana-2, veo3"})
+    excluded = await as_moderator(world, "settings models set", {"allowed": "nano-banana-2, veo3"})
     assert "`seedream-4.5` is not in the allowed list" in excluded.embed_text()
-    bad = await as_moderator(world, "settings models", {"allowed": "veo3, nope"})
+    bad = await as_moderator(world, "settings models set", {"allowed": "veo3, nope"})
     assert "`nope`" in bad.embed_text()
     await as_moderator(
-        world, "settings models", {"allowed": "seedream-4.5 veo3", "image_default": "seedream-4.5"}
+        world,
+        "settings models set",
+        {"allowed": "seedream-4.5 veo3", "image_default": "seedream-4.5"},
     )
     assert (await store.guild_config(guild)).allowed_models == {"seedream-4.5", "veo3"}
     ix = await world.slash("imagine", {"prompt": "a fox", "model": MODEL})
     assert "only these models" in (await answer(ix)).embed_text()
-    await as_moderator(world, "settings models", {"allowed": "all", "image_default": "default"})
+    await as_moderator(world, "settings models set", {"allowed": "all", "image_default": "default"})
     config = await store.guild_config(guild)
     assert config.allowed_models == frozenset() and config.default_image_model is None
 
     choices = await (
         await world.autocomplete(
-            "settings models",
+            "settings models set",
             {"image_default": "seed"},
             focused="image_default",
             user=world.moderator,
@@ -389,7 +394,10 @@ async def test_settings_models_are_validated_against_the_catalogue(
     assert "veo3" not in [c["value"] for c in choices]
     listed = await (
         await world.autocomplete(
-            "settings models", {"allowed": "veo3, nano"}, focused="allowed", user=world.moderator
+            "settings models set",
+            {"allowed": "veo3, nano"},
+            focused="allowed",
+            user=world.moderator,
         )
     ).choices()
     assert listed and all(c["value"].startswith("veo3, nano") for c in listed)
