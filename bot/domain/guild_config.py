@@ -31,6 +31,7 @@ class GuildConfig:
     styles: dict[str, str] = field(default_factory=dict)  # house style name -> text
     spoiler_channel_ids: frozenset[int] = frozenset()  # every result there is a spoiler
     adult_allowed: bool = True  # False: adult values (Grok's spicy mode) refused
+    confirm_above_usd: float | None = 0.5  # a job estimated above asks Confirm first
 
     @property
     def policy(self) -> GuildPolicy:

@@ -395,3 +395,25 @@ def m013_console(db: Database) -> None:
     reports and their review."""
     for statement in M013_CONSOLE:
         db.execute(statement)
+
+
+#: m014 in SQL both databases read: the creative loop's records.
+M014_CREATIVE = (
+    # A member's own defaults in one server (NULL: no preference) and how to be told.
+    "CREATE TABLE member_prefs (guild_id BIGINT NOT NULL, user_id BIGINT NOT NULL, "
+    "image_model TEXT, video_model TEXT, ratio TEXT, resolution TEXT, notify TEXT, "
+    "updated_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (guild_id, user_id))",
+    # Members whose DMs refused the bot: never tried again in a loop.
+    "CREATE TABLE dm_closed (user_id BIGINT PRIMARY KEY, at DOUBLE PRECISION NOT NULL)",
+    # A job held for the member's Confirm (its cost is above the server's threshold):
+    # nothing goes to Max API while it is set; cancelled once this time passes.
+    "ALTER TABLE jobs ADD COLUMN confirm_by DOUBLE PRECISION",
+)
+
+
+@migrations()
+def m014_creative(db: Database) -> None:
+    """The creative loop: members' preferences, closed DMs, jobs held for a cost
+    confirmation."""
+    for statement in M014_CREATIVE:
+        db.execute(statement)

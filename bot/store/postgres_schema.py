@@ -3,7 +3,7 @@ migrations in the SQL both databases share. Append only."""
 
 from __future__ import annotations
 
-from bot.store.migrations import M012_PROCESSES, M013_CONSOLE
+from bot.store.migrations import M012_PROCESSES, M013_CONSOLE, M014_CREATIVE
 
 _SCHEMA = (
     """
@@ -152,4 +152,5 @@ MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("p001_schema", _SCHEMA),
     ("m012_processes", M012_PROCESSES),
     ("m013_console", M013_CONSOLE),
+    ("m014_creative", M014_CREATIVE),
 )

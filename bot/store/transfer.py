@@ -29,6 +29,8 @@ TABLES = (
     "budget_alerts",
     "reports",
     "report_reviews",
+    "member_prefs",
+    "dm_closed",
     "bot_state",
     "guild_facts",
 )
