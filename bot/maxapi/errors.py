@@ -29,12 +29,18 @@ class MaxApiError(Exception):
     transient: ClassVar[bool] = False
 
     def __init__(
-        self, message: str, *, http_status: int | None = None, code: int | None = None
+        self,
+        message: str,
+        *,
+        http_status: int | None = None,
+        code: int | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.http_status = http_status
         self.code = code
+        self.retry_after = retry_after  # the server's wait in seconds, when it gave one
 
     def __str__(self) -> str:
         where = []
@@ -77,17 +83,6 @@ class RateLimited(MaxApiError):
 
     transient = True
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        retry_after: float | None = None,
-        http_status: int | None = None,
-        code: int | None = None,
-    ) -> None:
-        super().__init__(message, http_status=http_status, code=code)
-        self.retry_after = retry_after
-
 
 class ServerError(MaxApiError):
     """Max API (or its proxy) failed; worth trying again later."""
@@ -98,17 +93,6 @@ class ServerError(MaxApiError):
 class Unavailable(ServerError):
     """HTTP 503 (or ``code`` 503): Max API cannot take requests now, so a submit created
     nothing; ``retry_after`` is the server's wait in seconds, if it gave one."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        retry_after: float | None = None,
-        http_status: int | None = None,
-        code: int | None = None,
-    ) -> None:
-        super().__init__(message, http_status=http_status, code=code)
-        self.retry_after = retry_after
 
 
 class NetworkError(MaxApiError):

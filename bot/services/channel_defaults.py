@@ -5,7 +5,7 @@ the moderator's language."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from bot.domain.catalog import OPTION_FIELDS, Media, ValidationError
@@ -187,8 +187,7 @@ async def set_channel_defaults(
         )
         return text + _note_text(notes, loc)
 
-    return await _audited(
-        settings,
+    return await settings.changed(
         guild_id,
         actor_id,
         "settings.channel_defaults",
@@ -198,23 +197,6 @@ async def set_channel_defaults(
         target=target_for("channel", channel_id),
         defaults=mine,
     )
-
-
-async def _audited(
-    settings: GuildSettingsService,
-    guild_id: int,
-    actor_id: int,
-    action: str,
-    config: GuildConfig,
-    summary: Callable[[str | None], str],
-    locale: str | None,
-    *,
-    target: str | None = None,
-    **detail: Any,
-) -> Change:
-    """Audit a change (in English) and say it back in the reader's ``locale``."""
-    await settings.audit.change(guild_id, actor_id, action, target, summary(None), **detail)
-    return Change(config, summary(locale))
 
 
 # -- house styles ---------------------------------------------------------------------------
@@ -257,8 +239,7 @@ async def add_style(
         )
         return t(loc, template, name=style, words=body)
 
-    return await _audited(
-        settings,
+    return await settings.changed(
         guild_id,
         actor_id,
         "settings.styles",
@@ -287,8 +268,7 @@ async def remove_style(
 
     updated = await settings.store.edit_guild_config(guild_id, edit)
     style = removed[0]
-    return await _audited(
-        settings,
+    return await settings.changed(
         guild_id,
         actor_id,
         "settings.styles",
