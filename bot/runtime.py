@@ -23,6 +23,7 @@ import aiohttp
 from bot import USER_AGENT
 from bot.discord_io.announcer import Announcer
 from bot.discord_io.audit_sink import DiscordAuditSink
+from bot.discord_io.confirm_prompt import ConfirmPrompts
 from bot.discord_io.delivery import Deliverer, DeliveryConfig
 from bot.discord_io.pacing import GlobalPacer
 from bot.discord_io.progress_updater import EDIT_INTERVAL, ProgressUpdater
@@ -36,6 +37,7 @@ from bot.services import cluster
 from bot.services.audit import AuditLog
 from bot.services.budget_alerts import BudgetService
 from bot.services.cluster import Cluster
+from bot.services.confirmation import ConfirmationService
 from bot.services.grants import GrantService
 from bot.services.guild_settings import GuildSettingsService
 from bot.services.job_queries import JobQueries
@@ -223,6 +225,7 @@ class Runtime:
             self._pacer = bot.pacer
         assert self.progress is not None and self.audit is not None
         self.progress.start(bot)
+        self.jobs.listeners.append(ConfirmPrompts(bot, self.jobs))
         self.jobs.listeners.append(Announcer(bot, self.store))
         self.audit_sink = DiscordAuditSink(bot, self.store.guild_config)
         self.audit.sinks.append(self.audit_sink.deliver)
@@ -236,6 +239,7 @@ class Runtime:
             await self.metrics_server.start()
         self._tasks.spawn(self._heartbeat(), name="heartbeat")
         self._tasks.spawn(self._cluster_beat(), name="cluster-heartbeat")
+        self._tasks.spawn(ConfirmationService(self.jobs).run(), name="confirm-sweep")
         self._tasks.spawn(self._deliver_when_ready(bot), name="ready")
 
     async def _deliver_when_ready(self, bot: AtelierBot) -> None:

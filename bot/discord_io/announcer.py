@@ -68,6 +68,8 @@ class Announcer:
         text = ending_text(job)
         if text is None or job.ending_told_at is not None or job.progress_message_id is not None:
             return  # nothing to say, already posted, or its card shows the ending
+        if job.confirm_by is not None:
+            return  # ended while held for Confirm: its private question says so
         # An undeliverable job's channel refused the bot, so a post there would fail too.
         if job.state != S.UNDELIVERABLE:
             try:

@@ -50,6 +50,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.generate",
     "cogs.buttons",
     "cogs.reports",  # after cogs.buttons: it answers Report, Keep and Remove
+    "cogs.confirm",  # after cogs.buttons: it answers Confirm
     "cogs.moderation",
     "cogs.status",
     "cogs.queue",

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.discord_io import confirm_prompt
 from bot.discord_io.ui import locale_of
 from bot.domain.catalog import GenerationRequest
 from bot.domain.errors import MissingBotPermissions
@@ -107,6 +108,8 @@ async def launch(
     job = await jobs.accept(
         request, requester_of(interaction), parent_job_id=parent_job_id, action=action
     )
+    if job.confirm_by is not None:  # above the server's threshold: held until Confirm
+        return await confirm_prompt.ask(services, interaction, job)
     embed, view = await cards.render(job)
     try:
         kwargs: dict[str, Any] = {

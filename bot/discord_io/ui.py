@@ -34,7 +34,18 @@ INFO_COLOUR = discord.Colour.blurple()
 CUSTOM_ID = re.compile(r"atelier:(?P<action>[a-z]+):(?P<job_id>[0-9]+)")
 #: Unknown interaction, unknown webhook, invalid webhook token.
 DEAD_INTERACTION_CODES = frozenset({10062, 10015, 50027})
-ACTIONS = ("cancel", "reroll", "vary", "animate", "info", "delete", "report", "keep", "remove")
+ACTIONS = (
+    "cancel",
+    "reroll",
+    "vary",
+    "animate",
+    "info",
+    "delete",
+    "report",
+    "keep",
+    "remove",
+    "confirm",
+)
 BROKEN_OPTION = (
     "The option “{option}” holds a broken character (such as half of an emoji). "
     "Retype it and try again."

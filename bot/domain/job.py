@@ -82,6 +82,9 @@ class Job:
     busy_since: float | None = None
     #: The house style given to the prompt (its text is part of ``prompt``).
     style: str | None = None
+    #: Held for the member's Confirm until then (its cost is above the server's
+    #: threshold): never submitted while set; ``EXPIRING`` (0): being cancelled.
+    confirm_by: float | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Job:

@@ -65,7 +65,7 @@ class GuildSettingsService:
     async def guild_config(self, guild_id: int) -> GuildConfig:
         return await self.store.guild_config(guild_id)
 
-    async def _changed(
+    async def changed(
         self,
         guild_id: int,
         actor_id: int,
@@ -111,7 +111,7 @@ class GuildSettingsService:
         updated = await self.store.update_guild_config(
             guild_id, channel_mode=mode, channel_ids=frozenset(ids)
         )
-        return await self._changed(
+        return await self.changed(
             guild_id,
             actor_id,
             "settings.channels",
@@ -207,7 +207,7 @@ class GuildSettingsService:
             return t(loc, "removed {entries} ({n} on the list)", entries=shown, n=n)
 
         detail: dict[str, Any] = {"added" if added else "removed": entries}
-        return await self._changed(
+        return await self.changed(
             guild_id, actor_id, "settings.words", updated, summary, locale, **detail
         )
 
@@ -216,7 +216,7 @@ class GuildSettingsService:
     ) -> Change:
         """Post audit entries to this channel (``None``: stored only)."""
         updated = await self.store.update_guild_config(guild_id, audit_channel_id=channel_id)
-        return await self._changed(
+        return await self.changed(
             guild_id,
             actor_id,
             "settings.audit",
@@ -238,17 +238,22 @@ class GuildSettingsService:
         daily_usd: float | None,
         monthly_usd: float | None,
         rollover_hour: int | None,
+        confirm_above_usd: float | None = None,
     ) -> Change:
-        """The server's budgets (negative: none) and the hour its days start, within
-        the operator's caps."""
+        """The server's budgets (negative: none), the hour its days start, within the
+        operator's caps, and the estimate above which a job asks Confirm (0: never)."""
         values: dict[str, Any] = {}
         for key, usd in (("daily_budget_usd", daily_usd), ("monthly_budget_usd", monthly_usd)):
             if usd is not None:
                 values[key] = None if usd < 0 else float(usd)
         if rollover_hour is not None:
             values["rollover_hour_utc"] = int(rollover_hour)
+        if confirm_above_usd is not None:
+            values["confirm_above_usd"] = max(0.0, float(confirm_above_usd))
         if not values:
-            raise UserFacingError("Give daily_usd, monthly_usd or rollover_hour.")
+            raise UserFacingError(
+                "Give daily_usd, monthly_usd, rollover_hour or confirm_above_usd."
+            )
         self.operator_cap.check_budget(
             values.get("daily_budget_usd"), values.get("monthly_budget_usd")
         )
@@ -256,7 +261,7 @@ class GuildSettingsService:
         summary = "; ".join(
             f"{key.replace('_', ' ')}: {'none' if v is None else v}" for key, v in values.items()
         )
-        return await self._changed(
+        return await self.changed(
             guild_id, actor_id, "settings.budget", updated, lambda _: summary, None, **values
         )
 
@@ -285,7 +290,7 @@ class GuildSettingsService:
         updated = await self.store.update_guild_config(
             guild_id, exempt_role_ids=(roles | {role_id}) if add else (roles - {role_id})
         )
-        return await self._changed(
+        return await self.changed(
             guild_id,
             actor_id,
             "settings.exempt",
@@ -365,6 +370,6 @@ class GuildSettingsService:
             + (", ".join(sorted(v)) or "all" if isinstance(v, frozenset) else (v or "built-in"))
             for key, v in values.items()
         )
-        return await self._changed(
+        return await self.changed(
             guild_id, actor_id, "settings.models", updated, lambda _: summary, None
         )

@@ -7,6 +7,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from bot.domain.catalog import Catalog, GenerationRequest, PreparedJob
+from bot.domain.confirmation import confirm_deadline
 from bot.domain.content import refuse_adult
 from bot.domain.errors import NotAllowed, UserFacingError
 from bot.domain.guild_config import GuildConfig
@@ -131,6 +132,9 @@ async def reserve(
 
     def gate(usage: Usage) -> None:
         check(limits, usage, charge, policy, now, exempt=exempt, operator=operator)
+
+    # Held in the same insert, so no restart can find it unheld and submit it unasked.
+    row["confirm_by"] = confirm_deadline(prepared.price_usd, config.confirm_above_usd, now)
 
     return await store.create_job_with_charge(
         row,

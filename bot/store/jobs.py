@@ -169,6 +169,9 @@ class JobQueries(GuildQueries):
                 row.update(next_poll_at=None, next_delivery_at=None)
             sets = "".join(f", {k} = ?" for k in row)
             fenced = "" if fence is None else " AND fence = ?"
+            # The one rule for every submit path: a job held for Confirm is never sent.
+            if target == JobState.SUBMITTING:
+                fenced += " AND confirm_by IS NULL"
             with self._transaction():
                 found = self.db.execute("SELECT state FROM jobs WHERE id = ?", [job_id]).fetchone()
                 before = None if found is None else JobState(found[0])

@@ -103,6 +103,36 @@ class WorkQueries(JobQueries):
         sql = f"UPDATE jobs SET {sets} WHERE id = ? AND fence = ? RETURNING *"
         return await self.run(lambda: self._one_job(sql, [*params, job_id, fence]))
 
+    # -- jobs held for Confirm ------------------------------------------------------------
+
+    async def release_hold(self, job_id: int, now: float) -> Job | None:
+        """Confirm: clear a held job's ``confirm_by`` while its time is ahead (compare-and-set:
+        a second Confirm, or one after Cancel or the deadline, gets ``None``)."""
+        sql = (
+            "UPDATE jobs SET confirm_by = NULL, updated_at = ? WHERE id = ? AND state = ? "
+            "AND confirm_by IS NOT NULL AND confirm_by > ? RETURNING *"
+        )
+        params = [now, job_id, JobState.ACCEPTED.value, now]
+        return await self.run(lambda: self._one_job(sql, params))
+
+    async def expire_hold(self, job_id: int, now: float, expiring: float) -> Job | None:
+        """Take a held job whose time passed, so no Confirm can win any more (compare-and-set
+        to ``expiring``: one process gets it; ``None`` for the others)."""
+        sql = (
+            "UPDATE jobs SET confirm_by = ?, updated_at = ? WHERE id = ? AND state = ? "
+            "AND confirm_by IS NOT NULL AND confirm_by <= ? AND confirm_by != ? RETURNING *"
+        )
+        params = [expiring, now, job_id, JobState.ACCEPTED.value, now, expiring]
+        return await self.run(lambda: self._one_job(sql, params))
+
+    async def holds_past(self, now: float) -> list[Job]:
+        """Held jobs whose time to Confirm has passed (those being cancelled included)."""
+        sql = (
+            "SELECT * FROM jobs WHERE state = ? AND confirm_by IS NOT NULL AND confirm_by <= ? "
+            "ORDER BY id"
+        )
+        return await self.run(lambda: self._many(sql, [JobState.ACCEPTED.value, now]))
+
     # -- facts every process reads -------------------------------------------------------
 
     async def get_state(self, key: str) -> str | None:

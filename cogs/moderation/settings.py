@@ -16,6 +16,7 @@ from bot.domain.word_filter import MAX_PATTERNS, inactive
 from bot.services.guild_settings import Change, ChannelAction
 from bot.services.model_switch import paused_text
 from bot.text import usage_report as report
+from bot.text.confirmation import threshold_text
 from bot.text.i18n import t
 
 from ._common import ModeratorCog
@@ -89,6 +90,7 @@ class SettingsCommands(ModelSettings, DefaultsSettings, ContentSettings, Moderat
             (t(locale, "Banned words"), words, True),
             (t(locale, "Audit channel"), audit, True),
             (t(locale, "Budget"), budget, False),
+            (t(locale, "Confirm first"), threshold_text(config.confirm_above_usd, locale), True),
             (t(locale, "Exempt roles"), exempt or t(locale, "none"), False),
             (t(locale, "Spoiler channels"), spoiler_text(config, locale), True),
             (t(locale, "Adult content"), adult_text(config, locale), True),
@@ -222,6 +224,7 @@ class SettingsCommands(ModelSettings, DefaultsSettings, ContentSettings, Moderat
         daily_usd="Budget a day in USD for the whole server (-1: none)",
         monthly_usd="Budget a month in USD (-1: none)",
         rollover_hour="The UTC hour a new day starts for limits and budgets",
+        confirm_above_usd="Jobs estimated above this many USD ask to confirm first (0: never)",
     )
     async def settings_budget(
         self,
@@ -229,6 +232,7 @@ class SettingsCommands(ModelSettings, DefaultsSettings, ContentSettings, Moderat
         daily_usd: app_commands.Range[float, -1.0, 1_000_000.0] | None = None,
         monthly_usd: app_commands.Range[float, -1.0, 10_000_000.0] | None = None,
         rollover_hour: app_commands.Range[int, 0, 23] | None = None,
+        confirm_above_usd: app_commands.Range[float, 0.0, 10_000.0] | None = None,
     ) -> None:
         guild_id, actor_id, _ = await self.as_moderator(interaction)
         change = await self.guild_settings.set_budget(
@@ -237,6 +241,7 @@ class SettingsCommands(ModelSettings, DefaultsSettings, ContentSettings, Moderat
             daily_usd=daily_usd,
             monthly_usd=monthly_usd,
             rollover_hour=rollover_hour,
+            confirm_above_usd=confirm_above_usd,
         )
         await self.changed(interaction, change)
 

@@ -153,6 +153,8 @@ async def test_imagine_answers_with_a_card_and_posts_the_result_under_it(
 async def test_video_with_two_images_is_first_and_last_frame(
     world: World, sim: Simulator, app: App
 ) -> None:
+    # Above $0.50 a job asks Confirm first (tests/e2e/test_confirm.py): not this test.
+    await app.store.update_guild_config(world.guild.id, confirm_above_usd=0.0)
     first, last = png(world, "first.png"), png(world, "last.jpg", content_type="image/jpeg")
     ix = await world.slash(
         "video",
@@ -205,6 +207,8 @@ async def test_family_command_happy_path(
     model: str,
     expected: dict[str, Any],
 ) -> None:
+    # Above $0.50 a job asks Confirm first (tests/e2e/test_confirm.py): not this test.
+    await app.store.update_guild_config(world.guild.id, confirm_above_usd=0.0)
     ix = await world.slash(command, {"prompt": "a red fox [sim:seconds=2]", **options})
     job, result = await run_to_the_end(world, app, ix)
     (submitted,) = sim.submissions

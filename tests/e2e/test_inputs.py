@@ -129,6 +129,8 @@ async def test_an_attachment_that_cannot_be_read_is_refused(
 async def test_real_images_pass_with_one_ranged_read_each(
     world: World, sim: Simulator, app: App
 ) -> None:
+    # Above $0.50 a job asks Confirm first (tests/e2e/test_confirm.py): not this test.
+    await app.store.update_guild_config(world.guild.id, confirm_above_usd=0.0)
     first = world.attachment("a.png", PNG, content_type="image/png")
     last = world.attachment("b.webp", b"RIFF\x00\x00\x00\x00WEBPVP8 " + b"\x00" * 60)
     options = {"prompt": "walk [sim:seconds=1]", "model": "veo3_fast", "image": first}

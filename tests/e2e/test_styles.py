@@ -84,6 +84,8 @@ async def test_imagine_with_a_style_sends_and_shows_the_prompt_with_it(
     assert sim.submissions[-1].body["input"]["prompt"] == f"a fox, {NOIR}"
 
     # The family commands take a style too.
+    # Above $0.50 a job asks Confirm first (tests/e2e/test_confirm.py): not this test.
+    await app.store.update_guild_config(world.guild.id, confirm_above_usd=0.0)
     ix = await world.slash("veo", {"prompt": "waves", "style": "Clean"})
     video, _ = await run_to_the_end(world, app, ix)
     assert sim.submissions[-1].body["input"]["prompt"] == f"waves, {CLEAN}"

@@ -89,10 +89,13 @@ UNLIMITED = Limits(
 
 
 async def lift_limits(store: Store, guild_id: int) -> None:
-    """No per-member limits and no budgets in ``guild_id``, for tests that are not
-    about limits (the built-in defaults would stop a test's tenth job)."""
+    """No per-member limits, no budgets and no cost confirmation in ``guild_id``, for
+    tests that are not about them (the built-in defaults would stop a test's tenth job,
+    and hold a $3 video for its member's Confirm)."""
     await store.set_limits(guild_id, "guild", 0, UNLIMITED)
-    await store.update_guild_config(guild_id, daily_budget_usd=None, monthly_budget_usd=None)
+    await store.update_guild_config(
+        guild_id, daily_budget_usd=None, monthly_budget_usd=None, confirm_above_usd=0.0
+    )
 
 
 @asynccontextmanager

@@ -1,0 +1,48 @@
+"""Confirm under the private cost question of an expensive job. ``cogs/buttons.py``
+hands every ``atelier:confirm:<job id>`` click here (Cancel stays its own), after a
+restart too: the hold is read from the store on each click."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+from discord.ext import commands
+
+from bot.discord_io.client import AtelierBot
+from bot.discord_io.confirm_prompt import start_confirmed
+from bot.discord_io.ui import locale_of, reply
+from bot.domain.job import Job
+from bot.services.confirmation import ConfirmationService
+from bot.text.i18n import t
+
+
+class ConfirmButton(commands.Cog):
+    """Confirm: only the job's member; once; before the 2 minutes are up."""
+
+    def __init__(self, bot: AtelierBot) -> None:
+        self.bot = bot
+        self.confirmation = ConfirmationService(bot.services.jobs)
+
+    async def cog_load(self) -> None:
+        buttons: Any = self.bot.get_cog("JobButtons")
+        if buttons is None:
+            raise RuntimeError("cogs.confirm needs cogs.buttons, loaded before it")
+        buttons.more_actions["confirm"] = self.confirm
+
+    async def cog_unload(self) -> None:
+        buttons: Any = self.bot.get_cog("JobButtons")
+        if buttons is not None:
+            buttons.more_actions.pop("confirm", None)
+
+    async def confirm(self, interaction: discord.Interaction, job: Job) -> None:
+        """Release the hold and start the job in public, or say in one sentence why not."""
+        outcome = await self.confirmation.confirm(job.id, interaction.user.id)
+        if not outcome.confirmed:
+            await reply(interaction, t(locale_of(interaction), outcome.message, job_id=job.id))
+            return
+        await start_confirmed(self.bot.services, interaction, outcome.job)
+
+
+async def setup(bot: AtelierBot) -> None:
+    await bot.add_cog(ConfirmButton(bot))
