@@ -408,6 +408,8 @@ M014_CREATIVE = (
     # A job held for the member's Confirm (its cost is above the server's threshold):
     # nothing goes to Max API while it is set; cancelled once this time passes.
     "ALTER TABLE jobs ADD COLUMN confirm_by DOUBLE PRECISION",
+    # When the owner's DM about the job's end was claimed (set once: one DM per job).
+    "ALTER TABLE jobs ADD COLUMN dm_notified_at DOUBLE PRECISION",
 )
 
 
