@@ -150,6 +150,8 @@ async def test_variations_of_a_gallery_ask_which_image(world: World, app: App) -
 async def test_animate_offers_video_models_then_makes_a_video_of_the_image(
     world: World, app: App
 ) -> None:
+    # Above $0.50 a job asks Confirm first (tests/e2e/test_confirm.py): not this test.
+    await app.store.update_guild_config(world.guild.id, confirm_above_usd=0.0)
     job, result = await delivered(world, app, {"prompt": "a fox runs [sim:seconds=3]"})
     click = await world.click(result, f"atelier:animate:{job.id}")
     await click.wait_response()
