@@ -1,4 +1,4 @@
-"""A clock the test can move forward, for interaction-token expiry.
+"""A clock the test can move forward, for interaction-token and attachment-link expiry.
 
 Snowflakes stay on the wall clock (discord.py compares them with the real time);
 only the server's own notion of "how old is this token" follows this clock.
@@ -15,6 +15,10 @@ class Clock:
 
     def now(self) -> float:
         return time.monotonic() + self._offset
+
+    def wall(self) -> float:
+        """Unix time as the world sees it (attachment links' ``ex=`` follows it)."""
+        return time.time() + self._offset
 
     def advance(self, seconds: float) -> None:
         """Jump forward, e.g. ``world.clock.advance(15 * 60)`` to expire every token."""

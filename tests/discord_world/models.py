@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -337,12 +338,16 @@ class Attachment:
     """A member's attachment may claim a size without carrying that many bytes."""
     fetches: list[str | None] = field(default_factory=list)
     """The ``Range`` header of each GET of its URL (``None``: the whole file)."""
+    resign: Callable[[str], str] | None = field(default=None, repr=False, compare=False)
+    """Set by the world: the link a payload carries now (re-signed once half-expired)."""
 
     @property
     def size(self) -> int:
         return self.declared_size if self.declared_size is not None else len(self.data)
 
     def payload(self) -> JSON:
+        if self.resign is not None:
+            self.url = self.resign(self.url)
         data: JSON = {
             "id": str(self.id),
             "filename": self.filename,

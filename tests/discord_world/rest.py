@@ -11,10 +11,12 @@ import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 
 from aiohttp import BodyPartReader, web
 
 from tests.discord_world import permissions as perms
+from tests.discord_world.cdn import GONE_TEXT
 from tests.discord_world.errors import ApiError, invalid_form
 from tests.discord_world.interactions import (
     APPLICATION_COMMAND,
@@ -23,6 +25,7 @@ from tests.discord_world.interactions import (
     MODAL_SUBMIT,
     InjectedInteraction,
 )
+from tests.discord_world.modals import check_modal
 from tests.discord_world.models import (
     DM,
     EPHEMERAL,
@@ -46,6 +49,8 @@ KEPT_FLAGS = EPHEMERAL | SUPPRESS_EMBEDS | SUPPRESS_NOTIFICATIONS
 
 PAYLOAD_KEY = web.RequestKey("payload", object)
 UPLOADS_KEY = web.RequestKey("uploads", list)
+REFRESH_MAX = 50
+"""Links one ``POST /attachments/refresh-urls`` takes."""
 
 
 def json_response(
@@ -144,6 +149,7 @@ class Rest:
             r.get(API + "/guilds/{guild_id}/roles", self.get_roles),
             r.get(API + "/guilds/{guild_id}/members/{user_id}", self.get_member),
             r.get("/attachments/{channel_id}/{attachment_id}/{filename}", self.get_file),
+            r.post(API + "/attachments/refresh-urls", self.refresh_urls),
         ]
 
     # -- login, gateway, commands --------------------------------------------------------
@@ -202,6 +208,9 @@ class Rest:
             )
         for index, cmd in enumerate(payload):
             _check_command(index, cmd)
+        for kind, label in ((2, "user"), (3, "message")):  # Discord: at most 5 of each
+            if sum(1 for c in payload if c.get("type", 1) == kind) > 5:
+                raise invalid_form("_", f"Maximum number of {label} commands reached (5)", "MAX")
         return json_response(self.world.sync_commands(guild_id, payload))
 
     # -- files ---------------------------------------------------------------------------
@@ -233,6 +242,8 @@ class Rest:
         att = self.world.files_by_id.get(int(request.match_info["attachment_id"]))
         if att is None:
             return web.Response(status=404, text="no such file")
+        if not self.world.cdn.serves(request.path, request.query):  # expired, unsigned, forged
+            return web.Response(status=404, text=GONE_TEXT)
         kind = att.content_type or "application/octet-stream"
         wanted = request.headers.get("Range")
         att.fetches.append(wanted)
@@ -247,6 +258,41 @@ class Rest:
         return web.Response(
             status=206, body=att.data[first : last + 1], content_type=kind, headers=span
         )
+
+    async def refresh_urls(self, request: web.Request) -> web.Response:
+        """Newly signed links for files that still exist; any other link comes back as
+        it was sent (a deleted message's, a made-up one)."""
+        payload, _ = await read_body(request)
+        urls = payload.get("attachment_urls") if isinstance(payload, dict) else None
+        if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+            raise invalid_form("attachment_urls", "This field is required")
+        if not 1 <= len(urls) <= REFRESH_MAX:
+            raise invalid_form(
+                "attachment_urls",
+                f"Must be between 1 and {REFRESH_MAX} in length.",
+                "BASE_TYPE_BAD_LENGTH",
+            )
+        answer = []
+        for url in urls:
+            att = self._live_file(url)
+            if att is not None:
+                att.url = self.world.cdn.sign(att.url)
+            answer.append({"original": url, "refreshed": att.url if att is not None else url})
+        return json_response({"refreshed_urls": answer})
+
+    def _live_file(self, url: str) -> Attachment | None:
+        """The file ``url`` names (path only: the signature may be stale), unless it or
+        its message is gone."""
+        found = re.fullmatch(r"/attachments/(\d+)/(\d+)/([^/]+)", urlsplit(url).path)
+        if found is None or not url.startswith(self.world.http_base + "/"):
+            return None
+        att = self.world.files_by_id.get(int(found[2]))
+        if att is None or att.filename != unquote(found[3]):
+            return None
+        for msg in self.world.messages_by_id.values():
+            if att in msg.files:
+                return None if msg.deleted else att
+        return att  # a command option's upload: in no message
 
     # -- interactions ----------------------------------------------------------------------
 
@@ -347,6 +393,7 @@ class Rest:
         elif kind == 9:
             if ix.type in (AUTOCOMPLETE, MODAL_SUBMIT):
                 raise invalid_form("type", "Cannot open a modal here")
+            check_modal(data)
         else:
             raise invalid_form("type", f"Unsupported interaction callback type {kind!r}")
         ix.callback = Callback(type=kind, data=data or None, files=files, at=arrived)
@@ -629,6 +676,19 @@ def _check_command(index: int, cmd: JSON) -> None:
     """The checks Discord makes on a command that a bot most plausibly trips."""
     name = cmd.get("name") or ""
     where = f"{index}"
+    if cmd.get("type", 1) in (2, 3):  # user and message commands: any case, spaces
+        if not (1 <= len(name) <= 32) or name != name.strip():
+            raise invalid_form(
+                f"{where}.name",
+                f"Invalid command name {name!r}",
+                "APPLICATION_COMMAND_INVALID_NAME",
+            )
+        if cmd.get("description") or cmd.get("options"):
+            raise invalid_form(
+                f"{where}.description",
+                "Context menu commands cannot have description or options",
+                "APPLICATION_COMMAND_CONTEXT_MENU_CANNOT_HAVE_DESCRIPTION_OR_OPTIONS",
+            )
     if cmd.get("type", 1) == 1:
         if not (1 <= len(name) <= 32) or name != name.lower():
             raise invalid_form(

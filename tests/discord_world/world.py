@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from tests.discord_world import permissions as perms
+from tests.discord_world.cdn import Cdn
 from tests.discord_world.clock import Clock
 from tests.discord_world.errors import ApiError
 from tests.discord_world.faults import Faults
@@ -30,6 +31,7 @@ from tests.discord_world.interactions import (
     build_command_data,
     component_type_of,
 )
+from tests.discord_world.modals import client_values
 from tests.discord_world.models import (
     DM,
     JSON,
@@ -54,6 +56,8 @@ from tests.discord_world.shards import Shard, shard_of
 from tests.discord_world.snowflake import Snowflakes
 from tests.discord_world.waiting import Notifier
 
+MESSAGE_COMMAND = 3
+
 T = TypeVar("T")
 
 DEFAULT_TOKEN = "test-token"  # a fake token for the fake Discord
@@ -70,6 +74,8 @@ class World:
         """``shards`` in GET /gateway/bot: what an AutoShardedClient without a count runs."""
         self.ids = Snowflakes()
         self.clock = Clock()
+        self.cdn = Cdn(self.clock.wall)
+        """Signs attachment links (``ex``/``is``/``hm``) and checks them."""
         self.faults = Faults()
         self.rate_limits = RateLimits(clock=self.clock.now)
         self.gateway = Gateway(self)
@@ -309,11 +315,13 @@ class World:
             height=height,
             declared_size=size,
         )
+        att.resign = self.cdn.fresh
         self.files_by_id[att.id] = att
         return att
 
     def _file_url(self, channel_id: int, att_id: int, filename: str) -> str:
-        return f"{self.http_base}/attachments/{channel_id}/{att_id}/{filename}"
+        """A signed CDN link, as Discord hands out: it works for 24 h by ``self.clock``."""
+        return self.cdn.sign(f"{self.http_base}/attachments/{channel_id}/{att_id}/{filename}")
 
     # -- payloads -------------------------------------------------------------------
 
@@ -385,14 +393,14 @@ class World:
     def command_names(self, guild: Guild | int | None = None) -> list[str]:
         return sorted(c["name"] for c in self.commands(guild))
 
-    def command(self, name: str, guild: Guild | int | None = None) -> JSON:
+    def command(self, name: str, guild: Guild | int | None = None, *, type: int = 1) -> JSON:
         guild_id = guild.id if isinstance(guild, Guild) else guild
         scopes = ([self.guild_commands.get(guild_id, [])] if guild_id else []) + [
             self.global_commands
         ]
         for scope in scopes:
             for cmd in scope:
-                if cmd["name"] == name:
+                if cmd["name"] == name and cmd.get("type", 1) == type:
                     return cmd
         raise LookupError(
             f"/{name} is not synced; global: {self.command_names()}, guild: "
@@ -625,6 +633,43 @@ class World:
             timeout=timeout,
         )
 
+    async def message_command(
+        self,
+        name: str,
+        message: Message,
+        *,
+        user: Member | None = None,
+        locale: str = "en-US",
+        app_permissions: int | None = None,
+        timeout: float = 15.0,
+    ) -> InjectedInteraction:
+        """Run the message command ``name`` (Apps menu of ``message``) as ``user``:
+        data carries ``target_id`` and the whole message in ``resolved.messages``."""
+        if message.deleted:
+            raise ValueError(f"message {message.id} was deleted")
+        channel = self.channel_by_id(message.channel_id)
+        if channel is None or channel.guild_id is None:
+            raise ValueError(f"message {message.id} is in no guild channel")
+        command = self.command(name, self.guilds[channel.guild_id], type=MESSAGE_COMMAND)
+        data: JSON = {
+            "id": command["id"],
+            "name": command["name"],
+            "type": MESSAGE_COMMAND,
+            "target_id": str(message.id),
+            "resolved": {"messages": {str(message.id): message.payload(self.application_id)}},
+        }
+        if command.get("guild_id"):
+            data["guild_id"] = command["guild_id"]
+        return await self._inject(
+            APPLICATION_COMMAND,
+            data,
+            member=user or self.member,
+            channel=channel,
+            locale=locale,
+            app_permissions=app_permissions,
+            timeout=timeout,
+        )
+
     async def autocomplete(
         self,
         name: str,
@@ -704,12 +749,14 @@ class World:
         timeout: float = 15.0,
     ) -> InjectedInteraction:
         """Submit the modal the bot opened (callback type 9) with text-input values by
-        custom_id."""
+        custom_id; an input not given keeps its prefilled text. Refuses what a client
+        cannot send (an empty required input, a text too short or too long)."""
         callback = opened_by.response
         if callback.type != 9 or callback.data is None:
             raise ValueError(f"{opened_by.describe()} did not open a modal")
         modal = callback.data
-        rows = [_submitted(c, values) for c in modal.get("components", [])]
+        filled = client_values(modal, values)
+        rows = [_submitted(c, filled) for c in modal.get("components", [])]
         data = {"custom_id": modal["custom_id"], "components": rows}
         return await self._inject(
             MODAL_SUBMIT,
@@ -789,6 +836,7 @@ class World:
         self.messages_by_id[msg.id] = msg
         for f in files:
             f.url = self._file_url(channel.id, f.id, f.filename)
+            f.resign = self.cdn.fresh
             self.files_by_id[f.id] = f
         self.notify()
         return msg
@@ -819,6 +867,7 @@ class World:
             msg.files = msg.files + new_files
         for f in new_files:
             f.url = self._file_url(msg.channel_id, f.id, f.filename)
+            f.resign = self.cdn.fresh
             self.files_by_id[f.id] = f
         msg.flags &= ~(1 << 7)
         msg.edited_at = time.time()
@@ -829,10 +878,17 @@ class World:
         self.notify()
 
     def say(
-        self, author: Member | User, content: str, *, channel: Channel | None = None
+        self,
+        author: Member | User,
+        content: str,
+        *,
+        channel: Channel | None = None,
+        files: list[Attachment] | None = None,
+        embeds: list[JSON] | None = None,
     ) -> Message:
         """A member's message in ``channel`` (default #general), or, for a ``User``, a DM
-        to the bot; the sessions of its shard (DMs: shard 0) get MESSAGE_CREATE."""
+        to the bot; the sessions of its shard (DMs: shard 0) get MESSAGE_CREATE.
+        ``files``: ``world.attachment(...)`` uploads; ``embeds``: raw embed dicts."""
         if isinstance(author, Member):
             channel = channel or self.channel
             guild = self.guilds.get(channel.guild_id or 0)
@@ -844,7 +900,11 @@ class World:
                 raise ValueError("a User writes in its DM; pass a Member for a guild channel")
             channel, user = self.open_dm(author), author
         msg = self.new_message(
-            channel, author=user, kind="member", payload={"content": content}, files=[]
+            channel,
+            author=user,
+            kind="member",
+            payload={"content": content, "embeds": embeds or []},
+            files=list(files or []),
         )
         data = msg.payload(self.application_id)
         if isinstance(author, Member):
