@@ -19,6 +19,7 @@ from aiohttp import web
 
 from .errors import ApiError, bad_request
 from .faults import ENDPOINTS
+from .media_rules import breaks_media_rules
 from .records import RequestRecord
 from .tasks import TaskStateError, cancel_refusal, new_task
 from .validation import validate_submit
@@ -181,6 +182,9 @@ class _Routes:
     async def submit(self, request: web.Request) -> web.Response:
         body = await self.json_body(request)
         sub = validate_submit(body, self.sim.models, self.sim.config)
+        if await breaks_media_rules(sub.entry, sub.input):  # found once Max API fetches them
+            sub.directives.end_status = "FAILURE"
+            sub.directives.failure_reason = "INVALID_PARAMETERS"
         task = new_task(sub, self.sim.clock.now(), self.sim.config)
         self.sim.tasks[task.task_id] = task
         request[_RECORD].task_id = task.task_id

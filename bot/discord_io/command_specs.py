@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from bot.domain.catalog import OPTION_FIELDS, Catalog, Media, Model, ValidationError
+from bot.domain.media import Kind, check_references, takes_media
 from bot.domain.options import check_image_count, option_value
 from bot.text.i18n import t
 
@@ -18,7 +19,20 @@ Source = tuple[str, Mapping[str, str]]
 
 #: Discord: at most 25 choices per option and 25 options per command.
 MAX_CHOICES = 25
+MAX_OPTIONS = 25
+#: Image options before this release; a model with no known maximum keeps this many.
 IMAGE_SLOTS = ("image", "image2", "image3")
+#: Video and audio reference options (Seedance 2.0): 9 images + 3 of these fill its 12.
+MEDIA_SLOTS: tuple[tuple[str, Kind, str], ...] = (
+    ("video", "video", "A reference video, .mp4 or .mov (15 s at most in all)"),
+    ("video2", "video", "A second reference video"),
+    ("audio", "audio", "A reference sound, .mp3 or .wav (15 s at most in all)"),
+    ("audio2", "audio", "A second reference sound"),
+)
+#: Image options past the third, described with their number.
+MORE_IMAGES = "Image {n}, in order after the others"
+#: The prompt's description where the command takes video and audio references.
+PROMPT_WITH_MEDIA = "What to make; @1, @2… name your files in order: images, videos, then audio"
 CHOICE_NAME_MAX = 100
 
 #: Member-facing names for mode values that explain themselves poorly.
@@ -78,7 +92,11 @@ class CommandSpec:
 
     @property
     def image_options(self) -> tuple[str, ...]:
-        return tuple(o.name for o in self.options if o.kind == "attachment")
+        return self.attachment_options("image")
+
+    def attachment_options(self, kind: Kind) -> tuple[str, ...]:
+        """The attachment options for ``kind`` (named ``image…``, ``video…``, ``audio…``)."""
+        return tuple(o.name for o in self.options if o.kind == "attachment" and o.name[:5] == kind)
 
     def option(self, name: str) -> CommandOption | None:
         return next((o for o in self.options if o.name == name), None)
@@ -114,6 +132,7 @@ def imagine_spec(catalog: Catalog) -> CommandSpec:
             *_count(models),
             *_image_options(2, "image"),
             _style_option(),
+            *_more_images(2, _most_images(models, 2), 8),
         ),
     )
 
@@ -145,6 +164,8 @@ def video_spec(catalog: Catalog) -> CommandSpec:
                 "mode", "string", "How the images are used, or the style", autocomplete=True
             ),
             _style_option(),
+            *_more_images(3, _most_images(models, 3), 10 + len(_media_options(models))),
+            *_media_options(models),
         ),
     )
 
@@ -171,16 +192,24 @@ def _family_spec(
     kind = kinds.get(media, "images and videos")
     listed = _listed(catalog, models)
     model_source: Source = (FAMILY_MODEL, {"label": label})
-    slots = min(max((m.images.max or 1) if m.images else 0 for m in models), len(IMAGE_SLOTS))
-    options = (
-        _prompt(catalog, "What to make"),
+    media_options = _media_options(models)
+    prompt = PROMPT_WITH_MEDIA if media_options else "What to make"
+    head = (
+        _prompt(catalog, prompt),
         _model_option(catalog, listed, FAMILY_MODEL.format(label=label), model_source),
         *_value_option(models, "ratio", "string", "Aspect ratio"),
         *_value_option(models, "resolution", "string", "Resolution"),
         *_count(models),
         *_value_option(models, "duration", "integer", "Length in seconds"),
         *_value_option(models, "mode", "string", "How the images are used, or the style"),
-        *_image_options(slots, "video" if media == ("video",) else "image"),
+    )
+    room = MAX_OPTIONS - len(head) - len(media_options) - 1
+    slots = min(_most_images(models, 0), room)
+    options = (
+        *head,
+        *_image_options(min(slots, len(IMAGE_SLOTS)), "video" if media == ("video",) else "image"),
+        *_more_images(len(IMAGE_SLOTS), slots, 0),
+        *media_options,
         _style_option(),
     )
     return CommandSpec(
@@ -227,6 +256,29 @@ def _count(models: Sequence[Model]) -> list[CommandOption]:
         return []
     description = "How many images to make"
     return [CommandOption("count", "integer", description, min_value=1, max_value=max(highs))]
+
+
+def _most_images(models: Sequence[Model], today: int) -> int:
+    """The most images any of ``models`` takes (no known maximum: ``today``'s count)."""
+    most = [m.images.max or max(today, 3) for m in models if m.images is not None]
+    return max([today, *most])
+
+
+def _more_images(first: int, last: int, taken: int) -> list[CommandOption]:
+    """Image options ``first + 1``..``last``, as many as fit beside ``taken`` others."""
+    numbers = range(first + 1, min(last, MAX_OPTIONS - taken) + 1)
+    text = MORE_IMAGES
+    return [
+        CommandOption(f"image{n}", "attachment", text.format(n=n), source=(text, {"n": str(n)}))
+        for n in numbers
+    ]
+
+
+def _media_options(models: Sequence[Model]) -> list[CommandOption]:
+    """Video and audio reference options, where one of ``models`` takes them."""
+    if not any(takes_media(m) for m in models):
+        return []
+    return [CommandOption(name, "attachment", text) for name, _, text in MEDIA_SLOTS]
 
 
 def _image_options(slots: int, media: Media) -> list[CommandOption]:
@@ -385,11 +437,19 @@ def effective_model(catalog: Catalog, model: Model, image_count: int) -> Model:
     return model
 
 
-def accepts(catalog: Catalog, model: Model, options: Mapping[str, Any], image_count: int) -> bool:
-    """Whether ``model`` (or its image variant) takes every chosen option and the images."""
+def accepts(
+    catalog: Catalog,
+    model: Model,
+    options: Mapping[str, Any],
+    image_count: int,
+    references: Mapping[Kind, int] | None = None,
+) -> bool:
+    """Whether ``model`` (or its image variant) takes every chosen option, the images
+    and the video and audio ``references`` (counts by kind)."""
     real = effective_model(catalog, model, image_count)
     try:
         check_image_count(real, image_count)
+        check_references(real, {"image": image_count, **(references or {})})
         for key, raw in options.items():
             if raw is not None and raw != "" and key in OPTION_FIELDS:
                 option_value(real, key, raw)
@@ -407,6 +467,7 @@ def resolve_model(
     image_count: int,
     preferred: Sequence[str | None] = (),
     locale: str | None = None,
+    references: Mapping[Kind, int] | None = None,
 ) -> Model:
     """The model a command runs: the one named, which must belong to the command; else
     for /imagine and /video the first of ``preferred``; else for a family command the
@@ -432,5 +493,8 @@ def resolve_model(
     if not models:
         raise ValidationError(t(locale, "No model is enabled for /{command}.", command=spec.name))
     if spec.is_family:
-        return next((m for m in models if accepts(catalog, m, options, image_count)), models[0])
+        return next(
+            (m for m in models if accepts(catalog, m, options, image_count, references)),
+            models[0],
+        )
     return models[0]

@@ -84,6 +84,8 @@ class ImageInput:
     min: int = 0
     max: int | None = None
     note: str | None = None
+    max_items: int | None = None  # files in all, with video and audio (Seedance 2.0)
+    media_seconds: float | None = None  # video, and audio, each at most this long in all
 
 
 @dataclass(frozen=True, slots=True)

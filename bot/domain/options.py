@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.domain.catalog_types import Media, Model, ValidationError
+from bot.domain.media import check_references, count_kinds
 
 #: The member-facing option names and the Max API field each one fills.
 OPTION_FIELDS: dict[str, str] = {
@@ -62,9 +63,11 @@ def prepare_job(model: Model, request: GenerationRequest, prompt_max_chars: int)
             length=len(prompt),
             limit=prompt_max_chars,
         )
-    check_image_count(model, len(images))
+    counts = count_kinds(images)  # images, then videos, then audio (Seedance 2.0)
+    check_image_count(model, counts["image"])
+    check_references(model, counts)
     chosen = _chosen_values(model, request)
-    mode = _effective_mode(model, chosen, len(images))
+    mode = _effective_mode(model, chosen, counts["image"])
     for name, spec in model.options.items():
         value = chosen.get(name)
         if value is not None and value in spec.adult_values and not request.nsfw_channel:

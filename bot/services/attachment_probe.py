@@ -22,11 +22,17 @@ from urllib.parse import urljoin
 
 import aiohttp
 
+from bot.domain.catalog import Model, ValidationError
+from bot.domain.media import Kind, check_durations
+from bot.domain.media_duration import FORMAT_KIND, Need, Unreadable, read_duration, sniff_format
 from bot.domain.units import human_bytes
 from bot.maxapi import download as dl
 from bot.services.attachments import (
+    KIND_NAMES,
     KINDS_TEXT,
     MAX_IMAGE_BYTES,
+    MEDIA_FORMATS,
+    NOT_MEDIA,
     AttachmentError,
     AttachmentInfo,
 )
@@ -134,3 +140,85 @@ async def _head(response: aiohttp.ClientResponse) -> bytes:
             break
         head += chunk
     return head
+
+
+#: Bytes read per ranged request for a duration; at most :data:`MEDIA_READS` requests.
+MEDIA_WINDOW = 64 * 1024
+MEDIA_READS = 3
+NO_DURATION = "Atelier could not tell how long {name} lasts. Save it as a standard {formats} file."
+
+
+async def check_media_bytes(
+    media: Sequence[tuple[AttachmentInfo, Kind]],
+    model: Model,
+    *,
+    allowed_hosts: Collection[str] = frozenset(),
+    budget: float = PROBE_BUDGET,
+    locale: str | None = None,
+) -> None:
+    """Read each video and audio reference's duration from its header (a few ranged
+    requests) and refuse files of the wrong kind, unreadable ones, and totals longer
+    than ``model`` takes."""
+    if not media:
+        return
+    connector = aiohttp.TCPConnector(resolver=dl.PublicOnlyResolver(allowed_hosts))
+    async with aiohttp.ClientSession(connector=connector) as session:
+        probes = [_duration(session, info, kind, allowed_hosts) for info, kind in media]
+        try:
+            async with asyncio.timeout(budget):
+                found = await asyncio.gather(*probes, return_exceptions=True)
+        except TimeoutError:
+            found = [TimeoutError()] * len(media)
+    seconds: dict[Kind, list[float]] = {"video": [], "audio": []}
+    for (info, kind), result in zip(media, found, strict=True):
+        formats = MEDIA_FORMATS[kind]
+        if isinstance(result, dl.NotMedia):
+            raise AttachmentError(
+                t(
+                    locale,
+                    NOT_MEDIA,
+                    name=info.filename,
+                    kind=t(locale, KIND_NAMES[kind]),
+                    formats=formats,
+                )
+            )
+        if isinstance(result, Unreadable):
+            raise AttachmentError(t(locale, NO_DURATION, name=info.filename, formats=formats))
+        if isinstance(result, BaseException):
+            log.info("attachment %s unreadable: %r", dl.display_url(info.url), result)
+            raise AttachmentError(t(locale, UNREADABLE, name=info.filename))
+        seconds[kind].append(result)
+    try:
+        for kind, values in seconds.items():
+            check_durations(model, kind, values)
+    except ValidationError as exc:
+        raise AttachmentError(t(locale, exc.template, **exc.fields)) from None
+
+
+async def _duration(
+    session: aiohttp.ClientSession,
+    info: AttachmentInfo,
+    kind: Kind,
+    allowed_hosts: Collection[str],
+) -> float:
+    """Seconds the file lasts; raises NotMedia, Unreadable or a DownloadError."""
+    await dl.check_destination(info.url, allowed_hosts)
+    offset, fmt = 0, None
+    for _ in range(MEDIA_READS):
+        headers = {"Range": f"bytes={offset}-{offset + MEDIA_WINDOW - 1}"}
+        async with session.get(info.url, headers=headers, allow_redirects=False) as response:
+            if response.status not in (200, 206):
+                raise dl.LinkDead(info.url, response.status)
+            total = _total_size(response)
+            if response.status == 200 and offset:
+                raise Unreadable("the server ignores Range")
+            chunk = await response.content.read(MEDIA_WINDOW)
+        if fmt is None:
+            fmt = sniff_format(chunk)
+            if fmt is None or FORMAT_KIND[fmt] != kind:
+                raise dl.NotMedia(info.url, f"starts with {chunk[:8]!r}")
+        found = read_duration(fmt, chunk, offset, total)
+        if not isinstance(found, Need):
+            return found
+        offset = found.offset
+    raise Unreadable("header too far into the file")

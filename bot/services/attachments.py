@@ -14,8 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from bot.domain.catalog import Model
+from bot.domain.catalog import Model, ValidationError
 from bot.domain.errors import UserFacingError
+from bot.domain.media import MEDIA_TYPES, Kind, check_references, kind_of_name
+from bot.domain.options import check_image_count
 from bot.domain.units import human_bytes
 from bot.text.i18n import t
 
@@ -128,7 +130,69 @@ def check_images(
     locale: str | None = None,
 ) -> list[str]:
     """Check every attachment for ``model`` and return their URLs, in order."""
-    check_count(model, len(infos), locale=locale)
+    try:
+        check_image_count(model, len(infos))
+    except ValidationError as exc:
+        raise AttachmentError(t(locale, exc.template, **exc.fields)) from None
     for info in infos:
         check_image(info, max_bytes=max_bytes, locale=locale)
     return [info.url for info in infos]
+
+
+#: Video and audio references: Max API fetches them itself; larger files are refused.
+MAX_MEDIA_BYTES = 100 * 1024 * 1024
+NOT_MEDIA = "“{name}” is not a {kind} file Atelier can use. Attach {formats}."
+KIND_NAMES: dict[Kind, str] = {"video": "video", "audio": "sound"}
+MEDIA_FORMATS: dict[Kind, str] = {"video": ".mp4, .mov or .m4v", "audio": ".mp3 or .wav"}
+
+
+def check_media_file(info: AttachmentInfo, kind: Kind, *, locale: str | None = None) -> None:
+    """Refuse a video or audio reference whose name or declared type is not ``kind``, or
+    that is empty or too large."""
+    declared = info.declared_type
+    if kind_of_name(info.filename) != kind or (
+        declared is not None and MEDIA_TYPES.get(declared) != kind
+    ):
+        raise AttachmentError(
+            t(
+                locale,
+                NOT_MEDIA,
+                name=info.filename,
+                kind=t(locale, KIND_NAMES[kind]),
+                formats=MEDIA_FORMATS[kind],
+            )
+        )
+    if info.size <= 0:
+        raise AttachmentError(t(locale, "“{name}” is empty. Attach it again.", name=info.filename))
+    if info.size > MAX_MEDIA_BYTES:
+        raise AttachmentError(
+            t(
+                locale,
+                "“{name}” is {size}; the limit is {limit}. Attach a smaller file.",
+                name=info.filename,
+                size=human_bytes(info.size),
+                limit=human_bytes(MAX_MEDIA_BYTES),
+            )
+        )
+
+
+def check_inputs(
+    images: Sequence[AttachmentInfo],
+    media: Sequence[tuple[AttachmentInfo, Kind]],
+    model: Model,
+    *,
+    locale: str | None = None,
+) -> list[str]:
+    """Check images and video/audio references for ``model``; their URLs in the order
+    they go to Max API (images, then the references as given)."""
+    urls = check_images(images, model, locale=locale)
+    counts: dict[Kind, int] = {"image": len(images), "video": 0, "audio": 0}
+    for _, kind in media:
+        counts[kind] += 1
+    try:
+        check_references(model, counts)
+    except ValidationError as exc:
+        raise AttachmentError(t(locale, exc.template, **exc.fields)) from None
+    for info, kind in media:
+        check_media_file(info, kind, locale=locale)
+    return [*urls, *(info.url for info, _ in media)]

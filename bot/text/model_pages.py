@@ -54,6 +54,14 @@ def describe(model: Model, locale: str | None = None, paused: str | None = None)
             if model.needs_images
             else t(locale, "text, or up to {most} images", most=most)
         )
+        if model.images.media_seconds is not None:
+            inputs += t(
+                locale,
+                ", video and audio ({seconds} s of each at most, {items} files in all; "
+                "@1, @2… in the prompt: images, videos, then audio)",
+                seconds=f"{model.images.media_seconds:g}",
+                items=model.images.max_items,
+            )
     options = "; ".join(
         f"{t(locale, name)}: {allowed}" for name, allowed in describe_options(model)
     )

@@ -64,6 +64,8 @@ def test_the_command_surface_is_the_contract(specs: dict[str, CommandSpec]) -> N
         "image",
         "image2",
         "style",
+        # issue 17: up to the most images a model takes (Seedream: 10), after the old ones
+        *(f"image{n}" for n in range(3, 11)),
     ]
     assert names(specs["video"]) == [
         "prompt",
@@ -76,7 +78,20 @@ def test_the_command_surface_is_the_contract(specs: dict[str, CommandSpec]) -> N
         "duration",
         "mode",
         "style",
+        *(f"image{n}" for n in range(4, 10)),  # Seedance 2.0 takes 9
+        "video",
+        "video2",
+        "audio",
+        "audio2",
     ]
+    assert names(specs["seedance"])[5:] == [
+        *("image", "image2", *(f"image{n}" for n in range(3, 10))),
+        *("video", "video2", "audio", "audio2", "style"),
+    ]
+    assert "@1, @2" in specs["seedance"].options[0].description
+    assert specs["nanobanana"].image_options == ("image", "image2", "image3", "image4", "image5")
+    assert specs["video"].attachment_options("audio") == ("audio", "audio2")
+    assert specs["veo"].attachment_options("video") == ()
     for spec in specs.values():
         assert spec.options[0].name == "prompt" and spec.options[0].required
         assert all(not o.required for o in spec.options[1:])
