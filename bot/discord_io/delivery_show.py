@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -12,12 +14,13 @@ import discord
 
 from bot.discord_io.delivery_files import DeliveryConfig, fetch_result, make_workdir, remove_tree
 from bot.discord_io.delivery_message import part_nonce, post_part, upload_limit
+from bot.discord_io.posted_copy import links_expired, posted_files
 from bot.domain.errors import MissingBotPermissions, UserFacingError
 from bot.domain.job import Job
 from bot.maxapi import download as dl
 from bot.text.delivery_plan import Outcome, ResultFile, plan_messages
 from bot.text.i18n import t
-from bot.text.job_pages import shown_by
+from bot.text.job_pages import copy_gone_text, shown_by
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +31,9 @@ class Reposter:
     """Re-posts for ``/show``, through a download session of their own that, like
     delivery's, refuses private addresses (opened on first use)."""
 
-    def __init__(self, config: DeliveryConfig) -> None:
+    def __init__(self, config: DeliveryConfig, clock: Callable[[], float] = time.time) -> None:
         self.config = config
+        self.clock = clock
         self._session: aiohttp.ClientSession | None = None
         self._slots = asyncio.Semaphore(SHOW_CONCURRENCY)
 
@@ -58,12 +62,15 @@ class Reposter:
         async with self._slots:
             workdir = make_workdir(f"atelier-show{job.id}-", self.config.temp_dir)
             try:
-                results = await asyncio.gather(
-                    *(
-                        self._fetch(job.id, i, url, workdir, cap)
-                        for i, url in enumerate(job.result_urls)
+                if links_expired(job, self.clock()):  # Max API's are gone: the posted copy
+                    results = await self._from_copy(job, channel, workdir, cap, locale)
+                else:
+                    results = await asyncio.gather(
+                        *(
+                            self._fetch(job.id, i, url, workdir, cap)
+                            for i, url in enumerate(job.result_urls)
+                        )
                     )
-                )
                 if all(r.outcome == Outcome.GONE for r in results):
                     raise UserFacingError(
                         t(
@@ -93,6 +100,28 @@ class Reposter:
                     ) from exc
             finally:
                 await remove_tree(workdir)
+
+    async def _from_copy(
+        self, job: Job, channel: discord.abc.Messageable, workdir: Path, cap: int, locale: str
+    ) -> list[ResultFile]:
+        """The files of the bot's own result messages, downloaded through Discord."""
+        files = await posted_files(getattr(channel, "guild", None), job)
+        if not files:
+            raise UserFacingError(copy_gone_text(job.id, locale))
+        results = []
+        for index, file in enumerate(files):
+            if file.size > cap:
+                results.append(ResultFile(index, file.url, Outcome.TOO_BIG, size=file.size))
+                continue
+            path = workdir / f"copy-{index + 1}{Path(file.filename).suffix}"
+            try:
+                await file.save(path)
+            except (discord.HTTPException, OSError) as exc:
+                log.info("job %s: /show could not read posted file %d: %s", job.id, index + 1, exc)
+                results.append(ResultFile(index, file.url, Outcome.UNREACHABLE))
+                continue
+            results.append(ResultFile(index, file.url, Outcome.FILE, size=file.size, path=path))
+        return results
 
     async def _fetch(
         self, job_id: int, index: int, url: str, workdir: Path, cap: int

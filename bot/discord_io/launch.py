@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.discord_io import confirm_prompt
+from bot.discord_io.link_refresh import with_fresh_links
 from bot.discord_io.ui import locale_of
 from bot.domain.catalog import GenerationRequest
 from bot.domain.errors import MissingBotPermissions
@@ -105,6 +106,10 @@ async def launch(
     before anything is recorded."""
     jobs, cards = services.jobs, services.progress
     check_bot_permissions(interaction)
+    # Max API fetches the images later: renew Discord links that expire before then.
+    request = await with_fresh_links(
+        interaction.client, request, now=services.link_clock(), locale=locale_of(interaction)
+    )
     job = await jobs.accept(
         request, requester_of(interaction), parent_job_id=parent_job_id, action=action
     )
