@@ -25,6 +25,7 @@ from bot.discord_io.announcer import Announcer
 from bot.discord_io.audit_sink import DiscordAuditSink
 from bot.discord_io.confirm_prompt import ConfirmPrompts
 from bot.discord_io.delivery import Deliverer, DeliveryConfig
+from bot.discord_io.dm_notice import DmNotice
 from bot.discord_io.pacing import GlobalPacer
 from bot.discord_io.progress_updater import EDIT_INTERVAL, ProgressUpdater
 from bot.domain.catalog import Catalog
@@ -45,6 +46,7 @@ from bot.services.jobs import JobService
 from bot.services.metrics import JobGauges, Metrics, MetricsServer, read_job_gauges
 from bot.services.moderation import ModerationService
 from bot.services.poller import Poller
+from bot.services.preferences import PreferenceService
 from bot.services.reports import ReportService
 from bot.services.tasks import Tasks
 from bot.services.webhook import CallbackReceiver
@@ -92,6 +94,7 @@ class Runtime:
         self.grants: GrantService | None = None
         self.guild_settings: GuildSettingsService | None = None
         self.reports: ReportService | None = None
+        self.preferences: PreferenceService | None = None
         self.audit_sink: DiscordAuditSink | None = None
         self.poller: Poller | None = None
         self.receiver: CallbackReceiver | None = None
@@ -161,6 +164,7 @@ class Runtime:
             self.store, self.audit, self.catalog, operator_cap
         )
         self.reports = ReportService(self.store, self.audit, clock=self.clock)
+        self.preferences = PreferenceService(self.store, self.catalog, clock=self.clock)
         rate = settings.poll_rate or settings.poll_rate_max  # auto: the ceiling
         poller_options = {
             "rate": rate,
@@ -186,6 +190,7 @@ class Runtime:
         assert self.budget is not None
         assert self.reports is not None
         assert self.grants is not None
+        assert self.preferences is not None
         return Services(
             settings=self.settings,
             catalog=self.catalog,
@@ -198,6 +203,7 @@ class Runtime:
             budget=self.budget,
             reports=self.reports,
             grants=self.grants,
+            preferences=self.preferences,
             on_setup=[self.start],
             on_close=[self.stop_loops],
             command_digest_store=StoredDigest(self.store) if self.store else None,
@@ -227,6 +233,8 @@ class Runtime:
         self.progress.start(bot)
         self.jobs.listeners.append(ConfirmPrompts(bot, self.jobs))
         self.jobs.listeners.append(Announcer(bot, self.store))
+        assert self.preferences is not None
+        self.jobs.listeners.append(DmNotice(bot, self.preferences))  # once the end is posted
         self.audit_sink = DiscordAuditSink(bot, self.store.guild_config)
         self.audit.sinks.append(self.audit_sink.deliver)
         self._tasks.spawn(self.progress.refresh_active(), name="progress-refresh")

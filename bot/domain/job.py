@@ -85,6 +85,8 @@ class Job:
     #: Held for the member's Confirm until then (its cost is above the server's
     #: threshold): never submitted while set; ``EXPIRING`` (0): being cancelled.
     confirm_by: float | None = None
+    #: When the owner's DM about this job's end was claimed (``notify: dm``; once).
+    dm_notified_at: float | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Job:

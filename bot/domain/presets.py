@@ -26,15 +26,16 @@ MAX_STYLES = 25  # one autocomplete list
 def layers(
     config: GuildConfig, channel_id: int | None, member: Mapping[str, str] | None = None
 ) -> list[Mapping[str, str]]:
-    """Every layer of defaults, the strongest first: the member's preference (``member``;
-    none exists yet, it slots in here), the channel's, the server's."""
+    """Every layer of defaults, the strongest first: the member's preference (``member``,
+    from ``/prefer``), the channel's, the server's."""
     server: dict[str, str] = dict(config.defaults)
     if config.default_image_model:
         server["image_model"] = config.default_image_model
     if config.default_video_model:
         server["video_model"] = config.default_video_model
     channel = config.channel_defaults.get(channel_id, {}) if channel_id is not None else {}
-    return [member or {}, channel, server]
+    mine = {k: v for k, v in (member or {}).items() if k in CHANNEL_KEYS}  # not ``notify``
+    return [mine, channel, server]
 
 
 def preferred_models(

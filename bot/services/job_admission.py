@@ -60,7 +60,8 @@ async def admit(
         )
     refuse_paused(config, catalog, request.model)  # before its options: the reason first
     # What the command says > the member's preference > the channel's > the server's.
-    defaults = {**option_defaults(config, requester.channel_id), **request.guild_defaults}
+    member = await store.member_prefs(requester.guild_id or 0, requester.user_id)
+    defaults = {**option_defaults(config, requester.channel_id, member), **request.guild_defaults}
     # Adult values off: refused just below in every channel, age-restricted or not.
     nsfw = request.nsfw_channel or not config.adult_allowed
     prepared = catalog.prepare(

@@ -77,6 +77,39 @@ def test_a_default_the_model_does_not_take_falls_through(
     assert catalog.prepare(request).input.get("ratio") == ratio
 
 
+# -- a member's preferences (/prefer) ----------------------------------------------------------
+
+MINE = {"image_model": "jimeng-4.5", "ratio": "3:4", "notify": "dm"}
+
+
+def test_the_members_preference_comes_first_and_notify_is_not_an_option() -> None:
+    assert preferred_models(config(), HERE, ("image",), MINE) == [
+        "jimeng-4.5",
+        "seedream-4.5",
+        "nano-banana-2",
+    ]
+    assert option_defaults(config(), HERE, MINE) == {"ratio": ("3:4", "21:9", "1:1")}
+    paused = config(paused_models={"jimeng-4.5": "too dear"})
+    assert preferred_models(paused, ELSEWHERE, ("image",), MINE) == ["nano-banana-2"]
+
+
+@pytest.mark.parametrize(
+    ("model", "options", "ratio"),
+    [
+        ("seedream-4.5", {}, "3:4"),  # the member's
+        ("nano-banana", {}, None),  # takes neither 3:4, 21:9 nor 1:1: Max API's own
+        ("grok-imagine/text-to-image-pro", {}, "1:1"),  # not 3:4 nor 21:9: the server's
+        ("seedream-4.5", {"ratio": "16:9"}, "16:9"),  # what the command says
+    ],
+)
+def test_a_preference_the_model_does_not_take_falls_through(
+    catalog: Catalog, model: str, options: dict[str, str], ratio: str | None
+) -> None:
+    defaults = option_defaults(config(), HERE, {"ratio": "3:4"})
+    request = GenerationRequest(model, "a fox", options, guild_defaults=defaults)
+    assert catalog.prepare(request).input.get("ratio") == ratio
+
+
 # -- house styles ---------------------------------------------------------------------------
 
 
