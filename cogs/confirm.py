@@ -4,11 +4,9 @@ restart too: the hold is read from the store on each click."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import discord
-from discord.ext import commands
 
+from bot.discord_io.button_actions import ButtonActions, Handler
 from bot.discord_io.client import AtelierBot
 from bot.discord_io.confirm_prompt import start_confirmed
 from bot.discord_io.ui import locale_of, reply
@@ -17,23 +15,16 @@ from bot.services.confirmation import ConfirmationService
 from bot.text.i18n import t
 
 
-class ConfirmButton(commands.Cog):
+class ConfirmButton(ButtonActions):
     """Confirm: only the job's member; once; before the 2 minutes are up."""
 
     def __init__(self, bot: AtelierBot) -> None:
         self.bot = bot
+        self.services = bot.services
         self.confirmation = ConfirmationService(bot.services.jobs)
 
-    async def cog_load(self) -> None:
-        buttons: Any = self.bot.get_cog("JobButtons")
-        if buttons is None:
-            raise RuntimeError("cogs.confirm needs cogs.buttons, loaded before it")
-        buttons.more_actions["confirm"] = self.confirm
-
-    async def cog_unload(self) -> None:
-        buttons: Any = self.bot.get_cog("JobButtons")
-        if buttons is not None:
-            buttons.more_actions.pop("confirm", None)
+    def actions(self) -> dict[str, Handler]:
+        return {"confirm": self.confirm}
 
     async def confirm(self, interaction: discord.Interaction, job: Job) -> None:
         """Release the hold and start the job in public, or say in one sentence why not."""
@@ -41,7 +32,7 @@ class ConfirmButton(commands.Cog):
         if not outcome.confirmed:
             await reply(interaction, t(locale_of(interaction), outcome.message, job_id=job.id))
             return
-        await start_confirmed(self.bot.services, interaction, outcome.job)
+        await start_confirmed(self.services, interaction, outcome.job)
 
 
 async def setup(bot: AtelierBot) -> None:

@@ -6,12 +6,11 @@ each click, so the buttons keep working after a restart."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import discord
-from discord.ext import commands
 
+from bot.discord_io.button_actions import ButtonActions, Handler
 from bot.discord_io.client import AtelierBot
 from bot.discord_io.report_review import (
     decided_embed,
@@ -28,7 +27,6 @@ from bot.text.i18n import t
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[discord.Interaction, Job], Awaitable[None]]
 
 #: What a member who reports a result already under review (or decided) is told.
 ALREADY = {
@@ -43,7 +41,7 @@ def guild_locale(interaction: discord.Interaction) -> str:
     return str(interaction.guild_locale or "en-US")
 
 
-class ReportButtons(commands.Cog):
+class ReportButtons(ButtonActions):
     """Report, Keep and Remove."""
 
     def __init__(self, bot: AtelierBot) -> None:
@@ -53,18 +51,6 @@ class ReportButtons(commands.Cog):
 
     def actions(self) -> dict[str, Handler]:
         return {"report": self.report, "keep": self.keep, "remove": self.remove}
-
-    async def cog_load(self) -> None:
-        buttons: Any = self.bot.get_cog("JobButtons")
-        if buttons is None:
-            raise RuntimeError("cogs.reports needs cogs.buttons, loaded before it")
-        buttons.more_actions.update(self.actions())
-
-    async def cog_unload(self) -> None:
-        buttons: Any = self.bot.get_cog("JobButtons")
-        if buttons is not None:
-            for action in self.actions():
-                buttons.more_actions.pop(action, None)
 
     # -- Report ------------------------------------------------------------------------
 
