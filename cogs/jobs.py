@@ -1,11 +1,18 @@
 """``/jobs``, ``/cancel job`` and ``/show job``: a member's own jobs, and moderators'.
 Rights are checked when a command runs: autocomplete values and ``default_permissions``
-are only hints. A job's moderator has Manage Server, or Manage Messages in its channel."""
+are only hints. A job's moderator has Manage Server, or Manage Messages in its channel.
+
+``/jobs`` pages through all of the member's jobs here, newest first; Previous and Next
+are ``atelier:history:<prev|next>:<page>[:<search>]``, answered by :class:`HistoryButton`
+(a ``DynamicItem``, so they work after a restart). A click always shows the clicker's
+own jobs, so a button can never show anyone else's."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -18,6 +25,7 @@ from bot.discord_io.ui import (
     INFO_COLOUR,
     can_manage_jobs,
     custom_id,
+    guarded,
     locale_of,
     permissions_in,
     reply,
@@ -28,16 +36,20 @@ from bot.services.audit import target_for
 from bot.text.i18n import t
 from bot.text.job_pages import (
     CANCELLABLE,
+    HISTORY_PER_PAGE,
     MAX_BUTTONS,
-    RECENT_LIMIT,
+    SEARCH_MAX,
+    HistoryText,
     can_manage,
     cancel_label,
     cancel_text,
     choice_label,
+    history_text,
     jump_url,
     matches,
     not_yours,
-    overview,
+    page_count,
+    show_label,
     show_refusal,
 )
 
@@ -45,7 +57,6 @@ log = logging.getLogger(__name__)
 
 #: Autocomplete cannot be deferred: give up (no choices) well inside its 3 seconds.
 AUTOCOMPLETE_BUDGET = 2.0
-ACTIVE_LIMIT = MAX_BUTTONS + 5  # a few more than the buttons, so the overflow is seen
 CANDIDATES = 100  # jobs read for one autocomplete answer, before filtering
 MAX_CHOICES = 25
 POSTABLE = discord.Permissions(view_channel=True, send_messages=True, attach_files=True)
@@ -71,6 +82,73 @@ def cancel_buttons(job_ids: tuple[int, ...], locale: str | None) -> discord.ui.V
     return view
 
 
+HISTORY_BUTTON = re.compile(
+    r"atelier:history:(?P<direction>prev|next):(?P<page>[0-9]{1,6})(?::(?P<search>.*))?"
+)
+
+
+def history_button_id(direction: str, page: int, search: str) -> str:
+    """The custom id of the button that opens ``page`` (≤ 100 characters)."""
+    base = f"atelier:history:{direction}:{page}"
+    return f"{base}:{search[:SEARCH_MAX]}" if search else base
+
+
+class HistoryButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]], template=HISTORY_BUTTON.pattern
+):
+    """Previous or Next under a ``/jobs`` page, before or after a restart."""
+
+    def __init__(self, direction: str, page: int, search: str) -> None:
+        button: discord.ui.Button[Any] = discord.ui.Button(
+            label=direction, custom_id=history_button_id(direction, page, search)
+        )
+        super().__init__(button)
+        self.page = page
+        self.search = search
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> HistoryButton:
+        return cls(match["direction"], int(match["page"]), match["search"] or "")
+
+    @guarded
+    async def callback(self, interaction: discord.Interaction) -> None:
+        cog = interaction.client.get_cog(Jobs.__cog_name__)  # type: ignore[attr-defined]
+        if not isinstance(cog, Jobs):
+            raise UserFacingError("Atelier is starting up. Try again in a minute.")
+        await interaction.response.defer()
+        embed, view = await cog.history(interaction, self.page, self.search)
+        await interaction.edit_original_response(embed=embed, view=view)
+
+
+def history_view(shown: HistoryText, page: int, pages: int, search: str, locale: str) -> Any:
+    """Cancel for each stoppable job on the page, then Previous and Next (when there
+    is more than one page). Stopped: the persistent handlers answer every click."""
+    view = cancel_buttons(shown.cancel_ids, locale) or discord.ui.View(timeout=None)
+    if pages > 1:
+        row = -(-len(shown.cancel_ids) // 5)
+        for direction, target, label, disabled in (
+            ("prev", max(page - 1, 1), t(locale, "Previous"), page <= 1),
+            ("next", min(page + 1, pages), t(locale, "Next"), page >= pages),
+        ):
+            view.add_item(
+                discord.ui.Button(
+                    label=label,
+                    style=discord.ButtonStyle.secondary,
+                    custom_id=history_button_id(direction, target, search),
+                    disabled=disabled,
+                    row=row,
+                )
+            )
+    view.stop()
+    return view if view.children else None
+
+
 class Jobs(commands.Cog):
     def __init__(self, bot: AtelierBot) -> None:
         self.bot = bot
@@ -79,28 +157,45 @@ class Jobs(commands.Cog):
         self.reposter = Reposter.for_api(bot.services.settings.maxapi_base_url)
 
     async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(HistoryButton)
         await self.reposter.close()
 
     # -- /jobs -----------------------------------------------------------------------
 
     @app_commands.command(name="jobs", description="Your active and recent jobs, with Cancel")
+    @app_commands.describe(search="Only jobs whose prompt contains this text")
     @app_commands.guild_only()
-    async def jobs(self, interaction: discord.Interaction) -> None:
+    async def jobs(
+        self,
+        interaction: discord.Interaction,
+        search: app_commands.Range[str, 1, SEARCH_MAX] | None = None,
+    ) -> None:
         # Acknowledge before reading: the database thread is shared with the poller and
         # delivery, so a read can wait behind their writes; the deferral does not.
         await interaction.response.defer(ephemeral=True, thinking=True)
-        active, recent = await self.queries.mine(
+        embed, view = await self.history(interaction, 1, " ".join((search or "").split()))
+        await reply(interaction, embed=embed, view=view)
+
+    async def history(
+        self, interaction: discord.Interaction, page: int, search: str
+    ) -> tuple[discord.Embed, Any]:
+        """Page ``page`` of the caller's jobs here (read afresh), as an embed and buttons."""
+        locale = locale_of(interaction)
+        if interaction.guild_id is None:
+            raise UserFacingError(t(locale, "Use this command in a server."))
+        jobs, total, page = await self.queries.history(
             interaction.guild_id,
             interaction.user.id,
-            active_limit=ACTIVE_LIMIT,
-            recent_limit=RECENT_LIMIT,
+            page=max(page, 1),
+            search=search,
+            per_page=HISTORY_PER_PAGE,
         )
-        locale = locale_of(interaction)
-        shown = overview(active, recent, now=self.queries.clock(), locale=locale)
-        embed = discord.Embed(
-            title=t(locale, "Your jobs"), description=shown.description, colour=INFO_COLOUR
+        shown = history_text(
+            jobs, total=total, page=page, search=search, now=self.queries.clock(), locale=locale
         )
-        await reply(interaction, embed=embed, view=cancel_buttons(shown.cancel_ids, locale))
+        embed = discord.Embed(title=shown.title, description=shown.description, colour=INFO_COLOUR)
+        embed.set_footer(text=shown.footer)
+        return embed, history_view(shown, page, page_count(total), search, locale)
 
     # -- /cancel job -------------------------------------------------------------------
 
@@ -254,7 +349,10 @@ class Jobs(commands.Cog):
             if not usable or not matches(job, typed):
                 continue
             owner_name = None if job.user_id == user_id else self.member_name(interaction, job)
-            label = choice_label(job, locale=locale, owner_name=owner_name)
+            if active:
+                label = choice_label(job, locale=locale, owner_name=owner_name)
+            else:
+                label = show_label(job, owner_name=owner_name)
             picked.append(app_commands.Choice(name=label, value=job.id))
             if len(picked) == MAX_CHOICES:
                 break
@@ -308,4 +406,5 @@ def age_refusal(job: Job, locale: str) -> str:
 
 
 async def setup(bot: AtelierBot) -> None:
+    bot.add_dynamic_items(HistoryButton)
     await bot.add_cog(Jobs(bot))

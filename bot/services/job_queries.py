@@ -79,14 +79,6 @@ class JobQueries:
         job = await self.store.get(job_id)
         return job if job is not None and job.guild_id == guild_id else None
 
-    async def mine(
-        self, guild_id: int | None, user_id: int, *, active_limit: int, recent_limit: int
-    ) -> tuple[list[Job], list[Job]]:
-        """A member's unfinished jobs and their latest finished ones, newest first."""
-        active = await self.store.for_user(guild_id, user_id, active=True, limit=active_limit)
-        recent = await self.store.for_user(guild_id, user_id, active=False, limit=recent_limit)
-        return active, recent
-
     async def candidates(
         self,
         guild_id: int,
@@ -98,18 +90,40 @@ class JobQueries:
         limit: int,
     ) -> list[Job]:
         """Jobs an autocomplete may offer, newest first: the member's own, the whole
-        server's when ``others``, and an older job typed by its id."""
-        found = await self.store.for_user(guild_id, user_id, active=active, limit=limit)
+        server's when ``others``, and an older job typed by its id. Typed text (not an
+        id) is searched in the prompts by the database."""
+        digits = typed.strip().lstrip("#")
+        search = "" if digits.isdigit() else typed.strip()
+        found, _ = await self.store.history_page(
+            guild_id, user_id, search=search, limit=limit, active=active
+        )
         if others:
-            everyone = await self.store.for_guild(guild_id, active=active, limit=limit)
+            everyone, _ = await self.store.history_page(
+                guild_id, None, search=search, limit=limit, active=active
+            )
             merged = {job.id: job for job in [*found, *everyone]}
             found = sorted(merged.values(), key=lambda job: job.id, reverse=True)
-        digits = typed.strip().lstrip("#")
         if digits.isdigit() and all(job.id != int(digits) for job in found):
             exact = await self.store.get(int(digits))
             if exact is not None:
                 found.insert(0, exact)
         return found
+
+    async def history(
+        self, guild_id: int, user_id: int, *, page: int, search: str, per_page: int
+    ) -> tuple[list[Job], int, int]:
+        """A page of the member's jobs here, newest first: the jobs, how many match in
+        all, and the page shown (``page`` kept within the pages there are)."""
+        jobs, total = await self.store.history_page(
+            guild_id, user_id, search=search, offset=(page - 1) * per_page, limit=per_page
+        )
+        last = max(1, -(-total // per_page))
+        if page > last:  # jobs went away since the page was shown: show the last one
+            page = last
+            jobs, total = await self.store.history_page(
+                guild_id, user_id, search=search, offset=(page - 1) * per_page, limit=per_page
+            )
+        return jobs, total, page
 
     async def guild_config(self, guild_id: int) -> GuildConfig:
         return await self.store.guild_config(guild_id)

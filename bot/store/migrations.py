@@ -410,6 +410,8 @@ M014_CREATIVE = (
     "ALTER TABLE jobs ADD COLUMN confirm_by DOUBLE PRECISION",
     # When the owner's DM about the job's end was claimed (set once: one DM per job).
     "ALTER TABLE jobs ADD COLUMN dm_notified_at DOUBLE PRECISION",
+    # /jobs history and /show search: a member's jobs in a server, newest first.
+    "CREATE INDEX jobs_user_id ON jobs(guild_id, user_id, id)",
 )
 
 

@@ -74,78 +74,6 @@ def job_line(job: Job, *, now: float, locale: str | None) -> str:
     return line
 
 
-@dataclass(frozen=True, slots=True)
-class JobsOverview:
-    """The ``/jobs`` answer: embed text and the jobs that get a Cancel button."""
-
-    description: str
-    cancel_ids: tuple[int, ...]
-    empty: bool
-
-
-def overview(
-    active: Sequence[Job],
-    recent: Sequence[Job],
-    *,
-    now: float,
-    locale: str | None,
-    max_buttons: int = MAX_BUTTONS,
-    limit: int = DESCRIPTION_LIMIT,
-) -> JobsOverview:
-    """Active jobs first, then the recent finished ones, cut to fit one embed."""
-    if not active and not recent:
-        text = t(
-            locale,
-            "You have no jobs yet. Start one with /imagine (images) or /video (videos).",
-        )
-        return JobsOverview(text, (), True)
-    cancellable = [job.id for job in active if job.state in CANCELLABLE]
-    buttons = tuple(cancellable[:max_buttons])
-    notes: list[str] = []
-    if len(cancellable) > len(buttons):
-        notes.append(
-            t(
-                locale,
-                "Only the newest {count} active jobs have a Cancel button here; "
-                "use /cancel for the others.",
-                count=len(buttons),
-            )
-        )
-    sections: list[tuple[str, list[str]]] = []
-    if active:
-        lines = [job_line(job, now=now, locale=locale) for job in active]
-        sections.append((t(locale, "**Active**"), lines))
-    if recent:
-        lines = [job_line(job, now=now, locale=locale) for job in recent]
-        sections.append((t(locale, "**Recent**"), lines))
-    return JobsOverview(_fit(sections, notes, limit, locale), buttons, False)
-
-
-def _fit(
-    sections: list[tuple[str, list[str]]], notes: list[str], limit: int, locale: str | None
-) -> str:
-    """Join the sections, dropping the lines that do not fit and saying how many."""
-    room = limit - sum(len(n) + 1 for n in notes) - 40  # 40: the "…and N more" note
-    out: list[str] = []
-    used = 0
-    left_out = 0
-    for title, lines in sections:
-        head = [""] if out else []
-        head.append(title)
-        cost = sum(len(x) + 1 for x in head)
-        for line in lines:
-            if left_out or used + cost + len(line) + 1 > room:
-                left_out += 1
-                continue
-            out += head
-            used += cost + len(line) + 1
-            head, cost = [], 0
-            out.append(line)
-    if left_out:
-        notes = [t(locale, "…and {count} more not shown.", count=left_out), *notes]
-    return "\n".join([*out, *notes])[:limit]
-
-
 def cancel_label(job_id: int, locale: str | None) -> str:
     return t(locale, "Cancel #{job_id}", job_id=job_id)
 
@@ -157,6 +85,14 @@ def choice_label(job: Job, *, locale: str | None, owner_name: str | None = None)
     head = f"#{job.id} · {state_label(job.state, locale)} · {job.model}{who} · "
     room = CHOICE_LIMIT - len(head)
     return (head + short_prompt(job.prompt, max(room, 2)))[:CHOICE_LIMIT]
+
+
+def show_label(job: Job, *, owner_name: str | None = None) -> str:
+    """A ``/show`` choice: ``#12 · prompt…`` (whose, for a moderator; ≤ 100 characters)."""
+    who = f" · {owner_name}" if owner_name else ""
+    head = f"#{job.id} · "
+    room = CHOICE_LIMIT - len(head) - len(who)
+    return (head + short_prompt(job.prompt, max(room, 2)) + who)[:CHOICE_LIMIT]
 
 
 def matches(job: Job, typed: str) -> bool:
@@ -230,7 +166,7 @@ def show_refusal(job: Job, *, now: float, locale: str | None) -> str | None:
             job_id=job.id,
             state=state_label(job.state, locale),
         )
-    if now >= job.result_expires_at:
+    if now >= job.result_expires_at and not job.result_message_ids:  # no posted copy
         return expired_text(job.id, job.result_expires_at, locale)
     return None
 
@@ -246,6 +182,71 @@ def expired_text(job_id: int, expires_at: float, locale: str | None) -> str:
     )
 
 
+def copy_gone_text(job_id: int, locale: str | None) -> str:
+    """Max API's links expired and the bot's own post of the result is gone too."""
+    return t(
+        locale,
+        "The result of job #{job_id} expired and its message was deleted, so it can't be "
+        "used any more. Use Reroll.",
+        job_id=job_id,
+    )
+
+
 def shown_by(caller_id: int, locale: str | None) -> str:
     """The first line of a re-posted result, so the channel sees who asked for it."""
     return t(locale, "-# shown again by <@{user_id}>", user_id=caller_id)
+
+
+#: ``/jobs`` history: jobs on one page, and the longest search a paging button carries.
+HISTORY_PER_PAGE = 10
+SEARCH_MAX = 50
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryText:
+    """One ``/jobs`` page: title, lines, the "Page 2 of 7" footer, Cancel buttons."""
+
+    title: str
+    description: str
+    footer: str
+    cancel_ids: tuple[int, ...]
+
+
+def page_count(total: int, per_page: int = HISTORY_PER_PAGE) -> int:
+    """Pages needed for ``total`` jobs (at least one, even when empty)."""
+    return max(1, -(-total // per_page))
+
+
+def history_text(
+    jobs: Sequence[Job],
+    *,
+    total: int,
+    page: int,
+    search: str,
+    now: float,
+    locale: str | None,
+) -> HistoryText:
+    """A page of the member's jobs, newest first, each with its state and prompt."""
+    search = " ".join(search.split())
+    if search:
+        title = t(locale, "Your jobs matching “{search}”", search=escape_markdown(search))
+    else:
+        title = t(locale, "Your jobs")
+    if not jobs and search:
+        text = t(locale, "None of your jobs here has “{search}” in its prompt.", search=search)
+    elif not jobs:
+        text = t(
+            locale,
+            "You have no jobs yet. Start one with /imagine (images) or /video (videos).",
+        )
+    else:
+        text = "\n".join(job_line(job, now=now, locale=locale) for job in jobs)
+    footer = t(
+        locale,
+        "Page {page} of {pages} · {count} jobs",
+        page=page,
+        pages=page_count(total),
+        count=total,
+    )
+    cancel_ids = tuple(job.id for job in jobs if job.state in CANCELLABLE)
+    return HistoryText(title, text[:DESCRIPTION_LIMIT], footer, cancel_ids)

@@ -110,7 +110,7 @@ async def test_jobs_when_there_are_none_says_how_to_start(world: World, runtime:
     assert message.custom_ids() == []
 
 
-async def test_jobs_lists_active_first_with_a_cancel_button(world: World, runtime: Runtime) -> None:
+async def test_jobs_lists_newest_first_with_a_cancel_button(world: World, runtime: Runtime) -> None:
     done = await delivered(runtime, world, "a finished fox")
     assert done.state == S.DELIVERED
     running = await held(runtime, world, "a slow owl")
@@ -122,21 +122,19 @@ async def test_jobs_lists_active_first_with_a_cancel_button(world: World, runtim
     assert text.index(f"#{running.id}") < text.index(f"#{done.id}")
     assert "a slow owl" in text and "running" in text and MODEL in text
     assert "someone else's" not in text
+    assert "Page 1 of 1" in text
     assert message.custom_ids() == [f"atelier:cancel:{running.id}"]
     assert message.component(f"atelier:cancel:{running.id}")["label"] == f"Cancel #{running.id}"
 
 
-async def test_jobs_with_more_active_jobs_than_buttons_points_to_cancel(
-    world: World, runtime: Runtime
-) -> None:
-    jobs = [await accept(runtime, world, f"job {i}", submit=False) for i in range(27)]
+async def test_jobs_pages_cancel_buttons_ten_at_a_time(world: World, runtime: Runtime) -> None:
+    jobs = [await accept(runtime, world, f"job {i}", submit=False) for i in range(12)]
     message = await answer(await world.slash("jobs"))
     ids = message.custom_ids()
-    assert len(ids) == 25  # 5 rows of 5: Discord's most
     assert ids[0] == f"atelier:cancel:{jobs[-1].id}"  # newest first
-    assert len(message.components) == 5
-    assert all(len(row["components"]) == 5 for row in message.components)
-    assert "use /cancel" in message.embed_text()
+    assert ids[:10] == [f"atelier:cancel:{job.id}" for job in reversed(jobs[2:])]
+    assert ids[10:] == ["atelier:history:prev:1", "atelier:history:next:2"]
+    assert len(message.components) == 3  # two rows of Cancel, then Previous and Next
 
 
 # -- /cancel job ------------------------------------------------------------------------
@@ -263,7 +261,10 @@ async def test_show_posts_a_past_result_again_without_touching_the_job(
 
 async def test_show_refuses_once_the_links_expired(world: World, runtime: Runtime) -> None:
     job = await delivered(runtime, world, "an old owl")
-    await store_of(runtime).update(job.id, result_expires_at=time.time() - 60)
+    # No posted copy to fall back on (that case: tests/e2e/test_expired_links.py).
+    await store_of(runtime).update(
+        job.id, result_expires_at=time.time() - 60, result_message_ids=[]
+    )
     message = await answer(await world.slash("show", {"job": job.id}))
     assert message.ephemeral
     assert "expired on <t:" in message.embed_text()
@@ -304,11 +305,14 @@ async def test_show_autocomplete_offers_results_that_can_still_be_shown(
 ) -> None:
     fresh = await delivered(runtime, world, "a fresh fox")
     old = await delivered(runtime, world, "an old owl")
-    await store_of(runtime).update(old.id, result_expires_at=time.time() - 60)
+    # Expired and never posted (a posted copy could still be shown).
+    await store_of(runtime).update(
+        old.id, result_expires_at=time.time() - 60, result_message_ids=[]
+    )
     await held(runtime, world, "a slow heron")
     choices = await (await world.autocomplete("show", {"job": ""}, focused="job")).choices()
     assert [c["value"] for c in choices] == [fresh.id]
-    assert choices[0]["name"].startswith(f"#{fresh.id} · delivered")
+    assert choices[0]["name"] == f"#{fresh.id} · a fresh fox"
 
 
 async def test_manage_messages_alone_makes_a_moderator(world: World, runtime: Runtime) -> None:

@@ -17,10 +17,12 @@ from bot.text.job_pages import (
     cancel_text,
     choice_label,
     duration,
+    history_text,
     job_line,
     matches,
-    overview,
+    page_count,
     short_prompt,
+    show_label,
     show_refusal,
 )
 
@@ -99,39 +101,6 @@ def test_prompts_cannot_break_the_markdown() -> None:
     assert "\\*\\*bold\\*\\*" in line and "\\`code\\`" in line and "\\[x\\]" in line
 
 
-def test_the_empty_overview_says_how_to_start() -> None:
-    shown = overview([], [], now=NOW, locale=None)
-    assert shown.empty and shown.cancel_ids == ()
-    assert "/imagine" in shown.description
-
-
-def test_active_jobs_come_first_and_only_stoppable_ones_get_buttons() -> None:
-    active = [job(5, S.RUNNING), job(4, S.SUCCEEDED), job(3, S.ACCEPTED)]
-    recent = [delivered(2), job(1, S.FAILED, finished_at=NOW - 10)]
-    shown = overview(active, recent, now=NOW, locale=None)
-    text = shown.description
-    assert text.index("**Active**") < text.index("#5") < text.index("**Recent**") < text.index("#2")
-    assert shown.cancel_ids == (5, 3)  # a job that succeeded upstream cannot be cancelled
-    assert "/cancel" not in text
-
-
-def test_more_active_jobs_than_buttons_points_to_cancel() -> None:
-    active = [job(i, S.QUEUED) for i in range(30, 0, -1)]
-    shown = overview(active, [], now=NOW, locale=None, max_buttons=25)
-    assert len(shown.cancel_ids) == 25
-    assert shown.cancel_ids[0] == 30
-    assert "use /cancel" in shown.description
-
-
-def test_a_long_overview_fits_and_says_what_it_left_out() -> None:
-    long = "word " * 200
-    active = [job(i, S.RUNNING, prompt=long, model="m" * 60) for i in range(60, 0, -1)]
-    shown = overview(active, [delivered(100)], now=NOW, locale=None, limit=1500)
-    assert len(shown.description) <= 1500
-    assert "more not shown" in shown.description
-    assert "**Recent**" not in shown.description  # no heading without its lines
-
-
 def test_choice_labels_fit_discord_and_name_the_owner_for_moderators() -> None:
     label = choice_label(job(7, prompt="p" * 300), locale=None)
     assert label.startswith("#7 · running · nano-banana-2 · ppp")
@@ -193,6 +162,42 @@ def test_show_accepts_results_whose_links_still_work() -> None:
     assert show_refusal(delivered(), now=NOW, locale=None) is None
     undeliverable = delivered(state=S.UNDELIVERABLE, result_message_ids=[])
     assert show_refusal(undeliverable, now=NOW, locale=None) is None
-    expired = delivered(result_expires_at=NOW - 1)
+    # Max API's links expired: the bot's own posted copy is shown instead.
+    assert show_refusal(delivered(result_expires_at=NOW - 1), now=NOW, locale=None) is None
+    expired = delivered(result_expires_at=NOW - 1, result_message_ids=[])  # no copy either
     refusal = show_refusal(expired, now=NOW, locale=None)
     assert refusal is not None and f"<t:{int(NOW - 1)}:f>" in refusal
+
+
+def test_a_history_page_lists_its_jobs_and_says_which_page() -> None:
+    jobs = [job(12, S.RUNNING), delivered(11), job(10, S.CANCELLED, finished_at=NOW - 5)]
+    shown = history_text(jobs, total=23, page=2, search="", now=NOW, locale=None)
+    assert shown.title == "Your jobs" and shown.footer == "Page 2 of 3 · 23 jobs"
+    assert [line.split(" ")[0].strip("*") for line in shown.description.splitlines()] == [
+        "#12",
+        "#11",
+        "#10",
+    ]
+    assert shown.cancel_ids == (12,)
+
+
+def test_an_empty_history_says_how_to_start_or_that_nothing_matched() -> None:
+    empty = history_text([], total=0, page=1, search="", now=NOW, locale=None)
+    assert "/imagine" in empty.description and empty.footer == "Page 1 of 1 · 0 jobs"
+    missed = history_text([], total=0, page=1, search="  a_cat ", now=NOW, locale=None)
+    assert missed.description == "None of your jobs here has “a_cat” in its prompt."
+    assert missed.title == "Your jobs matching “a\\_cat”"  # markdown-escaped in the title
+    assert history_text([], total=0, page=1, search="x", now=NOW, locale="zh-CN").footer.startswith(
+        "第 1 页"
+    )
+
+
+@pytest.mark.parametrize(("total", "pages"), [(0, 1), (1, 1), (10, 1), (11, 2), (23, 3)])
+def test_page_count(total: int, pages: int) -> None:
+    assert page_count(total) == pages
+
+
+def test_show_labels_lead_with_id_and_prompt_and_fit_discord() -> None:
+    assert show_label(job(12, prompt="a  lighthouse\nat dusk")) == "#12 · a lighthouse at dusk"
+    long = show_label(job(12, prompt="p" * 300), owner_name="ann")
+    assert len(long) == CHOICE_LIMIT and long.endswith("… · ann")
