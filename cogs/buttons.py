@@ -25,9 +25,12 @@ from typing import Any
 import discord
 from discord.ext import commands
 
+from bot.discord_io.button_actions import Handler
 from bot.discord_io.client import AtelierBot
 from bot.discord_io.command_specs import effective_model, price_hint
 from bot.discord_io.launch import is_nsfw, launch
+from bot.discord_io.posted_copy import links_expired, posted_copy_urls
+from bot.discord_io.prompt_modal import MOTION, animate_modal
 from bot.discord_io.ui import (
     CUSTOM_ID,
     INFO_COLOUR,
@@ -156,13 +159,12 @@ class RemixPicker(GuardedView):
     async def _start(self, interaction: discord.Interaction, model_id: str | None) -> None:
         job = await self.start(interaction, model_id, self.image_index)
         self.stop()
+        if job.confirm_by is not None:  # held for the cost's Confirm
+            text = t(self.locale, "Job #{job_id} waits for your Confirm below.", job_id=job.id)
+        else:
+            text = t(self.locale, "Started job #{job_id}: its progress is below.", job_id=job.id)
         try:
-            await self.opener.edit_original_response(
-                content=t(
-                    self.locale, "Started job #{job_id}: its progress is below.", job_id=job.id
-                ),
-                view=None,
-            )
+            await self.opener.edit_original_response(content=text, view=None)
         except discord.HTTPException as exc:
             log.info("job %s: could not close the picker: %s", job.id, exc)
 
@@ -176,7 +178,7 @@ class JobButtons(commands.Cog):
         self.jobs = bot.services.jobs
         self.catalog = bot.services.catalog
         #: Actions other cogs answer (``cogs/reports.py``: report, keep, remove).
-        self.more_actions: dict[str, Callable[[discord.Interaction, Job], Awaitable[None]]] = {}
+        self.more_actions: dict[str, Handler] = {}
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(JobButton)
@@ -249,7 +251,7 @@ class JobButtons(commands.Cog):
     async def vary(self, interaction: discord.Interaction, job: Job) -> None:
         """Image-to-image from a result, on the same model (or its image variant)."""
         locale = locale_of(interaction)
-        urls = self._result_images(job, locale)
+        urls = await self._result_images(interaction, job, locale)
         base = self.catalog.get(job.model)
         real = effective_model(self.catalog, base, 1)
         if real.images is None:
@@ -266,46 +268,71 @@ class JobButtons(commands.Cog):
             for key, value in job.options.items()
             if key in OPTION_FIELDS and real.option(OPTION_FIELDS[key]) is not None
         }
+        question = t(locale, "Vary which image?")
+        await self.from_result_image(interaction, job, urls, options, "vary", question)
+
+    async def from_result_image(
+        self,
+        interaction: discord.Interaction,
+        job: Job,
+        urls: list[str],
+        options: dict[str, Any],
+        action: str,
+        question: str,
+    ) -> None:
+        """A new job on ``job``'s model from one of its result images (asking which, when
+        there are several): Variations and Upscale."""
 
         async def start(ix: discord.Interaction, _model: str | None, index: int) -> Job:
             request = GenerationRequest(
-                model=base.id,
+                model=job.model,
                 prompt=job.prompt,
                 style=job.style,
                 options=options,
                 image_urls=[urls[index]],
                 nsfw_channel=is_nsfw(ix.channel),
             )
-            return await launch(self.services, ix, request, parent_job_id=job.id, action="vary")
+            return await launch(self.services, ix, request, parent_job_id=job.id, action=action)
 
         if len(urls) == 1:
             await start(interaction, None, 0)
             return
-        await self._picker(interaction, len(urls), [], start, t(locale, "Vary which image?"))
+        await self._picker(interaction, len(urls), [], start, question)
 
     async def animate(self, interaction: discord.Interaction, job: Job) -> None:
-        """Image-to-video from a result: the member picks the video model."""
+        """Image-to-video from a result: a modal asks how it should move (empty: the
+        image's prompt), then the member picks the image and the video model."""
         locale = locale_of(interaction)
-        urls = self._result_images(job, locale)
+        urls = await self._result_images(interaction, job, locale)
         models = await self._animators(interaction)
         if not models:
             raise UserFacingError(
                 t(locale, "No video model that starts from an image is enabled here.")
             )
 
-        async def start(ix: discord.Interaction, model_id: str | None, index: int) -> Job:
-            assert model_id is not None
-            request = GenerationRequest(
-                model=model_id,
-                prompt=job.prompt,
-                style=job.style,
-                image_urls=[urls[index]],
-                nsfw_channel=is_nsfw(ix.channel),
-            )
-            return await launch(self.services, ix, request, parent_job_id=job.id, action="animate")
+        async def moved(answer: discord.Interaction, typed: dict[str, str]) -> None:
+            motion = typed.get(MOTION, "").strip()
 
-        prompt = t(locale, "Animate job #{job_id}: pick a video model.", job_id=job.id)
-        await self._picker(interaction, len(urls), models, start, prompt)
+            async def start(ix: discord.Interaction, model_id: str | None, index: int) -> Job:
+                assert model_id is not None
+                request = GenerationRequest(
+                    model=model_id,
+                    prompt=motion or job.prompt,
+                    style=None if motion else job.style,  # the style's text is in job.prompt
+                    image_urls=[urls[index]],
+                    nsfw_channel=is_nsfw(ix.channel),
+                )
+                return await launch(
+                    self.services, ix, request, parent_job_id=job.id, action="animate"
+                )
+
+            prompt = t(locale, "Animate job #{job_id}: pick a video model.", job_id=job.id)
+            await self._picker(answer, len(urls), models, start, prompt)
+
+        limit = self.catalog.prompt_max_chars
+        await interaction.response.send_modal(
+            animate_modal(job, locale=locale, limit=limit, submit=moved)
+        )
 
     async def _picker(
         self,
@@ -337,20 +364,17 @@ class JobButtons(commands.Cog):
                 found.append(model)
         return found[:MAX_OPTIONS]
 
-    def _result_images(self, job: Job, locale: str) -> list[str]:
+    async def _result_images(
+        self, interaction: discord.Interaction, job: Job, locale: str
+    ) -> list[str]:
+        """The result's image links: Max API's, or once they expired (7 days), fresh
+        links to the bot's own posted copy."""
         if (job.result_kind or job.media) != "image":
             raise UserFacingError(t(locale, "Only images can be varied or animated."))
         if not job.result_urls:
             raise UserFacingError(t(locale, "Job #{job_id} has no result yet.", job_id=job.id))
-        if job.result_expires_at is not None and job.result_expires_at <= self.jobs.clock():
-            raise UserFacingError(
-                t(
-                    locale,
-                    "The result of job #{job_id} expired (Max API keeps results for 7 days). "
-                    "Use Reroll, or attach the image to /imagine.",
-                    job_id=job.id,
-                )
-            )
+        if links_expired(job, self.jobs.clock()):
+            return await posted_copy_urls(interaction.guild, job, locale)
         return list(job.result_urls)
 
     # -- Info, Delete ------------------------------------------------------------------------

@@ -4,6 +4,7 @@ Built from the catalogue at load time; every one of them ends in :meth:`Generate
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -32,12 +33,15 @@ from bot.discord_io.launch import is_nsfw, launch
 from bot.discord_io.ui import locale_of
 from bot.domain.catalog import OPTION_FIELDS, GenerationRequest, Media, ValidationError
 from bot.domain.errors import NotAllowed, UserFacingError
+from bot.domain.media import Kind
 from bot.domain.presets import find_style, preferred_models, styled_prompt
-from bot.services.attachment_probe import check_bytes
-from bot.services.attachments import AttachmentInfo, check_images
+from bot.services.attachment_probe import check_bytes, check_media_bytes
+from bot.services.attachments import AttachmentInfo, check_inputs
 from bot.services.model_switch import skip_paused
 from bot.text.i18n import t
 
+#: Video and audio references go to Max API after the images, in this order.
+MEDIA_KINDS: tuple[Kind, ...] = ("video", "audio")
 ANNOTATIONS: dict[str, Any] = {"string": str, "integer": int, "attachment": discord.Attachment}
 
 Handler = Callable[[discord.Interaction, CommandSpec, dict[str, Any]], Awaitable[None]]
@@ -100,6 +104,12 @@ def build_command(
     )
 
 
+def _info(attachment: discord.Attachment) -> AttachmentInfo:
+    return AttachmentInfo(
+        attachment.filename, attachment.size, attachment.url, attachment.content_type
+    )
+
+
 def discord_hosts() -> frozenset[str]:
     """Discord's host as discord.py reaches it: attachment links there are Discord's own
     even when it is local (a test's Discord, a REST proxy)."""
@@ -151,7 +161,13 @@ class Generate(commands.Cog):
         attachments: list[discord.Attachment] = [
             values[name] for name in spec.image_options if values.get(name) is not None
         ]
-        if attachments and not interaction.permissions.attach_files:
+        references = [
+            (values[name], kind)
+            for kind in MEDIA_KINDS
+            for name in spec.attachment_options(kind)
+            if values.get(name) is not None
+        ]
+        if (attachments or references) and not interaction.permissions.attach_files:
             raise NotAllowed(
                 t(
                     locale,
@@ -164,7 +180,7 @@ class Generate(commands.Cog):
             interaction.guild_id, str(values.get("prompt") or ""), values.get("style")
         )
         preferred = await self.preferred_models(
-            interaction.guild_id, interaction.channel_id, spec.media
+            interaction.guild_id, interaction.channel_id, spec.media, interaction.user.id
         )
         model = resolve_model(
             self.catalog,
@@ -174,12 +190,22 @@ class Generate(commands.Cog):
             image_count=len(attachments),
             preferred=preferred,
             locale=locale,
+            references={k: sum(1 for _, kind in references if kind == k) for k in MEDIA_KINDS},
         )
         real = effective_model(self.catalog, model, len(attachments))
-        infos = [AttachmentInfo(a.filename, a.size, a.url, a.content_type) for a in attachments]
-        urls = check_images(infos, real, locale=locale)
+        infos = [_info(a) for a in attachments]
+        media = [(_info(a), kind) for a, kind in references]
+        urls = check_inputs(infos, media, real, locale=locale)
         # Their first bytes, before anything is reserved (within the 3 s the answer has).
-        await check_bytes(infos, allowed_hosts=discord_hosts(), locale=locale)
+        hosts = discord_hosts()
+        found = await asyncio.gather(
+            check_bytes(infos, allowed_hosts=hosts, locale=locale),
+            check_media_bytes(media, real, allowed_hosts=hosts, locale=locale),
+            return_exceptions=True,
+        )
+        for error in found:
+            if isinstance(error, BaseException):
+                raise error
         request = GenerationRequest(
             model=model.id,
             prompt=prompt,
@@ -199,12 +225,13 @@ class Generate(commands.Cog):
         return styled_prompt(prompt, text), name
 
     async def preferred_models(
-        self, guild_id: int, channel_id: int, media: tuple[Media, ...]
+        self, guild_id: int, channel_id: int, media: tuple[Media, ...], user_id: int | None = None
     ) -> list[str | None]:
-        """The defaults (:func:`bot.domain.presets.layers`) for each media, then the
-        catalogue's."""
+        """The defaults (:func:`bot.domain.presets.layers`: the member's ``/prefer`` first)
+        for each media, then the catalogue's."""
         config = await self.services.queries.guild_config(guild_id)
-        found: list[str | None] = [*preferred_models(config, channel_id, media)]
+        mine = await self.services.preferences.layer(guild_id, user_id) if user_id else {}
+        found: list[str | None] = [*preferred_models(config, channel_id, media, mine)]
         for m in media:
             with contextlib.suppress(ValidationError):
                 found.append(self.catalog.default_model(m))

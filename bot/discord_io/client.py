@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from bot.services.job_queries import JobQueries
     from bot.services.jobs import JobService
     from bot.services.moderation import ModerationService
+    from bot.services.preferences import PreferenceService
     from bot.services.reports import ReportService
 
 log = logging.getLogger(__name__)
@@ -51,9 +53,13 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.buttons",
     "cogs.reports",  # after cogs.buttons: it answers Report, Keep and Remove
     "cogs.confirm",  # after cogs.buttons: it answers Confirm
+    "cogs.upscale",  # after cogs.buttons: it answers Upscale
+    "cogs.remix",  # after cogs.buttons: it answers Remix
     "cogs.moderation",
     "cogs.status",
     "cogs.queue",
+    "cogs.prefer",
+    "cogs.message_commands",
 )
 
 
@@ -94,12 +100,15 @@ class Services:
     budget: BudgetService
     reports: ReportService
     grants: GrantService
+    preferences: PreferenceService
     on_setup: list[Callable[[AtelierBot], Awaitable[None]]] = field(default_factory=list)
     """Run at the end of ``setup_hook`` (the runtime starts its loops here)."""
     on_close: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     """Run first in ``close`` (the runtime stops its loops before the gateway goes)."""
     command_digest_store: DigestStore | None = None
     """Where the synced command set's digest is kept; ``None``: a file beside the database."""
+    link_clock: Callable[[], float] = time.time
+    """Unix time against which Discord attachment links' ``ex=`` is read."""
 
 
 def intents() -> discord.Intents:

@@ -380,6 +380,7 @@ class Deliverer:
                 plan,
                 nonce=part_nonce(job.delivery_nonce, plan.part),
                 spoiler=job.channel_id in config.spoiler_channel_ids,
+                catalog=getattr(getattr(self.client, "services", None), "catalog", None),
             )
         except DISCORD_ERRORS as exc:
             raise classify(exc) from exc

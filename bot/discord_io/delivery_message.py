@@ -9,7 +9,9 @@ import discord
 
 from bot.discord_io.report_review import spoil_links
 from bot.discord_io.ui import custom_id
+from bot.domain.catalog import Catalog
 from bot.domain.job import Job
+from bot.domain.upscale import upscale_target
 from bot.text.delivery_plan import MAX_CONTENT, MessagePlan, render_content
 from bot.text.i18n import t
 
@@ -18,8 +20,10 @@ log = logging.getLogger(__name__)
 #: The result buttons: action, label (English, the i18n key), emoji.
 RESULT_BUTTONS: tuple[tuple[str, str, str], ...] = (
     ("reroll", "Reroll", "🔄"),
+    ("remix", "Remix", "🎛️"),
     ("vary", "Variations", "🎨"),
     ("animate", "Animate", "🎬"),
+    ("upscale", "Upscale", "🔍"),
     ("info", "Info", "ℹ️"),
     ("delete", "Delete", "🗑️"),
     ("report", "Report", "🚩"),
@@ -27,12 +31,20 @@ RESULT_BUTTONS: tuple[tuple[str, str, str], ...] = (
 IMAGE_ONLY_ACTIONS = frozenset({"vary", "animate"})
 
 
-def result_view(job: Job, *, delete: bool = True) -> discord.ui.View:
+def result_view(
+    job: Job, *, delete: bool = True, catalog: Catalog | None = None
+) -> discord.ui.View:
     """The buttons under a result, ``atelier:<action>:<job id>``. Stopped before it is sent:
     the persistent handler in ``cogs/buttons.py`` answers the clicks, after a restart too.
-    A ``/show`` re-post (``delete=False``) has no Delete and no Report."""
+    A ``/show`` re-post (``delete=False``) has no Delete and no Report. Upscale needs the
+    ``catalog``, and a higher resolution than the job used."""
     view = discord.ui.View(timeout=None)
     for action, label, emoji in RESULT_BUTTONS:
+        if action == "upscale" and (
+            catalog is None
+            or upscale_target(catalog, job.model, job.options, job.result_kind or job.media) is None
+        ):
+            continue
         if action in IMAGE_ONLY_ACTIONS and (job.result_kind or job.media) != "image":
             continue
         if action in ("delete", "report") and not delete:
@@ -69,6 +81,7 @@ async def post_part(
     nonce: str,
     shown_by: str | None = None,
     spoiler: bool = False,
+    catalog: Catalog | None = None,
 ) -> int:
     """Post one part and return its message id; a file Discord refuses as too large
     becomes a link. ``shown_by`` marks a ``/show`` re-post: no mention, no Delete button.
@@ -80,7 +93,7 @@ async def post_part(
                 assert result.path is not None
                 name = f"atelier-{job.id}-{result.number}{result.path.suffix}"
                 files.append(discord.File(result.path, filename=name, spoiler=spoiler))
-            arguments = _send_arguments(job, plan, files, nonce, shown_by)
+            arguments = _send_arguments(job, plan, files, nonce, shown_by, catalog)
             if spoiler:  # links too
                 arguments["content"] = spoil_links(arguments["content"], job.result_urls, True)
             sent = await channel.send(**arguments)
@@ -96,7 +109,12 @@ async def post_part(
 
 
 def _send_arguments(
-    job: Job, plan: MessagePlan, files: list[discord.File], nonce: str, shown_by: str | None
+    job: Job,
+    plan: MessagePlan,
+    files: list[discord.File],
+    nonce: str,
+    shown_by: str | None,
+    catalog: Catalog | None = None,
 ) -> dict[str, Any]:
     content = render_content(
         user_id=job.user_id,
@@ -119,5 +137,5 @@ def _send_arguments(
     if files:
         arguments["files"] = files
     if plan.part == plan.total - 1:  # the last part carries the buttons
-        arguments["view"] = result_view(job, delete=shown_by is None)
+        arguments["view"] = result_view(job, delete=shown_by is None, catalog=catalog)
     return arguments

@@ -37,6 +37,7 @@ DEAD_INTERACTION_CODES = frozenset({10062, 10015, 50027})
 ACTIONS = (
     "cancel",
     "reroll",
+    "remix",
     "vary",
     "animate",
     "info",
@@ -45,6 +46,7 @@ ACTIONS = (
     "keep",
     "remove",
     "confirm",
+    "upscale",
 )
 BROKEN_OPTION = (
     "The option “{option}” holds a broken character (such as half of an emoji). "

@@ -115,6 +115,17 @@ class Catalog:
             m for m in self._models.values() if m.enabled and (media is None or m.media == media)
         ]
 
+    def values_taken(self, key: str, typed: str = "", limit: int = 25) -> list[str]:
+        """Every listed value some enabled model takes for option ``key`` (``ratio``,
+        ``resolution``), in catalogue order, containing ``typed``; at most ``limit``."""
+        seen: dict[str, None] = {}
+        for model in self.enabled():
+            spec = model.option(OPTION_FIELDS[key])
+            if spec is not None and spec.values is not None:
+                seen.update(dict.fromkeys(str(v) for v in spec.values))
+        text = typed.strip().lower()
+        return [v for v in seen if text in v.lower()][:limit]
+
     def get(self, model_id: str) -> Model:
         """The enabled model ``model_id``, else ValidationError."""
         model = self._models.get(model_id)
@@ -187,7 +198,14 @@ def _parse_model(model_id: str, entry: Mapping[str, Any]) -> Model:
         raise ValueError(f"media must be image or video, not {media!r}")
     images = None
     if img := entry.get("images"):
-        images = ImageInput(img["field"], int(img.get("min", 0)), img.get("max"), img.get("note"))
+        images = ImageInput(
+            img["field"],
+            int(img.get("min", 0)),
+            img.get("max"),
+            img.get("note"),
+            max_items=img.get("max_items"),
+            media_seconds=img.get("media_seconds"),
+        )
     modes = None
     if raw_modes := entry.get("modes"):
         modes = ModeSpec(

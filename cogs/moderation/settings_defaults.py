@@ -10,7 +10,7 @@ from discord import app_commands
 
 from bot.discord_io.command_specs import choice_name, style_choices
 from bot.discord_io.ui import INFO_COLOUR, OK_COLOUR, reply
-from bot.domain.catalog import OPTION_FIELDS, Media
+from bot.domain.catalog import Media
 from bot.domain.guild_config import GuildConfig
 from bot.domain.presets import STYLE_NAME_MAX, STYLE_TEXT_MAX
 from bot.services import channel_defaults as presets
@@ -118,18 +118,10 @@ class DefaultsSettings(_Base):
 
     def _values_offered(self, key: str, current: str) -> list[app_commands.Choice[str]]:
         """Every value some enabled model takes for ``key``, filtered by what was typed."""
-        seen: dict[str, None] = {}
-        for model in self.bot.services.catalog.enabled():
-            spec = model.option(OPTION_FIELDS[key])
-            if spec is not None and spec.values is not None:
-                seen.update(dict.fromkeys(str(v) for v in spec.values))
-        typed = current.strip().lower()
-        found = [
+        return [
             app_commands.Choice(name=choice_name(key, v), value=v)
-            for v in seen
-            if typed in v.lower()
+            for v in self.bot.services.catalog.values_taken(key, current)
         ]
-        return found[:25]
 
     @settings_channel.autocomplete("ratio")
     async def channel_ratio_choices(

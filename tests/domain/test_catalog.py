@@ -415,3 +415,14 @@ def test_malformed_catalogues_raise_catalog_error(doc: dict[str, Any]) -> None:
 def test_default_models_exist() -> None:
     assert CATALOG.get(CATALOG.default_model("image")).media == "image"
     assert CATALOG.get(CATALOG.default_model("video")).media == "video"
+
+
+def test_values_taken_joins_every_model_in_order_and_filters_what_was_typed() -> None:
+    catalog = Catalog.load()
+    ratios = catalog.values_taken("ratio")
+    assert len(ratios) == len(set(ratios)) and {"1:1", "16:9", "9:16"} <= set(ratios)
+    assert catalog.values_taken("ratio", " 16:") == [r for r in ratios if "16:" in r]
+    assert (
+        catalog.values_taken("resolution", "k", limit=2)
+        == [r for r in catalog.values_taken("resolution") if "k" in r.lower()][:2]
+    )

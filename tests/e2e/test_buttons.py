@@ -147,17 +147,29 @@ async def test_variations_of_a_gallery_ask_which_image(world: World, app: App) -
     )
 
 
-async def test_animate_offers_video_models_then_makes_a_video_of_the_image(
-    world: World, app: App
-) -> None:
-    # Above $0.50 a job asks Confirm first (tests/e2e/test_confirm.py): not this test.
-    await app.store.update_guild_config(world.guild.id, confirm_above_usd=0.0)
-    job, result = await delivered(world, app, {"prompt": "a fox runs [sim:seconds=3]"})
+async def animate_picker(
+    world: World, result: Message, job: Job, motion: str = ""
+) -> tuple[Message, dict[str, Any]]:
+    """Click Animate, say how it should move in the modal; the private picker and its
+    video model select."""
     click = await world.click(result, f"atelier:animate:{job.id}")
-    await click.wait_response()
-    picker = click.original
+    opened = await click.wait_response()
+    assert opened.type == 9 and opened.data is not None  # a modal first
+    assert opened.data["title"] == f"Animate job #{job.id}"
+    submitted = await world.submit_modal(click, {"motion": motion})
+    await submitted.wait_response()
+    picker = submitted.original
     assert picker is not None and picker.ephemeral
     (select,) = [c for c in picker.buttons() if c.get("type") == 3]
+    return picker, select
+
+
+async def test_animate_asks_how_it_moves_offers_video_models_then_makes_a_video(
+    world: World, sim: Simulator, app: App
+) -> None:
+    await app.store.update_guild_config(world.guild.id, confirm_above_usd=0.0)  # not asked
+    job, result = await delivered(world, app, {"prompt": "a fox runs [sim:seconds=3]"})
+    picker, select = await animate_picker(world, result, job, "the fox leaps [sim:seconds=3]")
     offered = [o["value"] for o in select["options"]]
     assert {"veo3", "veo3_fast", "grok-imagine/image-to-video", "seedance-2.0"} <= set(offered)
     assert "grok-imagine/text-to-video" not in offered  # needs no image: not an animator
@@ -165,12 +177,41 @@ async def test_animate_offers_video_models_then_makes_a_video_of_the_image(
     video = await new_card(chosen, app)
     assert (video.media, video.model, video.action) == ("video", "veo3_fast", "animate")
     assert video.input["imageUrls"] == job.result_urls
+    assert video.prompt == "the fox leaps [sim:seconds=3]"  # the motion prompt
     done = await settled(app.store, video.id)
     assert done.state == S.DELIVERED
+    assert sim.submissions[-1].body["input"]["prompt"] == "the fox leaps [sim:seconds=3]"
     posted = world.message(done.result_message_ids[0])
     assert posted.files[0].filename.endswith(".mp4")
-    actions = ("reroll", "info", "delete", "report")
+    actions = ("reroll", "remix", "info", "delete", "report")
     assert posted.custom_ids() == [f"atelier:{a}:{video.id}" for a in actions]
+
+
+async def test_animate_with_no_motion_keeps_the_images_prompt(world: World, app: App) -> None:
+    await app.store.update_guild_config(world.guild.id, confirm_above_usd=0.0)  # not asked
+    job, result = await delivered(world, app, {"prompt": "a fox runs [sim:seconds=3]"})
+    picker, select = await animate_picker(world, result, job, "   ")
+    chosen = await world.click(picker, select["custom_id"], values=["veo3_fast"])
+    video = await new_card(chosen, app)
+    assert (video.prompt, video.parent_job_id) == (job.prompt, job.id)
+
+
+async def test_animate_above_the_cost_threshold_waits_for_confirm(
+    world: World, sim: Simulator, app: App
+) -> None:
+    job, result = await delivered(world, app, {"prompt": "a fox"})
+    picker, select = await animate_picker(world, result, job, "the fox turns its head")
+    chosen = await world.click(picker, select["custom_id"], values=["veo3"])
+    await chosen.wait_response()
+    question = chosen.original
+    assert question is not None and question.ephemeral
+    (confirm,) = [c for c in question.custom_ids() if c.startswith("atelier:confirm:")]
+    held = int(confirm.rsplit(":", 1)[1])
+    await world.wait_for(
+        lambda: f"Job #{held} waits for your Confirm below." in picker.content,
+        what="the picker to point at the question",
+    )
+    assert len(sim.submissions) == 1  # nothing sent before Confirm
 
 
 # -- Info, Delete ----------------------------------------------------------------------------------
@@ -234,11 +275,12 @@ async def test_clicks_check_the_job_the_channel_and_the_clicker_again(
     job, result = await delivered(world, app, {"prompt": "a fox"})
     before = await app.store.count_by_state()
 
-    await app.store.update(job.id, result_expires_at=1.0)  # Max API dropped the files
+    # Max API dropped the files, and no posted copy is recorded (tests/e2e/test_expired_links.py)
+    await app.store.update(job.id, result_expires_at=1.0, result_message_ids=[])
     click = await world.click(result, f"atelier:vary:{job.id}")
     assert "expired" in await refusal(click)
     click = await world.click(result, f"atelier:animate:{job.id}")
-    assert "expired" in await refusal(click)
+    assert "expired" in await refusal(click)  # before the modal
 
     blocked = other_member(world)
     await app.store.block(world.guild.id, blocked.user.id, "spam", None, world.moderator.user.id)

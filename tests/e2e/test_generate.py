@@ -68,8 +68,9 @@ async def test_every_generation_command_is_synced_with_its_options(world: World,
         "image",
         "image2",
         "style",
+        *(f"image{n}" for n in range(3, 11)),  # issue 17: as many as Seedream takes
     ]
-    assert [o["type"] for o in imagine["options"]] == [3, 3, 3, 3, 4, 11, 11, 3]
+    assert [o["type"] for o in imagine["options"]] == [3, 3, 3, 3, 4, 11, 11, 3, *[11] * 8]
     video = world.command("video")
     assert [o["name"] for o in video["options"]] == [
         "prompt",
@@ -82,6 +83,8 @@ async def test_every_generation_command_is_synced_with_its_options(world: World,
         "duration",
         "mode",
         "style",
+        *(f"image{n}" for n in range(4, 10)),
+        *("video", "video2", "audio", "audio2"),  # Seedance 2.0's references
     ]
     veo = {o["name"]: o for o in world.command("veo")["options"]}
     assert [c["value"] for c in veo["duration"]["choices"]] == [4, 6, 8]
@@ -138,7 +141,7 @@ async def test_imagine_answers_with_a_card_and_posts_the_result_under_it(
         "ratio": "16:9",
     }
     assert [f.filename for f in result.files] == [f"atelier-{job_id}-1.png"]
-    actions = ("reroll", "vary", "animate", "info", "delete", "report")
+    actions = ("reroll", "remix", "vary", "animate", "upscale", "info", "delete", "report")
     assert result.custom_ids() == [f"atelier:{a}:{job_id}" for a in actions]
     assert result.allowed_mentions is not None
     assert [int(u) for u in result.allowed_mentions["users"]] == [world.member.user.id]

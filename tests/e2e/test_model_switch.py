@@ -123,13 +123,15 @@ async def test_a_running_job_finishes_and_buttons_are_refused_while_paused(
     result = world.message(job.result_message_ids[-1])
     before = await app.store.count_by_state()
 
-    for action in ("reroll", "vary"):
+    for action in ("reroll", "remix", "vary"):
         click = await world.click(result, f"atelier:{action}:{job.id}")
         assert SAID in await refusal(click), action
     await pause(world, "veo3_fast", "broken today")
     click = await world.click(result, f"atelier:animate:{job.id}")
-    await click.wait_response()
-    picker = click.original
+    await click.wait_response()  # the motion modal, then the picker
+    submitted = await world.submit_modal(click, {})
+    await submitted.wait_response()
+    picker = submitted.original
     assert picker is not None
     (select,) = [c for c in picker.buttons() if c.get("type") == 3]
     offered = [o["value"] for o in select["options"]]
