@@ -391,7 +391,7 @@ class JobButtons(commands.Cog):
         label = model.label if model is not None else job.model
         embed.add_field(name=t(locale, "Model"), value=f"{label}\n`{job.model}`")
         embed.add_field(
-            name=t(locale, "Options"), value=options_text(job.options, len(job.image_urls), locale)
+            name=t(locale, "Options"), value=options_text(job.options, job.image_urls, locale)
         )
         embed.add_field(name=t(locale, "Cost"), value=cost_text(job, locale))
         embed.add_field(name=t(locale, "Requested by"), value=f"<@{job.user_id}>")

@@ -12,13 +12,14 @@ turns it into an embed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from bot.domain.catalog import Model
 from bot.domain.job import QUEUE_COUNT_CAP, Job
 from bot.domain.job_states import JobState, ending_refunded
+from bot.domain.media import Kind, count_kinds
 from bot.text.i18n import t
 from bot.text.markdown import escape_markdown
 
@@ -82,14 +83,23 @@ def cost_text(job: Job, locale: str | None) -> str:
     return t(locale, "about {amount} (estimate)", amount=amount)
 
 
+#: How the card counts a job's input files, by kind.
+INPUT_COUNTS: dict[Kind, str] = {
+    "image": "{count} image(s)",
+    "video": "{count} video(s)",
+    "audio": "{count} audio file(s)",
+}
+
+
 def options_text(
     options: Mapping[str, Any],
-    images: int,
+    inputs: Sequence[str],
     locale: str | None,
     defaults: Mapping[str, Any] | None = None,
 ) -> str:
-    """``ratio 16:9 · count 2 · 1 image``, or the model's defaults; ``defaults``: values
-    the channel's or the server's defaults gave (marked as such)."""
+    """``ratio 16:9 · count 2 · 1 image(s) · 1 video(s)``, or the model's defaults;
+    ``inputs``: the job's input links; ``defaults``: values the channel's or the server's
+    defaults gave (marked as such)."""
     parts = [
         f"{t(locale, key)} {value}" for key, value in options.items() if value not in (None, "")
     ]
@@ -97,8 +107,11 @@ def options_text(
         t(locale, "{option} {value} (default)", option=t(locale, key), value=value)
         for key, value in (defaults or {}).items()
     ]
-    if images:
-        parts.append(t(locale, "{count} image(s)", count=images))
+    parts += [
+        t(locale, INPUT_COUNTS[kind], count=count)
+        for kind, count in count_kinds(inputs).items()
+        if count
+    ]
     return " · ".join(parts) if parts else t(locale, "the model's defaults")
 
 
@@ -184,7 +197,7 @@ def progress_card(
         Field(t(locale, "Model"), f"{model.label if model else job.model}\n`{job.model}`"),
         Field(
             t(locale, "Options"),
-            options_text(job.options, len(job.image_urls), locale, defaults_given(job)),
+            options_text(job.options, job.image_urls, locale, defaults_given(job)),
         ),
         *([Field(t(locale, "Style"), escape_markdown(job.style))] if job.style else []),
         Field(t(locale, "Requested by"), f"<@{job.user_id}>"),

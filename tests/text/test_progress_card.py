@@ -208,8 +208,18 @@ def test_small_pieces() -> None:
     assert span(125) == "2 min 5 s"
     assert span(120) == "2 min"
     assert span(3720) == "1 h 2 min"
-    assert options_text({}, 0, None) == "the model's defaults"
-    assert options_text({"count": 2, "ratio": None}, 1, None) == "count 2 · 1 image(s)"
+    assert options_text({}, [], None) == "the model's defaults"
+    one_image = ["https://cdn.discordapp.com/attachments/1/2/cat.png"]
+    assert options_text({"count": 2, "ratio": None}, one_image, None) == "count 2 · 1 image(s)"
     documented = dataclasses.replace(make_job(), price_documented=True, price_usd=0.0012)
     assert cost_text(documented, None) == "$0.0012"
     assert tone_of(S.SUBMITTING) == "active"
+
+
+def test_the_card_counts_inputs_by_kind() -> None:
+    """A Seedance job with reference images, a video and a sound says so, not "4 images"."""
+    base = "https://cdn.discordapp.com/attachments/1/2/"
+    inputs = [base + "a.png", base + "b.webp", base + "walk.mp4", base + "beat.mp3"]
+    assert options_text({}, inputs, None) == "2 image(s) · 1 video(s) · 1 audio file(s)"
+    assert options_text({}, inputs, "zh-CN") == "2 张图片 · 1 个视频 · 1 个音频文件"
+    assert options_text({}, [base + "walk.mov"], None) == "1 video(s)"
