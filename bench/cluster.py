@@ -56,7 +56,9 @@ def plans(args: argparse.Namespace) -> Plans:
         ack = AckPlan(jobs=1000, burst=50, rounds=5, gap=4.0, poll_scale=1.0)
     takeover = TakeoverPlan(
         kills=args.kills or (2 if args.quick else 5),
-        lease=args.lease or (2.0 if args.quick else 4.0),
+        # The full run uses the product's lease, so the figure needs no scaling: posting and
+        # the delivery loop's floors take the same seconds whatever the lease.
+        lease=args.lease or (2.0 if args.quick else PRODUCT_LEASE),
         scale=0.1,
         rate=12.0,
         unsent=5,
@@ -183,7 +185,8 @@ class Bench:
 
 
 def takeover_lines(result: TakeoverResult) -> list[Figure]:
-    """In leases, so a short bench lease reads like the product's 30 s."""
+    """In leases: at the product's 30 s (the full run) the target is lease + 5 s; a shorter
+    lease (``--quick``, ``--lease``) reads worse, as the fixed seconds of posting weigh more."""
     lease = result.plan.lease
     target = 1 + TAKEOVER_SLACK / PRODUCT_LEASE
     per_kill = [k.takeover for k in result.kills]

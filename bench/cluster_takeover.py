@@ -82,8 +82,8 @@ class TakeoverResult:
         }
         lines = [
             f"takeover: {len(self.kills)} kills, lease {self.plan.lease:g} s (heartbeat "
-            f"{self.plan.lease / 6:.2g} s, poll and delivery claims {self.claim:g} s: the "
-            "product's 30 s / 5 s / 60 s scaled); /imagine at "
+            f"{self.plan.lease / 6:.2g} s, poll and delivery claims {self.claim:g} s; the "
+            "product's are 30 s / 5 s / 30 s); /imagine at "
             f"{self.plan.rate:g}/s, Max API queries and downloads {self.plan.latency:g} s",
             *(f"  {kind}: {spread(values)} after the kill" for kind, values in kinds.items()),
             "  per kill: "
