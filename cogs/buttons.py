@@ -39,6 +39,7 @@ from bot.discord_io.ui import (
     guarded,
     locale_of,
     reply,
+    running_cog,
 )
 from bot.domain.catalog import OPTION_FIELDS, GenerationRequest, Model
 from bot.domain.errors import NotAllowed, UserFacingError
@@ -77,9 +78,7 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CUSTOM_
 
     @guarded
     async def callback(self, interaction: discord.Interaction) -> None:
-        cog = interaction.client.get_cog(JobButtons.__cog_name__)  # type: ignore[attr-defined]
-        if not isinstance(cog, JobButtons):
-            raise UserFacingError("Atelier is starting up. Try again in a minute.")
+        cog = running_cog(interaction, JobButtons)
         await cog.handle(interaction, self.action, self.job_id)
 
 

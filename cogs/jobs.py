@@ -29,6 +29,7 @@ from bot.discord_io.ui import (
     locale_of,
     permissions_in,
     reply,
+    running_cog,
 )
 from bot.domain.errors import MissingBotPermissions, NotAllowed, UserFacingError
 from bot.domain.job import Job
@@ -118,9 +119,7 @@ class HistoryButton(
 
     @guarded
     async def callback(self, interaction: discord.Interaction) -> None:
-        cog = interaction.client.get_cog(Jobs.__cog_name__)  # type: ignore[attr-defined]
-        if not isinstance(cog, Jobs):
-            raise UserFacingError("Atelier is starting up. Try again in a minute.")
+        cog = running_cog(interaction, Jobs)
         await interaction.response.defer()
         embed, view = await cog.history(interaction, self.page, self.search)
         await interaction.edit_original_response(embed=embed, view=view)

@@ -19,7 +19,15 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord_io.client import AtelierBot
-from bot.discord_io.ui import INFO_COLOUR, custom_id, guarded, is_moderator, locale_of, reply
+from bot.discord_io.ui import (
+    INFO_COLOUR,
+    custom_id,
+    guarded,
+    is_moderator,
+    locale_of,
+    reply,
+    running_cog,
+)
 from bot.domain.errors import UserFacingError
 from bot.text.i18n import t
 from bot.text.job_pages import cancel_label
@@ -57,9 +65,7 @@ class QueueButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=QUEUE
 
     @guarded
     async def callback(self, interaction: discord.Interaction) -> None:
-        cog = interaction.client.get_cog(Queue.__cog_name__)  # type: ignore[attr-defined]
-        if not isinstance(cog, Queue):
-            raise UserFacingError("Atelier is starting up. Try again in a minute.")
+        cog = running_cog(interaction, Queue)
         await cog.turn(interaction, self.page)
 
 

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import discord
 from discord import app_commands
+from discord.ext import commands
 
 from bot.domain.catalog import ValidationError
 from bot.domain.errors import NOT_SERVED, DuplicateInteraction, UserFacingError
@@ -54,6 +55,7 @@ BROKEN_OPTION = (
 )
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+CogT = TypeVar("CogT", bound=commands.Cog)
 
 
 def custom_id(action: str, job_id: int) -> str:
@@ -304,3 +306,12 @@ def guarded(callback: F) -> F:
             return None
 
     return wrapper  # type: ignore[return-value]
+
+
+def running_cog(interaction: discord.Interaction, kind: type[CogT]) -> CogT:
+    """The loaded cog that answers a persistent button or form; a click that arrives
+    before it is loaded is told to try again."""
+    cog = interaction.client.get_cog(kind.__cog_name__)  # type: ignore[attr-defined]
+    if not isinstance(cog, kind):
+        raise UserFacingError("Atelier is starting up. Try again in a minute.")
+    return cog

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any
+
 import pytest
 from discord import app_commands
+from discord.ext import commands
 
-from bot.discord_io.ui import CUSTOM_ID, broken_option, custom_id, describe_error
+from bot.discord_io.ui import CUSTOM_ID, broken_option, custom_id, describe_error, running_cog
 from bot.domain.catalog import ValidationError
 from bot.domain.errors import LimitReached, NotAllowed, UserFacingError
 
@@ -67,3 +71,17 @@ def test_an_option_value_a_client_would_not_send_gets_a_clear_answer() -> None:
     error = app_commands.TransformerError.__new__(app_commands.TransformerError)
     described = describe_error(error)
     assert described is not None and "does not accept" in described[1]
+
+
+class Pages(commands.Cog):
+    pass
+
+
+def test_a_click_before_its_cog_is_loaded_is_told_to_try_again() -> None:
+    """Persistent buttons answer from the first event; their cog may load a moment later."""
+    loaded: dict[str, commands.Cog] = {}
+    interaction: Any = SimpleNamespace(client=SimpleNamespace(get_cog=loaded.get))
+    with pytest.raises(UserFacingError, match="starting up"):
+        running_cog(interaction, Pages)
+    loaded["Pages"] = cog = Pages()
+    assert running_cog(interaction, Pages) is cog
