@@ -273,6 +273,7 @@ class Jobs(commands.Cog):
             by=interaction.user.id,
             locale=locale,
             spoiler=interaction.channel_id in config.spoiler_channel_ids,
+            catalog=self.bot.services.catalog,
         )
         url = jump_url(interaction.guild_id, interaction.channel_id or 0, message_ids[0])
         await reply(

@@ -15,6 +15,7 @@ import discord
 from bot.discord_io.delivery_files import DeliveryConfig, fetch_result, make_workdir, remove_tree
 from bot.discord_io.delivery_message import part_nonce, post_part, upload_limit
 from bot.discord_io.posted_copy import links_expired, posted_files
+from bot.domain.catalog import Catalog
 from bot.domain.errors import MissingBotPermissions, UserFacingError
 from bot.domain.job import Job
 from bot.maxapi import download as dl
@@ -54,9 +55,11 @@ class Reposter:
         by: int,
         locale: str,
         spoiler: bool = False,
+        catalog: Catalog | None = None,
     ) -> list[int]:
         """Download the job's files again and post them in ``channel`` on behalf of member
-        ``by``; return the new message ids. Not a delivery: nothing about the job changes."""
+        ``by``; return the new message ids. Not a delivery: nothing about the job changes.
+        With the ``catalog`` the re-post offers Upscale where the original did."""
         limit = upload_limit(channel)
         cap = min(limit, self.config.max_download_bytes)
         async with self._slots:
@@ -91,6 +94,7 @@ class Reposter:
                             nonce=part_nonce(base, plan.part),
                             shown_by=head,
                             spoiler=spoiler,
+                            catalog=catalog,
                         )
                         for plan in plans
                     ]

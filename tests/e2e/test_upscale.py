@@ -71,3 +71,16 @@ async def test_upscale_of_a_gallery_asks_which_image(world: World, app: App) -> 
     big = await app.store.get(job_id_of(await card(chosen)))
     assert big is not None and big.image_urls == [job.result_urls[1]]
     assert big.input["resolution"] == "4k" and "n" not in big.input
+
+
+async def test_a_show_repost_offers_upscale_like_the_result(world: World, app: App) -> None:
+    """``/show`` posts the result again with the same Upscale (and no Delete or Report)."""
+    job, _ = await delivered(world, app, {"prompt": "a fox", "resolution": "1K"})
+    ix = await world.slash("show", {"job": job.id}, channel=world.art_channel)
+    await ix.wait_response()
+    again = await world.wait_for_message(
+        world.art_channel, lambda m: f"job #{job.id}" in m.content and bool(m.files), timeout=20
+    )
+    assert f"atelier:upscale:{job.id}" in again.custom_ids()
+    assert f"atelier:delete:{job.id}" not in again.custom_ids()
+    assert f"atelier:report:{job.id}" not in again.custom_ids()
