@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.discord_io.card_answer import drop_unseen, follow_and_submit, send_card
 from bot.discord_io.ui import custom_id
 from bot.domain.confirmation import cost_basis
 from bot.domain.job import Job
@@ -65,10 +66,7 @@ async def ask(services: Services, interaction: discord.Interaction, job: Job) ->
         )
     except Exception:
         # Nobody can confirm a question that was never shown: release the reservation.
-        try:
-            await services.jobs.cancel(job.id, "the answer to the interaction failed")
-        except Exception:
-            log.exception("job %s: could not drop it after a failed answer", job.id)
+        await drop_unseen(services.jobs, job, "the answer to the interaction failed")
         raise
     log.info("job %s held for confirmation: %s at $%.4f", job.id, job.model, job.price_usd)
     return job
@@ -77,35 +75,15 @@ async def ask(services: Services, interaction: discord.Interaction, job: Job) ->
 async def start_confirmed(services: Services, interaction: discord.Interaction, job: Job) -> Job:
     """After Confirm: answer the click with the public progress card, as ``launch`` does,
     follow the job through the click's token from now on, submit it, and close the question."""
-    jobs, cards = services.jobs, services.progress
     asked = job
-    embed, view = await cards.render(job)
-    kwargs: dict[str, Any] = {"embed": embed, "allowed_mentions": discord.AllowedMentions.none()}
-    if view is not None:
-        kwargs["view"] = view
-    try:
-        answer = await interaction.response.send_message(**kwargs)
-    except Exception:
-        try:
-            await jobs.cancel(job.id, "the answer to the Confirm failed")
-        except Exception:
-            log.exception("job %s: could not drop it after a failed answer", job.id)
-        raise
-    job = await jobs.record(
+    answer = await send_card(services, interaction, job, why="the answer to the Confirm failed")
+    job = await services.jobs.record(
         job.id,
         application_id=interaction.application_id,
         interaction_token=interaction.token,
         interaction_expires_at=interaction.expires_at.timestamp(),
     )
-    message_id = answer.message_id if answer is not None else None
-    if message_id is None:
-        try:
-            message_id = (await interaction.original_response()).id
-        except discord.HTTPException as exc:
-            log.warning("job %s: no id for its card (%s); it will not be edited", job.id, exc)
-    if message_id is not None:
-        job = await cards.posted(job, message_id)
-    jobs.submit_soon(job)
+    job = await follow_and_submit(services, interaction, job, answer)
     await close_question(interaction.client, asked, t(job.locale, CONFIRMED, job_id=job.id))
     return job
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.discord_io import confirm_prompt
+from bot.discord_io.card_answer import follow_and_submit, send_card
 from bot.discord_io.link_refresh import with_fresh_links
 from bot.discord_io.ui import locale_of
 from bot.domain.catalog import GenerationRequest
@@ -104,43 +105,18 @@ async def launch(
 
     The one way a job starts (commands, Reroll, Variations, Animate); a refusal raises
     before anything is recorded."""
-    jobs, cards = services.jobs, services.progress
     check_bot_permissions(interaction)
     # Max API fetches the images later: renew Discord links that expire before then.
     request = await with_fresh_links(
         interaction.client, request, now=services.link_clock(), locale=locale_of(interaction)
     )
-    job = await jobs.accept(
+    job = await services.jobs.accept(
         request, requester_of(interaction), parent_job_id=parent_job_id, action=action
     )
     if job.confirm_by is not None:  # above the server's threshold: held until Confirm
         return await confirm_prompt.ask(services, interaction, job)
-    embed, view = await cards.render(job)
-    try:
-        kwargs: dict[str, Any] = {
-            "embed": embed,
-            "allowed_mentions": discord.AllowedMentions.none(),
-        }
-        if view is not None:
-            kwargs["view"] = view
-        answer = await interaction.response.send_message(**kwargs)
-    except Exception:
-        # Nobody will see this job: drop it before it reaches Max API (no charge).
-        try:
-            await jobs.cancel(job.id, "the answer to the interaction failed")
-        except Exception:
-            log.exception("job %s: could not drop it after a failed answer", job.id)
-        raise
-    message_id = answer.message_id if answer is not None else None
-    if message_id is None:
-        try:
-            message_id = (await interaction.original_response()).id
-        except discord.HTTPException as exc:
-            # The member saw the card: run the job anyway; only its card stays still.
-            log.warning("job %s: no id for its card (%s); it will not be edited", job.id, exc)
-    if message_id is not None:
-        job = await cards.posted(job, message_id)
-    jobs.submit_soon(job)
+    answer = await send_card(services, interaction, job, why="the answer to the interaction failed")
+    job = await follow_and_submit(services, interaction, job, answer)
     log.info(
         "job %s accepted: %s by %s in %s%s",
         job.id,
