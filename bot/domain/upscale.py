@@ -33,8 +33,8 @@ def used_resolution(model: Model, options: Mapping[str, Any]) -> Any:
     if chosen is not None:
         return chosen
     for fallback in (spec.default, spec.assume):
-        if fallback is not None and spec.normalise(fallback) is not None:
-            return spec.normalise(fallback)
+        if fallback is not None and (value := spec.normalise(fallback)) is not None:
+            return value
     return spec.values[0]
 
 
@@ -44,10 +44,10 @@ def upscale_target(
     """The resolution an Upscale of this image job asks for, or None when there is none higher."""
     if media != "image":
         return None
-    base = catalog.get(model_id) if model_id in catalog else None
     real = image_model(catalog, model_id)
-    if base is None or real is None:
+    if real is None:  # unknown, disabled, or no image form
         return None
+    base = catalog.get(model_id)  # enabled: image_model found it
     spec = real.option("resolution")
     if spec is None or not spec.values:
         return None

@@ -3,6 +3,9 @@ above the one the job used."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from bot.domain.catalog import Catalog
@@ -40,3 +43,11 @@ def test_the_image_form_decides(catalog: Catalog) -> None:
     gpt = image_model(catalog, "gpt-image-2/text-to-image")
     assert gpt is not None and gpt.id == "gpt-image-2/image-to-image"
     assert image_model(catalog, "no-such-model") is None
+
+
+def test_a_disabled_model_has_no_upscale_and_raises_nothing() -> None:
+    """Results of a model the operator has since disabled are still delivered: no button."""
+    doc = json.loads((Path(__file__).parents[2] / "bot/data/catalog.json").read_text())
+    doc["models"]["seedream-5-lite"]["enabled"] = False
+    catalog = Catalog.from_document(doc)
+    assert upscale_target(catalog, "seedream-5-lite", {}, "image") is None
