@@ -24,7 +24,7 @@ from bot.discord_io.launch import is_nsfw
 from bot.discord_io.ui import (
     INFO_COLOUR,
     can_manage_jobs,
-    custom_id,
+    cancel_buttons,
     guarded,
     locale_of,
     permissions_in,
@@ -38,11 +38,9 @@ from bot.text.i18n import t
 from bot.text.job_pages import (
     CANCELLABLE,
     HISTORY_PER_PAGE,
-    MAX_BUTTONS,
     SEARCH_MAX,
     HistoryText,
     can_manage,
-    cancel_label,
     cancel_text,
     choice_label,
     history_text,
@@ -61,26 +59,6 @@ AUTOCOMPLETE_BUDGET = 2.0
 CANDIDATES = 100  # jobs read for one autocomplete answer, before filtering
 MAX_CHOICES = 25
 POSTABLE = discord.Permissions(view_channel=True, send_messages=True, attach_files=True)
-
-
-def cancel_buttons(job_ids: tuple[int, ...], locale: str | None) -> discord.ui.View | None:
-    """Up to 25 Cancel buttons, five to a row. The view is stopped before it is sent:
-    the persistent ``atelier:cancel:<id>`` handler answers the clicks, after a restart
-    too, so discord.py must not route them to this short-lived view as well."""
-    if not job_ids:
-        return None
-    view = discord.ui.View(timeout=None)
-    for index, job_id in enumerate(job_ids[:MAX_BUTTONS]):
-        view.add_item(
-            discord.ui.Button(
-                label=cancel_label(job_id, locale),
-                style=discord.ButtonStyle.danger,
-                custom_id=custom_id("cancel", job_id),
-                row=index // 5,
-            )
-        )
-    view.stop()
-    return view
 
 
 HISTORY_BUTTON = re.compile(

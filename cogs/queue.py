@@ -21,7 +21,7 @@ from discord.ext import commands
 from bot.discord_io.client import AtelierBot
 from bot.discord_io.ui import (
     INFO_COLOUR,
-    custom_id,
+    cancel_buttons,
     guarded,
     is_moderator,
     locale_of,
@@ -30,7 +30,6 @@ from bot.discord_io.ui import (
 )
 from bot.domain.errors import UserFacingError
 from bot.text.i18n import t
-from bot.text.job_pages import cancel_label
 from bot.text.queue_page import (
     QUEUE_BUTTON,
     QueueText,
@@ -50,7 +49,6 @@ class QueueButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=QUEUE
             label=direction, custom_id=queue_button_id(direction, page)
         )
         super().__init__(button)
-        self.direction = direction
         self.page = page
 
     @classmethod
@@ -72,16 +70,7 @@ class QueueButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=QUEUE
 def queue_view(shown: QueueText, locale: str) -> discord.ui.View:
     """Cancel for each stoppable job (five to a row), then Previous, Refresh and Next.
     Stopped before it is sent: the persistent handlers answer every click."""
-    view = discord.ui.View(timeout=None)
-    for index, job_id in enumerate(shown.cancel_ids):
-        view.add_item(
-            discord.ui.Button(
-                label=cancel_label(job_id, locale),
-                style=discord.ButtonStyle.danger,
-                custom_id=custom_id("cancel", job_id),
-                row=index // ROW,
-            )
-        )
+    view = cancel_buttons(shown.cancel_ids, locale) or discord.ui.View(timeout=None)
     row = -(-len(shown.cancel_ids) // ROW)
     page, pages = shown.page, shown.pages
     buttons = [("show", page, t(locale, "Refresh"), False)]

@@ -24,6 +24,7 @@ from bot.domain.catalog import ValidationError
 from bot.domain.errors import NOT_SERVED, DuplicateInteraction, UserFacingError
 from bot.domain.prompt import broken_character
 from bot.text.i18n import t, t_fields
+from bot.text.job_pages import MAX_BUTTONS, cancel_label
 
 log = logging.getLogger(__name__)
 
@@ -315,3 +316,23 @@ def running_cog(interaction: discord.Interaction, kind: type[CogT]) -> CogT:
     if not isinstance(cog, kind):
         raise UserFacingError("Atelier is starting up. Try again in a minute.")
     return cog
+
+
+def cancel_buttons(job_ids: tuple[int, ...], locale: str | None) -> discord.ui.View | None:
+    """Up to 25 Cancel buttons, five to a row. The view is stopped before it is sent:
+    the persistent ``atelier:cancel:<id>`` handler answers the clicks, after a restart
+    too, so discord.py must not route them to this short-lived view as well."""
+    if not job_ids:
+        return None
+    view = discord.ui.View(timeout=None)
+    for index, job_id in enumerate(job_ids[:MAX_BUTTONS]):
+        view.add_item(
+            discord.ui.Button(
+                label=cancel_label(job_id, locale),
+                style=discord.ButtonStyle.danger,
+                custom_id=custom_id("cancel", job_id),
+                row=index // 5,
+            )
+        )
+    view.stop()
+    return view

@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.domain.catalog_types import Media, Model, ValidationError
 from bot.domain.media import check_references, count_kinds
+from bot.domain.prompt import EMPTY
 
 #: The member-facing option names and the Max API field each one fills.
 OPTION_FIELDS: dict[str, str] = {
@@ -55,7 +56,7 @@ def prepare_job(model: Model, request: GenerationRequest, prompt_max_chars: int)
     images = [u for u in request.image_urls if u]
     prompt = request.prompt.strip()
     if not prompt:
-        raise ValidationError("The prompt is empty: describe what you want to see.")
+        raise ValidationError(EMPTY)
     if len(prompt) > prompt_max_chars:
         raise ValidationError(
             "The prompt is {length} characters long; the limit is {limit}. "

@@ -15,8 +15,6 @@ from bot.domain.prompt import is_invisible
 #: What a channel's defaults may hold: default models, then member options.
 MODEL_KEYS = ("image_model", "video_model")
 CHANNEL_KEYS = (*MODEL_KEYS, "ratio", "resolution")
-#: The member options a channel or the server may give defaults for.
-OPTION_KEYS = ("ratio", "resolution")
 MAX_CHANNELS = 50  # channels with their own defaults, per server
 STYLE_NAME_MAX = 32
 STYLE_TEXT_MAX = 300

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.domain.catalog import ValidationError
-from bot.domain.confirmation import EXPIRING, CostBasis, cost_basis
+from bot.domain.confirmation import EXPIRING
 from bot.domain.errors import NotAllowed
 from bot.domain.job import Job
 from bot.domain.job_states import JobState as S
@@ -52,14 +52,6 @@ class ConfirmationService:
         self.store = jobs.store
         self.clock = clock or jobs.clock
         self.every = SWEEP_EVERY if every is None else every
-
-    def basis(self, job: Job) -> CostBasis | None:
-        """What the job's estimate is made of (``None``: its model left the catalogue)."""
-        try:
-            model = self.jobs.catalog.get(job.model)
-        except ValidationError:
-            return None
-        return cost_basis(model, job.input, job.price_usd, job.price_documented)
 
     async def confirm(self, job_id: int, user_id: int) -> ConfirmOutcome:
         """The owner's Confirm: release the hold (the caller then shows the card and

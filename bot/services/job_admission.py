@@ -95,7 +95,7 @@ def job_row(
         "age_restricted": requester.age_restricted,
         "media": prepared.media,
         "model": prepared.model.id,
-        "prompt": normalize_prompt(request.prompt),
+        "prompt": prepared.input["prompt"],  # normalised by admit()
         "options": {k: v for k, v in request.options.items() if v not in (None, "")},
         "input": prepared.input,
         "image_urls": list(request.image_urls),

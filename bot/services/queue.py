@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from bot.domain.job import Job
 from bot.store import Store
+from bot.text.job_pages import page_count
 
 #: Jobs on one moderator's page.
 PER_PAGE = 10
@@ -39,21 +40,16 @@ class QueuePlaces:
     total: int
 
 
-def page_count(total: int, per_page: int = PER_PAGE) -> int:
-    """Pages needed for ``total`` jobs (an empty queue still has its one page)."""
-    return max(1, -(-total // per_page))
-
-
 async def read_page(store: Store, guild_id: int, page: int) -> QueuePage:
     """Page ``page`` of the queue; past the end (jobs finished since the button was
     drawn), the last page instead."""
     page = max(1, page)
     jobs, total = await store.queue_slice(guild_id, (page - 1) * PER_PAGE, PER_PAGE)
-    pages = page_count(total)
+    pages = page_count(total, PER_PAGE)
     if not jobs and page > pages:
         page = pages
         jobs, total = await store.queue_slice(guild_id, (page - 1) * PER_PAGE, PER_PAGE)
-        pages = page_count(total)
+        pages = page_count(total, PER_PAGE)
     return QueuePage(jobs, total, min(page, pages), pages)
 
 

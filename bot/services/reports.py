@@ -69,11 +69,6 @@ class ReportService:
             decided_by=row["decided_by"],
         )
 
-    async def removed(self, job_id: int) -> bool:
-        """Moderators removed this job's result: it is not shown again."""
-        review = await self.review(job_id)
-        return review is not None and review.state == "removed"
-
     async def check_showable(self, job_id: int) -> None:
         """Refuse ``/show`` of a result under review (it is hidden) or removed."""
         review = await self.review(job_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.domain.confirmation import EXPIRING, CostBasis
 from bot.domain.job import Job
 from bot.text.i18n import t
+from bot.text.progress_card import usd
 
 BASIS = {
     "second": "{model}, {quantity} s at {unit}/s = {total}",
@@ -14,12 +15,6 @@ BASIS = {
 CONFIRMED = "Confirmed: job #{job_id} has started."
 CANCELLED = "Cancelled: nothing was charged."
 NOT_CONFIRMED = "Not confirmed within 2 minutes: nothing was charged."
-
-
-def usd(amount: float) -> str:
-    """``$3.20``; a price below a cent keeps its digits (``$0.007``)."""
-    cents = amount * 100
-    return f"${amount:.2f}" if abs(cents - round(cents)) < 1e-6 else f"${amount:.4g}"
 
 
 def basis_text(basis: CostBasis, locale: str | None) -> str:

@@ -22,8 +22,7 @@ S = JobState
 CANCELLABLE = frozenset({S.ACCEPTED, S.SUBMITTING, S.QUEUED, S.RUNNING})
 #: Discord allows 5 rows of 5 buttons on one message.
 MAX_BUTTONS = 25
-RECENT_LIMIT = 10
-#: Embed descriptions hold 4096 characters; leave room for the closing note.
+#: Embed descriptions hold 4096 characters; a margin below that.
 DESCRIPTION_LIMIT = 3900
 CHOICE_LIMIT = 100  # an autocomplete choice's name
 PROMPT_CHARS = 48
