@@ -17,6 +17,7 @@ from bot.domain.quota import period_keys
 from bot.services.metrics import JobGauges, read_job_gauges
 from bot.services.queue import QueuePage, QueuePlaces, read_page, read_places
 from bot.store import Store
+from bot.text.job_pages import page_count
 
 PROBE_TASK_ID = "atelier-status-probe"
 PROBE_TIMEOUT = 8.0
@@ -95,11 +96,11 @@ class JobQueries:
         digits = typed.strip().lstrip("#")
         search = "" if digits.isdigit() else typed.strip()
         found, _ = await self.store.history_page(
-            guild_id, user_id, search=search, limit=limit, active=active
+            guild_id, user_id, search=search, limit=limit, active=active, count=False
         )
         if others:
             everyone, _ = await self.store.history_page(
-                guild_id, None, search=search, limit=limit, active=active
+                guild_id, None, search=search, limit=limit, active=active, count=False
             )
             merged = {job.id: job for job in [*found, *everyone]}
             found = sorted(merged.values(), key=lambda job: job.id, reverse=True)
@@ -117,7 +118,7 @@ class JobQueries:
         jobs, total = await self.store.history_page(
             guild_id, user_id, search=search, offset=(page - 1) * per_page, limit=per_page
         )
-        last = max(1, -(-total // per_page))
+        last = page_count(total, per_page)
         if page > last:  # jobs went away since the page was shown: show the last one
             page = last
             jobs, total = await self.store.history_page(

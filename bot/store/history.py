@@ -48,15 +48,17 @@ class HistoryQueries(StoreBase):
         offset: int = 0,
         limit: int = 10,
         active: bool | None = None,
+        count: bool = True,
     ) -> tuple[list[Job], int]:
-        """Up to ``limit`` jobs from ``offset``, newest first, and how many match in all:
-        one member's (``user_id``) or the server's, whose prompt holds ``search``."""
+        """Up to ``limit`` jobs from ``offset``, newest first, and how many match in all
+        (0 without ``count``: autocomplete needs no total): one member's (``user_id``) or
+        the server's, whose prompt holds ``search``."""
         where, params = _where(guild_id, user_id, search, active)
-        count = f"SELECT COUNT(*) FROM jobs WHERE {where}"
+        counted = f"SELECT COUNT(*) FROM jobs WHERE {where}"
         page = f"SELECT * FROM jobs WHERE {where} ORDER BY id DESC LIMIT ? OFFSET ?"
 
         def read() -> tuple[list[Job], int]:
-            (total,) = self.db.execute(count, params).fetchone()
+            (total,) = self.db.execute(counted, params).fetchone() if count else (0,)
             rows = self._dicts(page, [*params, limit, max(0, offset)])
             return [Job.from_row(row) for row in rows], int(total)
 
