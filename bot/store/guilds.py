@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
@@ -14,6 +14,13 @@ from bot.store.database import StoreBase, marks
 
 #: Guild settings stored as JSON lists that :class:`GuildConfig` holds as sets.
 _SET_SETTINGS = ("allowed_models", "channel_ids", "exempt_role_ids", "spoiler_channel_ids")
+
+
+def _grant(row: Sequence[Any]) -> Grant:
+    """A grant from its ``images, videos, usd`` columns (all NULL: none that day)."""
+    if row[0] is None:
+        return Grant()
+    return Grant(int(row[0]), int(row[1]), float(row[2]))
 
 
 class GuildQueries(StoreBase):
@@ -32,14 +39,16 @@ class GuildQueries(StoreBase):
     def _usage(self, guild_id: int | None, user_id: int, day: str, month: str) -> Usage:
         """Today's and this month's reservations (refunded ones excluded): the member's
         from their charges, the guild's from the running totals."""
-        images, videos, spend, guild_day, guild_month, active, last = self.db.execute(
+        grant = "(SELECT {} FROM grants WHERE guild_id = ? AND user_id = ? AND day = ?)"
+        (images, videos, spend, guild_day, guild_month, active, last, *granted) = self.db.execute(
             "SELECT COALESCE(SUM(images), 0), COALESCE(SUM(videos), 0), COALESCE(SUM(usd), 0), "
             "(SELECT usd FROM spend_totals WHERE guild_id = ? AND period = ?), "
             "(SELECT usd FROM spend_totals WHERE guild_id = ? AND period = ?), "
             f"(SELECT COUNT(CASE WHEN state NOT IN ({marks(TERMINAL)}) THEN 1 END) FROM jobs "
             "WHERE guild_id IS NOT DISTINCT FROM ? AND user_id = ?), "
             "(SELECT MAX(created_at) FROM jobs WHERE guild_id IS NOT DISTINCT FROM ? "
-            "AND user_id = ?) "
+            "AND user_id = ?), "
+            f"{grant.format('images')}, {grant.format('videos')}, {grant.format('usd')} "
             "FROM charges WHERE guild_id IS NOT DISTINCT FROM ? AND user_id = ? AND day = ? "
             "AND state != 'refunded'",
             [
@@ -48,12 +57,15 @@ class GuildQueries(StoreBase):
                 guild_id or 0,
                 f"m:{month}",
                 *[s.value for s in TERMINAL],
-                *[guild_id, user_id] * 3,
+                *[guild_id, user_id] * 2,
+                *[guild_id or 0, user_id, day] * 3,
+                guild_id,
+                user_id,
                 day,
             ],
         ).fetchone()
         return Usage(
-            grant=self._day_grant(guild_id, user_id, day),
+            grant=_grant(granted),  # the moderators' for the day, read in the same statement
             images_today=int(images),
             videos_today=int(videos),
             spend_today_usd=float(spend),
@@ -69,7 +81,7 @@ class GuildQueries(StoreBase):
             "SELECT images, videos, usd FROM grants WHERE guild_id = ? AND user_id = ? AND day = ?",
             [guild_id or 0, user_id, day],
         ).fetchone()
-        return Grant() if row is None else Grant(int(row[0]), int(row[1]), float(row[2]))
+        return _grant(row or (None, None, None))
 
     async def usage(self, guild_id: int | None, user_id: int, day: str, month: str) -> Usage:
         return await self.run(lambda: self._usage(guild_id, user_id, day, month))
