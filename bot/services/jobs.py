@@ -187,7 +187,7 @@ class JobService:
             )
         except maxapi.AmbiguousSubmit as exc:
             log.warning("job %s: submit answer unclear (%s); marking lost", job.id, exc)
-            return await self._move(
+            return await self.move(
                 job,
                 S.SUBMITTING,
                 S.LOST,
@@ -205,7 +205,7 @@ class JobService:
             reason, message, fields = rejection(exc)
             level = logging.WARNING if isinstance(exc, maxapi.Unauthorized) else logging.INFO
             log.log(level, "job %s: submit refused: %s", job.id, reason)
-            return await self._move(
+            return await self.move(
                 job,
                 S.SUBMITTING,
                 S.REJECTED,
@@ -215,7 +215,7 @@ class JobService:
                 failure_fields=fields or None,
             )
         now = self.clock()
-        queued = await self._move(
+        queued = await self.move(
             job,
             S.SUBMITTING,
             S.QUEUED,
@@ -239,7 +239,7 @@ class JobService:
         try:
             task = await self.api.get(job.task_id)
         except maxapi.TaskNotFound:
-            return await self._move(
+            return await self.move(
                 job,
                 UPSTREAM,
                 S.FAILED,
@@ -260,7 +260,7 @@ class JobService:
         if target == S.SUCCEEDED:
             urls = maxapi.result_urls(task, job.outputs)
             if not urls:
-                return await self._move(
+                return await self.move(
                     job,
                     UPSTREAM,
                     S.FAILED,
@@ -289,7 +289,7 @@ class JobService:
             return moved
         if target == S.FAILED:
             reason, message = upstream_failure(task)
-            return await self._move(
+            return await self.move(
                 job,
                 UPSTREAM,
                 S.FAILED,
@@ -299,7 +299,7 @@ class JobService:
                 failure_message=message,
             )
         if target == S.CANCELLED:
-            return await self._move(
+            return await self.move(
                 job,
                 UPSTREAM,
                 S.CANCELLED,
@@ -311,7 +311,7 @@ class JobService:
         model = self._model(job)
         age = now - (job.submitted_at or job.created_at)
         if age > self.schedule.max_age(model):
-            return await self._move(
+            return await self.move(
                 job,
                 UPSTREAM,
                 S.EXPIRED,
@@ -324,7 +324,7 @@ class JobService:
         poll = {**seen, "next_poll_at": next_at, "poll_errors": 0}
         # A stale answer (PENDING after PROCESSING) must not move the job backwards.
         if target != job.state and can_move(job.state, target):
-            return await self._move(job, job.state, target, f"upstream {status}", **poll)
+            return await self.move(job, job.state, target, f"upstream {status}", **poll)
         if await self.store.update_if(job.id, UPSTREAM, **poll):
             return dataclasses.replace(job, **poll)  # no re-read: the poller's common case
         return await self.store.get(job.id)  # moved on meanwhile (a callback, a cancel)
@@ -344,7 +344,7 @@ class JobService:
         if job is None:
             raise ValidationError("There is no job {job_id}.", job_id=job_id)
         if job.state == S.ACCEPTED:  # never sent, so always refunded
-            job = await self._move(
+            job = await self.move(
                 job, S.ACCEPTED, S.CANCELLED, reason, failure_message="Cancelled before it started."
             )
             if job.state == S.CANCELLED:
@@ -379,7 +379,7 @@ class JobService:
                 "far along). It will finish normally.",
             )
         kept = "never" if self.cancel_refunds == "never" else "pending"
-        job = await self._move(
+        job = await self.move(
             job,
             UPSTREAM,
             S.CANCELLED,
@@ -483,7 +483,7 @@ class JobService:
             fallback = self.catalog.enabled(job.media)  # type: ignore[arg-type]
             return fallback[0] if fallback else self.catalog.all()[0]
 
-    async def _move(
+    async def move(
         self,
         job: Job,
         expected: JobState | Collection[JobState],

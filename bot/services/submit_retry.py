@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bot import maxapi
 from bot.domain.job import Job
@@ -92,8 +92,9 @@ class BusyRetry:
         at = next_try(now, since, self.budget, retry_after, answers)
         if at is None:
             log.info("job %s: Max API stayed busy since %.0f s ago; giving up", job.id, now - since)
-            return await self._move(
+            return await self.jobs.move(
                 job,
+                S.SUBMITTING,
                 S.REJECTED,
                 "max api stayed busy",
                 failure_reason=BUSY_REASON,
@@ -102,7 +103,9 @@ class BusyRetry:
                 submit_after=None,
             )
         log.info("job %s: Max API busy (%s); next try in %.1f s", job.id, error, at - now)
-        waiting = await self._move(job, S.ACCEPTED, BUSY_EVENT, submit_after=at, busy_since=since)
+        waiting = await self.jobs.move(
+            job, S.SUBMITTING, S.ACCEPTED, BUSY_EVENT, submit_after=at, busy_since=since
+        )
         if waiting.state == S.ACCEPTED:
             self._wake_after(job.id, at - now)
         return waiting
@@ -119,10 +122,3 @@ class BusyRetry:
         job = await self.jobs.store.get(job_id)
         if job is not None and job.state == S.ACCEPTED:  # not cancelled meanwhile
             self.jobs.submit_soon(job)
-
-    async def _move(self, job: Job, target: JobState, reason: str, **values: Any) -> Job:
-        moved = await self.jobs.store.transition(job.id, S.SUBMITTING, target, reason, **values)
-        if moved is None:
-            return await self.jobs.store.get(job.id) or job
-        await self.jobs.notify_listeners(moved)
-        return moved
