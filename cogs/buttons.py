@@ -44,7 +44,6 @@ from bot.discord_io.ui import (
 from bot.domain.catalog import OPTION_FIELDS, GenerationRequest, Model
 from bot.domain.errors import NotAllowed, UserFacingError
 from bot.domain.job import Job
-from bot.services.audit import target_for
 from bot.text.i18n import t
 from bot.text.job_pages import can_manage, cancel_text, not_yours
 from bot.text.markdown import escape_markdown
@@ -223,15 +222,8 @@ class JobButtons(commands.Cog):
             locale=locale,
         )
         await reply(interaction, text)
-        if outcome.cancelled and job.user_id != user_id:  # a moderator's action
-            await self.services.audit.change(
-                job.guild_id or 0,
-                user_id,
-                "job.cancel",
-                target_for("user", job.user_id),
-                f"cancelled job #{job.id} ({job.model})",
-                job_id=job.id,
-            )
+        if outcome.cancelled:
+            await self.services.audit.cancelled(job, user_id)
 
     # -- Reroll, Variations, Animate -------------------------------------------------------
 

@@ -33,7 +33,6 @@ from bot.discord_io.ui import (
 )
 from bot.domain.errors import MissingBotPermissions, NotAllowed, UserFacingError
 from bot.domain.job import Job
-from bot.services.audit import target_for
 from bot.text.i18n import t
 from bot.text.job_pages import (
     CANCELLABLE,
@@ -199,15 +198,8 @@ class Jobs(commands.Cog):
             locale=locale,
         )
         await reply(interaction, text)
-        if outcome.cancelled and not owner:  # a moderator's action
-            await self.bot.services.audit.change(
-                found.guild_id or 0,
-                interaction.user.id,
-                "job.cancel",
-                target_for("user", found.user_id),
-                f"cancelled job #{found.id} ({found.model})",
-                job_id=found.id,
-            )
+        if outcome.cancelled:
+            await self.bot.services.audit.cancelled(found, interaction.user.id)
 
     @cancel.autocomplete("job")
     async def cancel_choices(

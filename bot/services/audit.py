@@ -12,6 +12,7 @@ from bot.services.tasks import notify
 from bot.text.i18n import t
 
 if TYPE_CHECKING:
+    from bot.domain.job import Job
     from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -158,6 +159,19 @@ class AuditLog:
     ) -> AuditEntry:
         """Record a moderator's change: ``summary`` in English, ``detail`` the values."""
         return await self.record(guild_id, actor_id, action, target, {"summary": summary, **detail})
+
+    async def cancelled(self, job: Job, actor_id: int) -> AuditEntry | None:
+        """A job cancelled by someone else than its member (a moderator) is audited."""
+        if actor_id == job.user_id:
+            return None
+        return await self.change(
+            job.guild_id or 0,
+            actor_id,
+            "job.cancel",
+            target_for("user", job.user_id),
+            f"cancelled job #{job.id} ({job.model})",
+            job_id=job.id,
+        )
 
     async def refused(
         self, guild_id: int | None, actor_id: int | None, target: str | None, reason: str, kind: str
