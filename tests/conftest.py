@@ -22,6 +22,7 @@ from tests.helpers.postgres import NOT_AVAILABLE, PostgresServer
 
 if TYPE_CHECKING:
     from bot.discord_io.client import AtelierBot, Services
+    from bot.domain.catalog import Catalog
     from bot.runtime import Runtime
     from bot.settings import Settings
 
@@ -53,6 +54,14 @@ def settings(tmp_path: Path) -> Settings:
         maxapi_key=Secret("sim-key"),
         database_path=tmp_path / "atelier.db",
     )
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    """The shipped catalogue, loaded once per test module."""
+    from bot.domain.catalog import Catalog
+
+    return Catalog.load()
 
 
 @pytest.fixture

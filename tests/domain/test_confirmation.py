@@ -15,11 +15,6 @@ from bot.domain.options import estimate_price
 from bot.text.confirmation import basis_text, threshold_text, usd
 
 
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return Catalog.load()
-
-
 @pytest.mark.parametrize(
     ("price", "threshold", "asks"),
     [

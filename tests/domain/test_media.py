@@ -12,11 +12,6 @@ from bot.domain.media_duration import Need, Unreadable, read_duration, sniff_for
 from tests.media_files import mp4, wav
 
 
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return Catalog.load()
-
-
 def test_kinds_come_from_the_urls_extension_and_unknown_is_an_image() -> None:
     urls = ["https://cdn/x/a.PNG?ex=1", "https://cdn/x/b.mov", "https://cdn/c.wav", "https://e/i"]
     assert [kind_of_url(u) for u in urls] == ["image", "video", "audio", "image"]

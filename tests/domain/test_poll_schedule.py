@@ -13,11 +13,6 @@ from bot.domain.poll_schedule import CAP, LONG_CAP, MIN_STEP, STEP, PollSchedule
 QUERY_BUDGET = {"image": 3.0, "video": 6.0}  # per job, issue 4
 
 
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return Catalog.load()
-
-
 def looks_until(schedule: PollSchedule, model: Model, done_at: float) -> tuple[int, float]:
     """How many looks a task finishing ``done_at`` seconds after submit takes, and when
     the look that sees it happens."""

@@ -21,11 +21,6 @@ from bot.domain.presets import (
 HERE, ELSEWHERE = 10, 11
 
 
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return Catalog.load()
-
-
 def config(**values: object) -> GuildConfig:
     base: dict[str, object] = {
         "guild_id": 1,

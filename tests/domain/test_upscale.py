@@ -6,15 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from bot.domain.catalog import Catalog
 from bot.domain.upscale import image_model, upscale_target
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return Catalog.load()
 
 
 def test_a_1k_image_upscales_to_4k(catalog: Catalog) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -16,6 +17,7 @@ from bot.domain.job_states import JobState
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.store import Store
+from simulator import Simulator
 from tests.discord_world import InjectedInteraction, Message, World
 
 #: Simulator speed and POLL_SCALE: model times and the poll schedule at 1/100.
@@ -34,6 +36,16 @@ class App:
         return self.runtime.store
 
 
+class Clock:
+    """Real time, moved forward by ``offset`` seconds when a test says so."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
 @asynccontextmanager
 async def started(
     run_bot: Callable[..., Any],
@@ -41,9 +53,12 @@ async def started(
     settings: Settings,
     *,
     interval: float = FAST,
+    clock: Callable[[], float] = time.time,
 ) -> AsyncIterator[App]:
-    """The whole bot on a Runtime, as ``python -m bot`` starts it."""
-    async with Runtime(settings, Catalog.load(), progress_interval=interval) as runtime:
+    """The whole bot on a Runtime, as ``python -m bot`` starts it (on ``clock``)."""
+    async with Runtime(
+        settings, Catalog.load(), progress_interval=interval, clock=clock
+    ) as runtime:
         bot = make_bot(services=runtime.services())
         async with run_bot(bot):
             yield App(runtime, bot)
@@ -96,6 +111,16 @@ async def refusal(ix: InjectedInteraction) -> str:
     return ix.original.embed_text()
 
 
+async def as_moderator(
+    world: World, name: str, options: Mapping[str, Any] | None = None, **kwargs: Any
+) -> Message:
+    """The private answer to ``/name`` run by the moderator (``kwargs`` go to ``slash``:
+    ``locale``, ``channel``)."""
+    message = await answer(await world.slash(name, options or {}, user=world.moderator, **kwargs))
+    assert message.ephemeral
+    return message
+
+
 async def run_to_the_end(world: World, app: App, ix: InjectedInteraction) -> tuple[Job, Message]:
     """The job behind a command's card once it is delivered, and its result message."""
     message = await card(ix)
@@ -104,3 +129,21 @@ async def run_to_the_end(world: World, app: App, ix: InjectedInteraction) -> tup
     assert job.state == JobState.DELIVERED, f"job {job_id} ended {job.state}: {job.failure_message}"
     result = world.message(job.result_message_ids[-1])
     return job, result
+
+
+async def delivered(
+    world: World, app: App, options: dict[str, Any], command: str = "imagine"
+) -> tuple[Job, Message]:
+    """``/command`` with ``options`` run to a delivered job, and its result message."""
+    return await run_to_the_end(world, app, await world.slash(command, options))
+
+
+async def nothing_happened(app: App, sim: Simulator) -> None:
+    """No job was stored and nothing reached Max API."""
+    assert await app.store.count_by_state() == {}
+    assert not sim.submissions
+
+
+def spoilers(message: Message) -> list[bool]:
+    """For each file of ``message``: is it sent as a spoiler?"""
+    return [f.filename.startswith("SPOILER_") for f in message.files]

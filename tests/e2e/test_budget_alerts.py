@@ -6,56 +6,20 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import Any
 
 from PIL import Image
 
 from bot.discord_io.client import AtelierBot
-from bot.domain.catalog import Catalog
 from bot.domain.quota import Limits, period_keys
-from bot.runtime import Runtime
 from bot.settings import Settings
-from tests.discord_world import Message, World
-from tests.e2e.support import FAST, App, answer, card, job_id_of, refusal
+from tests.discord_world import World
+from tests.e2e.support import App, Clock, answer, as_moderator, card, job_id_of, refusal, started
 
 DAY_SECONDS = 86_400
 ALERT = "**Budget alert**"
 CHART = "usage-30-days.png"
-
-
-class Clock:
-    """Real time, moved forward by ``offset`` seconds when a test says so."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-
-@asynccontextmanager
-async def up(
-    run_bot: Callable[..., Any],
-    make_bot: Callable[..., AtelierBot],
-    settings: Settings,
-    clock: Clock,
-) -> AsyncIterator[App]:
-    """The whole bot on a Runtime (as ``python -m bot`` starts it), on ``clock``."""
-    async with Runtime(settings, Catalog.load(), progress_interval=FAST, clock=clock) as runtime:
-        bot = make_bot(services=runtime.services())
-        async with run_bot(bot):
-            yield App(runtime, bot)
-
-
-async def as_moderator(
-    world: World, name: str, options: dict[str, Any] | None = None, locale: str = "en-US"
-) -> Message:
-    ix = await world.slash(name, options or {}, user=world.moderator, locale=locale)
-    message = await answer(ix)
-    assert message.ephemeral
-    return message
 
 
 async def imagine(world: World, count: int = 1) -> None:
@@ -93,7 +57,7 @@ async def test_50_80_100_percent_each_alert_once_across_a_restart_and_again_tomo
     runtime_settings: Settings,
 ) -> None:
     clock = Clock()
-    async with up(run_bot, make_bot, runtime_settings, clock) as first:
+    async with started(run_bot, make_bot, runtime_settings, clock=clock) as first:
         await first.store.set_limits(world.guild.id, "guild", 0, Limits(jobs_at_once=10))
         await as_moderator(world, "settings audit", {"channel": world.art_channel})
         await as_moderator(world, "settings budget", {"daily_usd": 1.0})
@@ -109,7 +73,7 @@ async def test_50_80_100_percent_each_alert_once_across_a_restart_and_again_tomo
         posted = await alerts_once_quiet(world, first, 2)
         assert "spent $0.80 of this server's $1.00 daily budget (80 %)" in posted[1]
 
-    async with up(run_bot, make_bot, runtime_settings, clock) as second:
+    async with started(run_bot, make_bot, runtime_settings, clock=clock) as second:
         await imagine(world)  # 90 %: nothing new, though this process never posted
         assert len(await alerts_once_quiet(world, second, 2)) == 2
         await imagine(world)  # 100 %
@@ -138,7 +102,7 @@ async def test_the_alert_reads_in_the_server_s_language_and_waits_for_an_audit_c
     runtime_settings: Settings,
 ) -> None:
     world.guild.locale = "zh-CN"
-    async with up(run_bot, make_bot, runtime_settings, Clock()) as app:
+    async with started(run_bot, make_bot, runtime_settings) as app:
         await app.store.set_limits(world.guild.id, "guild", 0, Limits(jobs_at_once=10))
         await as_moderator(world, "settings budget", {"daily_usd": 0.5})
         await imagine(world, 3)  # 60 %, and no audit channel: nothing kept
@@ -158,7 +122,7 @@ async def test_a_moderators_usage_carries_the_chart_and_a_members_does_not(
     make_bot: Callable[..., AtelierBot],
     runtime_settings: Settings,
 ) -> None:
-    async with up(run_bot, make_bot, runtime_settings, Clock()):
+    async with started(run_bot, make_bot, runtime_settings):
         await imagine(world, 2)
         member = await answer(await world.slash("usage show"))
         assert member.ephemeral and not member.files and len(member.embeds) == 1

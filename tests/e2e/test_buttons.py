@@ -18,22 +18,15 @@ from tests.discord_world import InjectedInteraction, Member, Message, World
 from tests.e2e.support import (
     App,
     card,
+    delivered,
     job_id_of,
     job_when,
     refusal,
-    run_to_the_end,
     settled,
     started,
 )
 
 S = JobState
-
-
-async def delivered(
-    world: World, app: App, options: dict[str, Any], command: str = "imagine"
-) -> tuple[Job, Message]:
-    ix = await world.slash(command, options)
-    return await run_to_the_end(world, app, ix)
 
 
 async def new_card(ix: InjectedInteraction, app: App) -> Job:

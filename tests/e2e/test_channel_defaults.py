@@ -9,18 +9,13 @@ from typing import Any
 
 from bot.domain.presets import option_defaults
 from simulator import Simulator
-from tests.discord_world import Channel, Message, World
-from tests.e2e.support import App, answer, card, job_id_of, refusal, run_to_the_end, settled
+from tests.discord_world import Channel, World
+from tests.e2e.support import App, card, job_id_of, refusal, run_to_the_end, settled
+from tests.e2e.support import as_moderator as moderator
 
 SEEDREAM = "seedream-4.5"
 BUILT_IN = "nano-banana-2"  # the catalogue's default image model
 SERVERS = "seedream-4"
-
-
-async def moderator(world: World, name: str, options: dict[str, Any], **kwargs: Any) -> Message:
-    message = await answer(await world.slash(name, options, user=world.moderator, **kwargs))
-    assert message.ephemeral
-    return message
 
 
 async def imagine(

@@ -6,7 +6,6 @@ without an answer release the reservation; the hold outlives a restart."""
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,18 +13,26 @@ from typing import Any
 import pytest
 
 from bot.discord_io.client import AtelierBot
-from bot.domain.catalog import Catalog
 from bot.domain.confirmation import CONFIRM_SECONDS
 from bot.domain.job import Job
 from bot.domain.job_states import JobState
 from bot.domain.quota import period_keys
-from bot.runtime import Runtime
 from bot.services import confirmation
 from bot.settings import Settings
 from bot.store import Store
 from simulator import Simulator
 from tests.discord_world import InjectedInteraction, Message, World
-from tests.e2e.support import FAST, App, answer, card, job_id_of, job_when, refusal, settled
+from tests.e2e.support import (
+    App,
+    Clock,
+    answer,
+    card,
+    job_id_of,
+    job_when,
+    refusal,
+    settled,
+    started,
+)
 from tests.helpers.jobs import lift_limits
 
 S = JobState
@@ -33,16 +40,6 @@ QUESTION = (
     "Job #{id} will cost about **$3.20** (Veo 3.1 Quality, 8 s at $0.40/s = $3.20, "
     "estimated). Confirm within 2 minutes to start it; nothing goes to Max API before you do."
 )
-
-
-class Clock:
-    """Real time, moved forward by ``offset`` seconds when a test says so."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
 
 
 @asynccontextmanager
@@ -55,13 +52,10 @@ async def up(
 ) -> AsyncIterator[App]:
     """The whole bot on a Runtime (as ``python -m bot`` starts it), on ``clock``; limits
     lifted, the built-in threshold ($0.50) back on."""
-    async with Runtime(settings, Catalog.load(), progress_interval=FAST, clock=clock) as runtime:
-        bot = make_bot(services=runtime.services())
-        async with run_bot(bot):
-            app = App(runtime, bot)
-            await lift_limits(app.store, guild_id)
-            await app.store.update_guild_config(guild_id, confirm_above_usd=0.5)
-            yield app
+    async with started(run_bot, make_bot, settings, clock=clock) as app:
+        await lift_limits(app.store, guild_id)
+        await app.store.update_guild_config(guild_id, confirm_above_usd=0.5)
+        yield app
 
 
 @pytest.fixture(autouse=True)

@@ -6,24 +6,22 @@ from __future__ import annotations
 
 from bot.domain.job_states import JobState
 from simulator import Simulator
-from tests.discord_world import Message, World
-from tests.e2e.support import App, answer, card, job_id_of, refusal, run_to_the_end, settled
+from tests.discord_world import World
+from tests.e2e.support import (
+    App,
+    answer,
+    card,
+    job_id_of,
+    refusal,
+    run_to_the_end,
+    settled,
+    spoilers,
+)
+from tests.e2e.support import as_moderator as moderator
 
 S = JobState
 ZH = "zh-CN"
 SPICY = {"prompt": "a dance [sim:seconds=2]", "mode": "spicy", "duration": 6}
-
-
-async def moderator(
-    world: World, name: str, options: dict[str, object], locale: str = "en-US"
-) -> Message:
-    message = await answer(await world.slash(name, options, user=world.moderator, locale=locale))
-    assert message.ephemeral
-    return message
-
-
-def spoilers(message: Message) -> list[bool]:
-    return [f.filename.startswith("SPOILER_") for f in message.files]
 
 
 async def test_results_in_a_spoiler_channel_are_spoilers(world: World, app: App) -> None:

@@ -6,33 +6,20 @@ until they set notify:dm again. The runtime runs on a clock the test moves forwa
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
 from bot.discord_io.client import AtelierBot
-from bot.domain.catalog import Catalog
 from bot.domain.job import Job
 from bot.domain.job_states import JobState
-from bot.runtime import Runtime
 from bot.settings import Settings
 from simulator import Simulator
 from tests.discord_world import Channel, World
-from tests.e2e.support import FAST, App, answer, card, job_id_of, job_when, settled
+from tests.e2e.support import App, Clock, answer, card, job_id_of, job_when, settled, started
 
 SLOW = "a slow fox [sim:seconds=300]"  # 3 s at the simulator's speed
-
-
-class Clock:
-    """Real time, moved forward by ``offset`` seconds when a test says so."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
 
 
 @pytest.fixture
@@ -54,12 +41,8 @@ async def app(
     runtime_settings: Settings,
     clock: Clock,
 ) -> AsyncIterator[App]:
-    async with Runtime(
-        runtime_settings, Catalog.load(), progress_interval=FAST, clock=clock
-    ) as runtime:
-        bot = make_bot(services=runtime.services())
-        async with run_bot(bot):
-            yield App(runtime, bot)
+    async with started(run_bot, make_bot, runtime_settings, clock=clock) as running:
+        yield running
 
 
 async def notify_dm(world: World) -> None:

@@ -6,39 +6,37 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
 from bot.discord_io.client import AtelierBot
-from bot.domain.catalog import Catalog, GenerationRequest
+from bot.domain.catalog import GenerationRequest
 from bot.domain.job import Job
 from bot.domain.job_states import JobState
 from bot.domain.quota import Charge, Grant, Limits, period_keys
-from bot.runtime import Runtime
 from bot.services.jobs import Requester
 from bot.settings import Settings
 from bot.store import Store
 from tests.discord_world import Member, Message, World
-from tests.e2e.support import FAST, App, answer, card, job_id_of, refusal, run_to_the_end
+from tests.e2e.support import (
+    App,
+    Clock,
+    answer,
+    as_moderator,
+    card,
+    job_id_of,
+    refusal,
+    run_to_the_end,
+    started,
+)
 from tests.helpers.store import job_values
 
 S = JobState
 ZH = "zh-CN"
 DAY_SECONDS = 86_400
 PRICE = "$0.100"  # nano-banana-2, the server's default image model here
-
-
-class Clock:
-    """Real time, moved forward by ``offset`` seconds when a test says so."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
 
 
 @pytest.fixture
@@ -54,25 +52,13 @@ async def app(
     clock: Clock,
 ) -> AsyncIterator[App]:
     """The whole bot, as ``tests/e2e/conftest.py`` starts it, on the test's clock."""
-    async with Runtime(
-        runtime_settings, Catalog.load(), progress_interval=FAST, clock=clock
-    ) as runtime:
-        bot = make_bot(services=runtime.services())
-        async with run_bot(bot):
-            yield App(runtime, bot)
+    async with started(run_bot, make_bot, runtime_settings, clock=clock) as running:
+        yield running
 
 
 @pytest.fixture
 def store(app: App) -> Store:
     return app.store
-
-
-async def as_moderator(
-    world: World, name: str, options: dict[str, Any], locale: str = "en-US"
-) -> Message:
-    message = await answer(await world.slash(name, options, user=world.moderator, locale=locale))
-    assert message.ephemeral
-    return message
 
 
 async def imagine(world: World, prompt: str, locale: str = "en-US") -> Any:

@@ -14,7 +14,15 @@ from bot.domain.job_states import JobState
 from bot.domain.quota import period_keys
 from simulator import Simulator
 from tests.discord_world import World
-from tests.e2e.support import App, card, job_id_of, refusal, run_to_the_end, settled
+from tests.e2e.support import (
+    App,
+    card,
+    job_id_of,
+    nothing_happened,
+    refusal,
+    run_to_the_end,
+    settled,
+)
 
 S = JobState
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -24,11 +32,6 @@ ZH = "zh-CN"
 def no_traceback(caplog: pytest.LogCaptureFixture) -> None:
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
     assert not errors, [r.getMessage() for r in errors]
-
-
-async def nothing_happened(app: App, sim: Simulator) -> None:
-    assert await app.store.count_by_state() == {}
-    assert not sim.submissions
 
 
 # -- prompts -----------------------------------------------------------------------------

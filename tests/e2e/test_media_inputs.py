@@ -9,7 +9,7 @@ from typing import Any
 
 from simulator import Simulator
 from tests.discord_world import World
-from tests.e2e.support import App, card, job_id_of, refusal
+from tests.e2e.support import App, card, job_id_of, nothing_happened, refusal
 from tests.media_files import mp4, wav
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -24,11 +24,6 @@ async def submitted(sim: Simulator) -> dict[str, Any]:
     await sim.wait_for(lambda: bool(sim.submissions))
     body: dict[str, Any] = sim.submissions[0].body
     return body
-
-
-async def nothing_happened(app: App, sim: Simulator) -> None:
-    assert await app.store.count_by_state() == {}
-    assert not sim.submissions
 
 
 async def test_imagine_sends_four_images_to_a_model_taking_ten(

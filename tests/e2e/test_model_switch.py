@@ -5,24 +5,25 @@ result buttons; it leaves autocomplete and the Animate picker, shows as paused i
 
 from __future__ import annotations
 
-from typing import Any
-
 from bot.domain.job_states import JobState
 from simulator import Simulator
 from tests.discord_world import Message, World
-from tests.e2e.support import App, answer, card, job_id_of, refusal, run_to_the_end, settled
+from tests.e2e.support import (
+    App,
+    answer,
+    as_moderator,
+    card,
+    job_id_of,
+    refusal,
+    run_to_the_end,
+    settled,
+)
 
 PAUSED = "nano-banana-2"
 REASON = "Too expensive this week."
 SAID = (
     f"Moderators paused `{PAUSED}` in this server: Too expensive this week. Choose another model."
 )
-
-
-async def as_moderator(world: World, name: str, options: dict[str, Any]) -> Message:
-    message = await answer(await world.slash(name, options, user=world.moderator))
-    assert message.ephemeral
-    return message
 
 
 async def pause(world: World, model: str = PAUSED, reason: str | None = REASON) -> Message:

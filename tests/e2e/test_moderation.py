@@ -29,7 +29,7 @@ from bot.runtime import Runtime
 from bot.services.jobs import Requester
 from bot.store import Store
 from tests.discord_world import InjectedInteraction, Member, Message, World
-from tests.e2e.support import answer
+from tests.e2e.support import answer, as_moderator
 
 S = JobState
 SCALE = 0.01
@@ -41,12 +41,6 @@ MANAGE_GUILD = str(discord.Permissions(manage_guild=True).value)
 def store(runtime: Runtime) -> Store:
     assert runtime.store is not None
     return runtime.store
-
-
-async def as_moderator(world: World, name: str, options: dict[str, Any] | None = None) -> Message:
-    message = await answer(await world.slash(name, options or {}, user=world.moderator))
-    assert message.ephemeral
-    return message
 
 
 async def accept(runtime: Runtime, world: World, prompt: str, user: Member | None = None) -> Job:

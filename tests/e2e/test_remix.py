@@ -13,15 +13,9 @@ from bot.domain.job_states import JobState
 from simulator import Simulator
 from tests.discord_world import InjectedInteraction, Message, World
 from tests.discord_world.modals import text_inputs
-from tests.e2e.support import App, card, job_id_of, refusal, run_to_the_end, settled
+from tests.e2e.support import App, card, delivered, job_id_of, refusal, settled
 
 S = JobState
-
-
-async def delivered(
-    world: World, app: App, options: dict[str, Any], command: str = "imagine"
-) -> tuple[Job, Message]:
-    return await run_to_the_end(world, app, await world.slash(command, options))
 
 
 async def open_remix(world: World, result: Message, job: Job, **kwargs: Any) -> InjectedInteraction:

@@ -12,7 +12,7 @@ from bot.discord_io.client import AtelierBot
 from bot.domain.job import Job
 from bot.settings import Settings
 from tests.discord_world import Channel, InjectedInteraction, Message, World
-from tests.e2e.support import App, answer, refusal, run_to_the_end, started
+from tests.e2e.support import App, answer, refusal, run_to_the_end, spoilers, started
 
 
 async def delivered(world: World, app: App, prompt: str = "a fox") -> tuple[Job, Message]:
@@ -23,10 +23,6 @@ async def with_audit_channel(world: World, app: App) -> Channel:
     modlog = world.add_channel("mod-log")
     await app.store.update_guild_config(world.guild.id, audit_channel_id=modlog.id)
     return modlog
-
-
-def spoilers(message: Message) -> list[bool]:
-    return [f.filename.startswith("SPOILER_") for f in message.files]
 
 
 async def review_post(world: World, channel: Channel, job: Job) -> Message:

@@ -5,20 +5,13 @@ that is sent and shown on the card; an unknown style is refused and costs nothin
 
 from __future__ import annotations
 
-from typing import Any
-
 from simulator import Simulator
-from tests.discord_world import Message, World
-from tests.e2e.support import App, answer, card, job_id_of, refusal, run_to_the_end, settled
+from tests.discord_world import World
+from tests.e2e.support import App, card, job_id_of, refusal, run_to_the_end, settled
+from tests.e2e.support import as_moderator as moderator
 
 NOIR = "black and white, hard shadows"
 CLEAN = "avoid text, watermarks and logos"
-
-
-async def moderator(world: World, name: str, options: dict[str, Any], **kwargs: Any) -> Message:
-    message = await answer(await world.slash(name, options, user=world.moderator, **kwargs))
-    assert message.ephemeral
-    return message
 
 
 async def add_styles(world: World) -> None:

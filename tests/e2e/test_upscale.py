@@ -3,20 +3,10 @@ for, and the new job it starts for the clicker."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from bot.domain.job import Job
 from bot.domain.job_states import JobState
 from simulator import Simulator
-from tests.discord_world import Message, World
-from tests.e2e.support import App, card, job_id_of, run_to_the_end, settled
-
-
-async def delivered(
-    world: World, app: App, options: dict[str, Any], command: str = "imagine"
-) -> tuple[Job, Message]:
-    ix = await world.slash(command, options)
-    return await run_to_the_end(world, app, ix)
+from tests.discord_world import World
+from tests.e2e.support import App, card, delivered, job_id_of, settled
 
 
 async def test_upscale_shows_only_below_the_highest_resolution(world: World, app: App) -> None:

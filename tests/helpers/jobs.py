@@ -18,7 +18,7 @@ from bot.domain.catalog import Catalog, GenerationRequest
 from bot.domain.job import Job
 from bot.domain.job_states import UPSTREAM, JobState
 from bot.domain.poll_schedule import PollSchedule
-from bot.domain.quota import Limits
+from bot.domain.quota import Limits, period_keys
 from bot.maxapi import MaxApiClient
 from bot.services.cluster import new_process_id
 from bot.services.jobs import JobService, Requester
@@ -162,6 +162,13 @@ async def harness(
         await http.close()
         await sim.stop()
         await store.close()
+
+
+async def charge_of(h: Harness, job_id: int) -> str:
+    """The state of the job's charge: reserved, settled or refunded."""
+    day, _ = period_keys(h.jobs.clock())
+    rows = await h.store.charges_in(REQUESTER.guild_id or 0, day, day)
+    return next(str(r["state"]) for r in rows if r["job_id"] == job_id)
 
 
 async def follow(h: Harness, job_id: int, within: float = 10.0) -> Job:

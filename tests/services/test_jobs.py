@@ -31,6 +31,7 @@ from tests.helpers.jobs import (
     SCALE,
     VIDEO,
     Harness,
+    charge_of,
     follow,
     harness,
 )
@@ -311,13 +312,6 @@ async def test_accept_returns_the_job_as_stored_and_queues_it_in_its_guild(h: Ha
 
 
 # ------------------------------------------------------------------ what a cancel costs
-
-
-async def charge_of(h: Harness, job_id: int) -> str:
-    """The state of the job's charge: reserved, settled or refunded."""
-    day, _ = period_keys(h.jobs.clock())
-    rows = await h.store.charges_in(REQUESTER.guild_id or 0, day, day)
-    return next(str(r["state"]) for r in rows if r["job_id"] == job_id)
 
 
 async def images_counted_today(h: Harness) -> int:

@@ -13,7 +13,6 @@ import pytest
 from bot import maxapi
 from bot.domain.catalog import GenerationRequest
 from bot.domain.job_states import JobState
-from bot.domain.quota import period_keys
 from bot.domain.units import human_duration
 from bot.services.submit_retry import (
     BUSY_REASON,
@@ -22,7 +21,7 @@ from bot.services.submit_retry import (
     is_busy,
     next_try,
 )
-from tests.helpers.jobs import IMAGE, REQUESTER, Harness, harness
+from tests.helpers.jobs import IMAGE, REQUESTER, Harness, charge_of, harness
 
 S = JobState
 
@@ -31,12 +30,6 @@ S = JobState
 async def h(store_target: str) -> AsyncIterator[Harness]:
     async with harness(store_target) as running:
         yield running
-
-
-async def charge_of(h: Harness, job_id: int) -> str:
-    day, _ = period_keys(h.jobs.clock())
-    rows = await h.store.charges_in(REQUESTER.guild_id or 0, day, day)
-    return next(str(r["state"]) for r in rows if r["job_id"] == job_id)
 
 
 def submit_statuses(h: Harness) -> list[int | None]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -17,13 +16,6 @@ from tests.helpers.store import job_values
 S = JobState
 DAY, MONTH = "2026-12-05", "2026-12"
 GUILD, USER = 1, 3  # job_values' guild and member
-
-
-@pytest.fixture
-async def store(store_target: str) -> AsyncIterator[Store]:
-    opened = await Store.open(store_target)
-    yield opened
-    await opened.close()
 
 
 async def charged(store: Store, usd: float = 0.5, *, end: JobState = S.DELIVERED) -> Job:

@@ -3,10 +3,6 @@ the total, searched by prompt (any case; ``%`` and ``_`` are plain characters)."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from bot.domain.job import Job
 from bot.domain.job_states import JobState
 from bot.store import Store
@@ -16,13 +12,6 @@ from tests.helpers.store import job_values
 GUILD = 1
 ME = 3
 OTHER = 4
-
-
-@pytest.fixture
-async def store(store_target: str) -> AsyncIterator[Store]:
-    opened = await Store.open(store_target)
-    yield opened
-    await opened.close()
 
 
 async def made(store: Store, prompt: str, *, user: int = ME, guild: int = GUILD) -> Job:

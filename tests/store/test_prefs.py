@@ -4,19 +4,9 @@ on PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-
-import pytest
 
 from bot.store import Store
 from tests.helpers.store import job_values
-
-
-@pytest.fixture
-async def store(store_target: str) -> AsyncIterator[Store]:
-    s = await Store.open(store_target)
-    yield s
-    await s.close()
 
 
 async def test_preferences_are_per_member_and_server_and_set_one_at_a_time(store: Store) -> None:

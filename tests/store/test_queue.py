@@ -3,10 +3,6 @@ oldest first, a slice with the total, and a member's places in the server's queu
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from bot.domain.job import Job
 from bot.domain.job_states import JobState
 from bot.services.queue import PER_PAGE, page_count, read_page, read_places
@@ -16,13 +12,6 @@ from tests.helpers.store import job_values
 S = JobState
 GUILD = 1
 OTHER_GUILD = 9
-
-
-@pytest.fixture
-async def store(store_target: str) -> AsyncIterator[Store]:
-    opened = await Store.open(store_target)
-    yield opened
-    await opened.close()
 
 
 async def job_in(store: Store, state: JobState, *, user: int = 3, guild: int = GUILD) -> Job:

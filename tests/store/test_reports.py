@@ -4,18 +4,8 @@ result, one review per result whoever reports first, and a decision taken once."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-
-import pytest
 
 from bot.store import Store
-
-
-@pytest.fixture
-async def store(store_target: str) -> AsyncIterator[Store]:
-    s = await Store.open(store_target)
-    yield s
-    await s.close()
 
 
 async def test_a_member_reports_a_result_once_and_the_first_report_opens_the_review(

@@ -16,14 +16,6 @@ from tests.helpers.store import job_values
 S = JobState
 
 
-@pytest.fixture
-async def store(store_target: str):  # type: ignore[no-untyped-def]
-    """A store on SQLite, then on PostgreSQL."""
-    s = await Store.open(store_target)
-    yield s
-    await s.close()
-
-
 async def charge(store: Store, day: str, usd: float, **values: Any) -> int:
     job = await store.create_job_with_charge(
         job_values(**values), Charge(1, 0, usd), (day, day[:7]), lambda _: None

@@ -55,14 +55,6 @@ def insert_old_job(
     )
 
 
-@pytest.fixture
-async def store(store_target: str):  # type: ignore[no-untyped-def]
-    """A store on SQLite, then on PostgreSQL: every test that takes it runs on both."""
-    s = await Store.open(store_target)
-    yield s
-    await s.close()
-
-
 def test_migrations_are_append_only() -> None:
     names = [m.name for m in migrations._migrations]
     assert names[: len(RELEASED_MIGRATIONS)] == RELEASED_MIGRATIONS

@@ -25,11 +25,6 @@ S = JobState
 NOW = 1_800_000_000.0
 
 
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return Catalog.load()
-
-
 def make_job(**values: Any) -> Job:
     base: dict[str, Any] = {
         "id": 12,
