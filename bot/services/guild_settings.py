@@ -47,6 +47,23 @@ class Change:
     summary: str
 
 
+async def audited(
+    audit: AuditLog,
+    guild_id: int,
+    actor_id: int,
+    action: str,
+    config: GuildConfig,
+    summary: Callable[[str | None], str],
+    locale: str | None,
+    *,
+    target: str | None = None,
+    **detail: Any,
+) -> Change:
+    """Audit a change (in English) and say it back in the reader's ``locale``."""
+    await audit.change(guild_id, actor_id, action, target, summary(None), **detail)
+    return Change(config, summary(locale))
+
+
 class GuildSettingsService:
     """Reads and edits one server's settings."""
 
@@ -78,8 +95,9 @@ class GuildSettingsService:
         **detail: Any,
     ) -> Change:
         """Audit a change (in English) and say it back in the reader's ``locale``."""
-        await self.audit.change(guild_id, actor_id, action, target, summary(None), **detail)
-        return Change(config, summary(locale))
+        return await audited(
+            self.audit, guild_id, actor_id, action, config, summary, locale, target=target, **detail
+        )
 
     async def set_channels(
         self,

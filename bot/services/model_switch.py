@@ -77,10 +77,17 @@ async def pause(
             return t(loc, "paused `{model}`: {reason}", model=model_id, reason=why)
         return t(loc, "paused `{model}`", model=model_id)
 
-    await settings.audit.change(
-        guild_id, actor_id, "settings.models", model_id, summary(None), paused=model_id, reason=why
+    return await settings.changed(
+        guild_id,
+        actor_id,
+        "settings.models",
+        updated,
+        summary,
+        locale,
+        target=model_id,
+        paused=model_id,
+        reason=why,
     )
-    return Change(updated, summary(locale))
 
 
 async def resume(
@@ -103,10 +110,16 @@ async def resume(
     def summary(loc: str | None) -> str:
         return t(loc, "resumed `{model}`: members can use it again", model=model_id)
 
-    await settings.audit.change(
-        guild_id, actor_id, "settings.models", model_id, summary(None), resumed=model_id
+    return await settings.changed(
+        guild_id,
+        actor_id,
+        "settings.models",
+        updated,
+        summary,
+        locale,
+        target=model_id,
+        resumed=model_id,
     )
-    return Change(updated, summary(locale))
 
 
 def paused_text(config: GuildConfig, locale: str | None) -> str:

@@ -12,7 +12,7 @@ from bot.domain.errors import UserFacingError
 from bot.domain.guild_config import GuildConfig
 from bot.domain.job import Job
 from bot.services.audit import AuditLog, target_for
-from bot.services.guild_settings import Change
+from bot.services.guild_settings import Change, audited
 from bot.store import Store
 from bot.text.i18n import t
 
@@ -122,15 +122,17 @@ class ReportService:
                 return t(loc, "results posted in {channel} are now spoilers", channel=channel)
             return t(loc, "results posted in {channel} are no longer spoilers", channel=channel)
 
-        await self.audit.change(
+        return await audited(
+            self.audit,
             guild_id,
             actor_id,
             "settings.spoiler",
-            target_for("channel", channel_id),
-            summary(None),
+            updated,
+            summary,
+            locale,
+            target=target_for("channel", channel_id),
             spoiler=on,
         )
-        return Change(updated, summary(locale))
 
     async def set_adult(
         self, guild_id: int, actor_id: int, allowed: bool, locale: str | None
@@ -147,7 +149,13 @@ class ReportService:
                 )
             return t(loc, "adult values (such as Grok's spicy mode) are refused everywhere")
 
-        await self.audit.change(
-            guild_id, actor_id, "settings.adult", None, summary(None), adult_allowed=allowed
+        return await audited(
+            self.audit,
+            guild_id,
+            actor_id,
+            "settings.adult",
+            updated,
+            summary,
+            locale,
+            adult_allowed=allowed,
         )
-        return Change(updated, summary(locale))
