@@ -21,7 +21,12 @@ from bot.domain.presets import (
 )
 from bot.domain.word_filter import find_banned
 from bot.services.audit import target_for
-from bot.services.guild_settings import RESET_KEYWORDS, Change, GuildSettingsService
+from bot.services.guild_settings import (
+    RESET_KEYWORDS,
+    Change,
+    GuildSettingsService,
+    check_option,
+)
 from bot.text.i18n import t
 
 #: How each value of a channel's defaults is named, in a list of them.
@@ -50,20 +55,6 @@ def channel_lines(config: GuildConfig, locale: str | None) -> list[str]:
         for channel, chosen in sorted(config.channel_defaults.items())
         if chosen
     ]
-
-
-def _checked_option(settings: GuildSettingsService, key: str, value: str) -> str:
-    """A ratio or resolution some enabled model takes (a job's model that does not take
-    it falls back to the server's default, then to its own)."""
-    for model in settings.catalog.enabled():
-        spec = model.option(OPTION_FIELDS[key])
-        if spec is not None and spec.normalise(value) is not None:
-            return value
-    raise UserFacingError(
-        "No model takes {option} {value}: see /models for the values.",
-        option=key,
-        value=value,
-    )
 
 
 def _check_usable(config: GuildConfig, model_id: str) -> None:
@@ -148,7 +139,7 @@ async def set_channel_defaults(
             media: Media = "image" if key == "image_model" else "video"
             values[key] = settings.check_model(value, media)
         else:
-            values[key] = _checked_option(settings, key, value)
+            values[key] = check_option(settings.catalog, key, value)
 
     def edit(config: GuildConfig) -> dict[str, Any]:
         """Runs in the store's transaction: a refusal here stores nothing."""

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from bot.domain.catalog import Catalog, Media
+from bot.domain.catalog import OPTION_FIELDS, Catalog, Media
 from bot.domain.errors import UserFacingError
 from bot.domain.guild_config import ChannelMode, GuildConfig
 from bot.domain.quota import OperatorCap
@@ -62,6 +62,30 @@ async def audited(
     """Audit a change (in English) and say it back in the reader's ``locale``."""
     await audit.change(guild_id, actor_id, action, target, summary(None), **detail)
     return Change(config, summary(locale))
+
+
+def check_model(catalog: Catalog, model_id: str, media: Media) -> str:
+    """The id of an enabled model of this media, or a refusal saying why not."""
+    model_id = model_id.strip()
+    if not any(m.id == model_id for m in catalog.enabled()):
+        raise UserFacingError("Unknown model `{model}`: see /models for the list.", model=model_id)
+    if catalog.get(model_id).media != media:
+        raise UserFacingError("`{model}` is not an {media} model.", model=model_id, media=media)
+    return model_id
+
+
+def check_option(catalog: Catalog, key: str, value: str) -> str:
+    """A ratio or resolution some enabled model takes (a job whose model does not take it
+    falls back to the next default in line)."""
+    for model in catalog.enabled():
+        spec = model.option(OPTION_FIELDS[key])
+        if spec is not None and spec.normalise(value) is not None:
+            return value
+    raise UserFacingError(
+        "No model takes {option} {value}: see /models for the values.",
+        option=key,
+        value=value,
+    )
 
 
 class GuildSettingsService:
@@ -329,14 +353,7 @@ class GuildSettingsService:
 
     def check_model(self, model_id: str, media: Media) -> str:
         """The id of an enabled model of this media, or a refusal saying why not."""
-        model_id = model_id.strip()
-        if not self.enabled(model_id):
-            raise UserFacingError(
-                "Unknown model `{model}`: see /models for the list.", model=model_id
-            )
-        if self.catalog.get(model_id).media != media:
-            raise UserFacingError("`{model}` is not an {media} model.", model=model_id, media=media)
-        return model_id
+        return check_model(self.catalog, model_id, media)
 
     async def set_models(
         self,

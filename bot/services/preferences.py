@@ -8,19 +8,18 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from bot.domain.catalog import OPTION_FIELDS, Catalog, Media
+from bot.domain.catalog import Catalog, Media
 from bot.domain.errors import UserFacingError
 from bot.domain.guild_config import GuildConfig
 from bot.domain.job import Job
-from bot.services.guild_settings import RESET_KEYWORDS
+from bot.services.guild_settings import RESET_KEYWORDS, check_model, check_option
 from bot.store import Store
+from bot.store.prefs import PREF_COLUMNS
 
 #: What ``notify`` takes: ``channel`` (the default: nothing extra) or ``dm``.
 NOTIFY_VALUES = ("channel", "dm")
 #: A job that ran longer than this (accept to end) is told by DM to who asked for it.
 DM_AFTER_SECONDS = 120.0
-#: The options of ``/prefer set``, in the order they are shown.
-PREF_KEYS = ("image_model", "video_model", "ratio", "resolution", "notify")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +61,7 @@ class PreferenceService:
         self, guild_id: int, user_id: int, given: Mapping[str, str | None]
     ) -> dict[str, str]:
         """Set the options given ("default" drops one); the preferences as they now are."""
-        wanted = {k: v.strip() for k, v in given.items() if k in PREF_KEYS and v is not None}
+        wanted = {k: v.strip() for k, v in given.items() if k in PREF_COLUMNS and v is not None}
         if not wanted:
             raise UserFacingError(
                 "Give image_model, video_model, ratio, resolution or notify: what your jobs "
@@ -80,7 +79,7 @@ class PreferenceService:
             elif key == "notify":
                 values[key] = self._checked_notify(value)
             else:
-                values[key] = self._checked_option(key, value)
+                values[key] = check_option(self.catalog, key, value)
         saved = await self.store.set_member_prefs(guild_id, user_id, values, at=self.clock())
         if values.get("notify") == "dm":  # they may have opened their DMs since
             await self.store.clear_dm_closed(user_id)
@@ -94,33 +93,13 @@ class PreferenceService:
 
     def _checked_model(self, config: GuildConfig, model_id: str, media: Media) -> str:
         """An enabled model of this media that this server offers (allowed, not paused)."""
-        if model_id not in {m.id for m in self.catalog.enabled(media)}:
-            if model_id in {m.id for m in self.catalog.enabled()}:
-                raise UserFacingError(
-                    "`{model}` is not an {media} model.", model=model_id, media=media
-                )
-            raise UserFacingError(
-                "Unknown model `{model}`: see /models for the list.", model=model_id
-            )
+        model_id = check_model(self.catalog, model_id, media)
         if not config.model_offered(model_id):
             raise UserFacingError(
                 "`{model}` is not offered in this server right now: pick one from the list.",
                 model=model_id,
             )
         return model_id
-
-    def _checked_option(self, key: str, value: str) -> str:
-        """A ratio or resolution some enabled model takes (a job's model that does not take
-        it uses the channel's or the server's default instead)."""
-        for model in self.catalog.enabled():
-            spec = model.option(OPTION_FIELDS[key])
-            if spec is not None and spec.normalise(value) is not None:
-                return value
-        raise UserFacingError(
-            "No model takes {option} {value}: see /models for the values.",
-            option=key,
-            value=value,
-        )
 
     @staticmethod
     def _checked_notify(value: str) -> str:
