@@ -9,7 +9,6 @@ import contextlib
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import discord
 from discord import app_commands
@@ -30,6 +29,7 @@ from bot.discord_io.command_specs import (
     value_choices,
 )
 from bot.discord_io.launch import is_nsfw, launch
+from bot.discord_io.link_refresh import api_hosts
 from bot.discord_io.ui import locale_of
 from bot.domain.catalog import OPTION_FIELDS, GenerationRequest, Media, ValidationError
 from bot.domain.errors import NotAllowed, UserFacingError
@@ -108,13 +108,6 @@ def _info(attachment: discord.Attachment) -> AttachmentInfo:
     return AttachmentInfo(
         attachment.filename, attachment.size, attachment.url, attachment.content_type
     )
-
-
-def discord_hosts() -> frozenset[str]:
-    """Discord's host as discord.py reaches it: attachment links there are Discord's own
-    even when it is local (a test's Discord, a REST proxy)."""
-    host = urlsplit(discord.http.Route.BASE).hostname
-    return frozenset({host} if host else ())
 
 
 def _choices(choices: Iterable[Choice]) -> list[app_commands.Choice[Any]]:
@@ -197,7 +190,7 @@ class Generate(commands.Cog):
         media = [(_info(a), kind) for a, kind in references]
         urls = check_inputs(infos, media, real, locale=locale)
         # Their first bytes, before anything is reserved (within the 3 s the answer has).
-        hosts = discord_hosts()
+        hosts = api_hosts()
         found = await asyncio.gather(
             check_bytes(infos, allowed_hosts=hosts, locale=locale),
             check_media_bytes(media, real, allowed_hosts=hosts, locale=locale),

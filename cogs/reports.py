@@ -6,7 +6,6 @@ each click, so the buttons keep working after a restart."""
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import discord
 
@@ -19,7 +18,7 @@ from bot.discord_io.report_review import (
     review_view,
     set_spoiler,
 )
-from bot.discord_io.ui import is_moderator, locale_of, reply
+from bot.discord_io.ui import channel_of, is_moderator, locale_of, reply
 from bot.domain.errors import NotAllowed, UserFacingError
 from bot.domain.job import Job
 from bot.services.reports import Decision
@@ -93,9 +92,7 @@ class ReportButtons(ButtonActions):
             return None
         locale = guild_locale(interaction)
         try:
-            channel: Any = self.bot.get_channel(
-                config.audit_channel_id
-            ) or await self.bot.fetch_channel(config.audit_channel_id)
+            channel = await channel_of(self.bot, config.audit_channel_id)
             message = await channel.send(
                 embed=review_embed(job, interaction.user.id, locale),
                 view=review_view(job.id, locale),

@@ -10,11 +10,11 @@ import logging
 
 import discord
 
+from bot.discord_io.ui import channel_of, shown_prompt
 from bot.domain.job import Job
 from bot.domain.job_states import JobState
 from bot.store import Store
 from bot.text.i18n import t
-from bot.text.markdown import escape_markdown
 from bot.text.progress_card import failure_text
 
 log = logging.getLogger(__name__)
@@ -39,15 +39,13 @@ def ending_text(job: Job) -> str | None:
         return None
     locale = job.locale
     reason, charge = failure_text(job, locale)
-    prompt = job.prompt if len(job.prompt) <= 80 else job.prompt[:79] + "…"
-    prompt = discord.utils.escape_mentions(escape_markdown(prompt))
     return t(
         locale,
         "<@{user_id}> your {media} job #{job_id} ({prompt}) {title}. {reason}{charge}",
         user_id=job.user_id,
         media=t(locale, job.media),
         job_id=job.id,
-        prompt=prompt,
+        prompt=shown_prompt(job.prompt),
         title=t(locale, title),
         reason=reason,
         charge=charge,
@@ -73,8 +71,7 @@ class Announcer:
         # An undeliverable job's channel refused the bot, so a post there would fail too.
         if job.state != S.UNDELIVERABLE:
             try:
-                channel = self.client.get_channel(job.channel_id)
-                channel = channel or await self.client.fetch_channel(job.channel_id)
+                channel = await channel_of(self.client, job.channel_id)
                 if isinstance(channel, discord.abc.Messageable):
                     await channel.send(
                         text[:2000], allowed_mentions=owner_only(job), nonce=notice_nonce(job)

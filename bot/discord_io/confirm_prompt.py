@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.discord_io.card_answer import drop_unseen, follow_and_submit, send_card
-from bot.discord_io.ui import custom_id
+from bot.discord_io.ui import job_buttons
 from bot.domain.confirmation import cost_basis
 from bot.domain.job import Job
 from bot.services.jobs import JobService
@@ -25,23 +25,16 @@ log = logging.getLogger(__name__)
 #: The message an interaction's answer is, in a webhook's message route.
 ORIGINAL: Any = "@original"
 TOKEN_MARGIN = 30.0  # seconds: a token this close to its end is not used
+CONFIRM_BUTTONS = (
+    ("confirm", "Confirm", discord.ButtonStyle.success),
+    ("cancel", "Cancel", discord.ButtonStyle.secondary),
+)
 
 
 def confirm_view(job_id: int, locale: str | None) -> discord.ui.View:
     """Confirm and Cancel, layout only: ``atelier:confirm:<id>`` (``cogs/confirm.py``) and
     ``atelier:cancel:<id>`` (``cogs/buttons.py``) answer the clicks, after a restart too."""
-    view = discord.ui.View(timeout=None)
-    for label, action, style in (
-        ("Confirm", "confirm", discord.ButtonStyle.success),
-        ("Cancel", "cancel", discord.ButtonStyle.secondary),
-    ):
-        view.add_item(
-            discord.ui.Button(
-                label=t(locale, label), style=style, custom_id=custom_id(action, job_id)
-            )
-        )
-    view.stop()
-    return view
+    return job_buttons(job_id, CONFIRM_BUTTONS, locale)
 
 
 def question(services: Services, job: Job) -> str:

@@ -13,38 +13,37 @@ import logging
 import discord
 
 from bot.discord_io.announcer import TITLES
+from bot.discord_io.ui import shown_prompt
 from bot.domain.job import Job
 from bot.domain.job_states import JobState
 from bot.services.preferences import PreferenceService
 from bot.text.i18n import t
-from bot.text.markdown import escape_markdown
+from bot.text.job_pages import channel_url, jump_url
 
 log = logging.getLogger(__name__)
 
 #: Discord: "Cannot send messages to this user" (DMs closed, or no shared server).
 DMS_CLOSED = 50007
-PROMPT_SHOWN = 80
 ENDINGS = {JobState.DELIVERED: "is ready", **TITLES}
 
 
 def jump_link(job: Job) -> str:
     """The result's message, else the progress card, else the channel."""
-    where = f"https://discord.com/channels/{job.guild_id or '@me'}/{job.channel_id}"
     message_id = job.result_message_ids[0] if job.result_message_ids else job.progress_message_id
-    return f"{where}/{message_id}" if message_id else where
+    if message_id:
+        return jump_url(job.guild_id, job.channel_id, message_id)
+    return channel_url(job.guild_id, job.channel_id)
 
 
 def dm_text(job: Job) -> str:
     """One sentence in the owner's language: which job, how it ended, and where."""
     locale = job.locale
-    prompt = job.prompt if len(job.prompt) <= PROMPT_SHOWN else job.prompt[:79] + "…"
-    prompt = discord.utils.escape_mentions(escape_markdown(prompt))
     return t(
         locale,
         "Your {media} job #{job_id} ({prompt}) {ending}: {link}",
         media=t(locale, job.media),
         job_id=job.id,
-        prompt=prompt,
+        prompt=shown_prompt(job.prompt),
         ending=t(locale, ENDINGS.get(job.state, "ended")),
         link=jump_link(job),
     )

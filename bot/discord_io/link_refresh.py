@@ -11,6 +11,7 @@ import dataclasses
 import logging
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import discord
 from discord.http import Route
@@ -37,6 +38,13 @@ UNANSWERED = (
 def discord_hosts() -> frozenset[str]:
     """Hosts whose attachment links are Discord's: its CDN and the API host in use."""
     return link_hosts(Route.BASE)
+
+
+def api_hosts() -> frozenset[str]:
+    """Discord's host as discord.py reaches it (no CDN): attachment links there are
+    Discord's own even when it is local (a test's Discord, a REST proxy)."""
+    host = urlsplit(Route.BASE).hostname
+    return frozenset({host} if host else ())
 
 
 async def refresh_links(

@@ -13,19 +13,16 @@ from typing import Any
 
 import discord
 
+from bot.discord_io.ui import channel_of, shown_prompt
 from bot.services.grants import RefundOutcome
-from bot.text.markdown import escape_markdown
 from bot.text.usage_report import refund_notice
 
 log = logging.getLogger(__name__)
 
-PROMPT_SHOWN = 80
-
 
 async def tell_member(client: discord.Client, refund: RefundOutcome) -> bool:
     """Post the refund notice; ``False`` when Discord refused it (the refund stands)."""
-    prompt = refund.prompt if len(refund.prompt) <= PROMPT_SHOWN else refund.prompt[:79] + "…"
-    prompt = discord.utils.escape_mentions(escape_markdown(prompt))
+    prompt = shown_prompt(refund.prompt)
     text = refund_notice(
         refund.locale, refund.user_id, refund.job_id, prompt, refund.usd, refund.reason
     )
@@ -40,8 +37,7 @@ async def tell_member(client: discord.Client, refund: RefundOutcome) -> bool:
         everyone=False, users=[discord.Object(refund.user_id)], roles=False, replied_user=False
     )
     try:
-        channel = client.get_channel(refund.channel_id)
-        channel = channel or await client.fetch_channel(refund.channel_id)
+        channel = await channel_of(client, refund.channel_id)
         if not isinstance(channel, discord.abc.Messageable):
             return False
         await channel.send(

@@ -10,7 +10,7 @@ from typing import Any
 
 import discord
 
-from bot.discord_io.ui import custom_id
+from bot.discord_io.ui import channel_of, job_buttons
 from bot.domain.job import Job
 from bot.text.delivery_plan import MAX_CONTENT
 from bot.text.i18n import t
@@ -22,10 +22,10 @@ log = logging.getLogger(__name__)
 REVIEW_COLOUR = discord.Colour.orange()
 KEPT_COLOUR = discord.Colour.green()
 REMOVED_COLOUR = discord.Colour.dark_grey()
-
-
-async def _channel(client: discord.Client, channel_id: int) -> Any:
-    return client.get_channel(channel_id) or await client.fetch_channel(channel_id)
+REVIEW_BUTTONS = (
+    ("keep", "Keep", discord.ButtonStyle.success),
+    ("remove", "Remove", discord.ButtonStyle.danger),
+)
 
 
 def spoil_links(content: str, urls: Sequence[str], on: bool) -> str:
@@ -45,7 +45,7 @@ async def set_spoiler(client: discord.Client, job: Job, spoiler: bool) -> int:
     (or already so) are passed over. How many messages changed."""
     if not job.result_message_ids:
         return 0
-    channel = await _channel(client, job.channel_id)
+    channel = await channel_of(client, job.channel_id)
     changed = 0
     for message_id in job.result_message_ids:
         try:
@@ -75,7 +75,7 @@ async def set_spoiler(client: discord.Client, job: Job, spoiler: bool) -> int:
 
 async def delete_results(client: discord.Client, job: Job) -> None:
     """Delete the job's result messages (those already gone are passed over)."""
-    channel = await _channel(client, job.channel_id)
+    channel = await channel_of(client, job.channel_id)
     for message_id in job.result_message_ids:
         try:
             await channel.get_partial_message(message_id).delete()
@@ -85,18 +85,7 @@ async def delete_results(client: discord.Client, job: Job) -> None:
 
 def review_view(job_id: int, locale: str | None) -> discord.ui.View:
     """Keep / Remove, ``atelier:keep|remove:<job id>``: answered by ``cogs/buttons.py``."""
-    view = discord.ui.View(timeout=None)
-    for action, label, style in (
-        ("keep", "Keep", discord.ButtonStyle.success),
-        ("remove", "Remove", discord.ButtonStyle.danger),
-    ):
-        view.add_item(
-            discord.ui.Button(
-                label=t(locale, label), custom_id=custom_id(action, job_id), style=style
-            )
-        )
-    view.stop()
-    return view
+    return job_buttons(job_id, REVIEW_BUTTONS, locale)
 
 
 def review_embed(job: Job, reporter_id: int, locale: str | None) -> discord.Embed:

@@ -25,6 +25,7 @@ from bot.domain.errors import NOT_SERVED, DuplicateInteraction, UserFacingError
 from bot.domain.prompt import broken_character
 from bot.text.i18n import t, t_fields
 from bot.text.job_pages import MAX_BUTTONS, cancel_label
+from bot.text.markdown import escape_markdown
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,9 @@ BROKEN_OPTION = (
     "The option “{option}” holds a broken character (such as half of an emoji). "
     "Retype it and try again."
 )
+
+#: A member's prompt quoted in a notice: at most this many characters.
+PROMPT_SHOWN = 80
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 CogT = TypeVar("CogT", bound=commands.Cog)
@@ -332,6 +336,36 @@ def cancel_buttons(job_ids: tuple[int, ...], locale: str | None) -> discord.ui.V
                 style=discord.ButtonStyle.danger,
                 custom_id=custom_id("cancel", job_id),
                 row=index // 5,
+            )
+        )
+    view.stop()
+    return view
+
+
+def shown_prompt(prompt: str) -> str:
+    """``prompt`` cut to :data:`PROMPT_SHOWN` characters, markdown and mentions escaped,
+    so no link or mention of the member's renders where it is quoted."""
+    if len(prompt) > PROMPT_SHOWN:
+        prompt = prompt[: PROMPT_SHOWN - 1] + "…"
+    return discord.utils.escape_mentions(escape_markdown(prompt))
+
+
+async def channel_of(client: discord.Client, channel_id: int) -> Any:
+    """The channel from the cache, else fetched from Discord (may raise ``HTTPException``)."""
+    return client.get_channel(channel_id) or await client.fetch_channel(channel_id)
+
+
+def job_buttons(
+    job_id: int, buttons: tuple[tuple[str, str, discord.ButtonStyle], ...], locale: str | None
+) -> discord.ui.View:
+    """One button per ``(action, label, style)``, ``atelier:<action>:<job id>``, label in
+    ``locale``. Layout only: the view is stopped, the persistent handlers answer the
+    clicks (after a restart too)."""
+    view = discord.ui.View(timeout=None)
+    for action, label, style in buttons:
+        view.add_item(
+            discord.ui.Button(
+                label=t(locale, label), style=style, custom_id=custom_id(action, job_id)
             )
         )
     view.stop()

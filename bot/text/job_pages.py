@@ -54,8 +54,12 @@ def short_prompt(prompt: str, limit: int = PROMPT_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+def channel_url(guild_id: int | None, channel_id: int) -> str:
+    return f"https://discord.com/channels/{guild_id or '@me'}/{channel_id}"
+
+
 def jump_url(guild_id: int | None, channel_id: int, message_id: int) -> str:
-    return f"https://discord.com/channels/{guild_id or '@me'}/{channel_id}/{message_id}"
+    return f"{channel_url(guild_id, channel_id)}/{message_id}"
 
 
 def job_line(job: Job, *, now: float, locale: str | None) -> str:
