@@ -31,6 +31,8 @@ class Prefer(commands.Cog):
         self.bot = bot
         self.service = bot.services.preferences
         self.catalog = bot.services.catalog
+        self.image_spec = imagine_spec(self.catalog)
+        self.video_spec = video_spec(self.catalog)
 
     @prefer.command(name="show", description="Show your defaults in this server")
     async def show(self, interaction: discord.Interaction) -> None:
@@ -107,7 +109,7 @@ class Prefer(commands.Cog):
     async def _models(
         self, interaction: discord.Interaction, current: str, video: bool
     ) -> list[app_commands.Choice[str]]:
-        spec = video_spec(self.catalog) if video else imagine_spec(self.catalog)
+        spec = self.video_spec if video else self.image_spec
         config = await self.bot.services.queries.guild_config(_guild(interaction))
         found = model_choices(self.catalog, spec, current, allowed=config.model_offered)
         return [app_commands.Choice(name=c.name, value=str(c.value)) for c in found]

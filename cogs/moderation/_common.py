@@ -4,16 +4,28 @@ every command checks Manage Server again when it runs, and audits a refusal."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import discord
+from discord import app_commands
 from discord.ext import commands
 
 from bot.discord_io.client import AtelierBot
 from bot.discord_io.ui import is_moderator, locale_of
+from bot.domain.catalog import Catalog, Media
 from bot.domain.errors import NotAllowed, UserFacingError
 from bot.services.moderation import ModerationService, Scope
 from bot.text.i18n import t
+
+if TYPE_CHECKING:
+    # A Cog to the type checker (command decorators take a Cog's methods); at run time a
+    # plain mixin, so the commands are collected once, by SettingsCommands.
+    from discord.ext.commands import Cog as _Base
+
+    from bot.services.guild_settings import Change, GuildSettingsService
+else:
+    _Base = object
 
 MODERATOR = discord.Permissions(manage_guild=True)
 MAX_LISTED = 10  # roles or members listed by /limits show before "and N more"
@@ -38,6 +50,40 @@ def add_rows(embed: discord.Embed, *rows: tuple[str, str]) -> discord.Embed:
     for name, value in rows:
         embed.add_field(name=name, value=value, inline=False)
     return embed
+
+
+def model_choices(
+    catalog: Catalog,
+    media: Media,
+    current: str,
+    *,
+    default: str,
+    offered: Callable[[str], bool] | None = None,
+) -> list[app_commands.Choice[str]]:
+    """Autocomplete for a model option: the enabled ``media`` models (those ``offered``,
+    when given) matching what was typed, with "default" first, named ``default``."""
+    typed = current.strip().lower()
+    found = [
+        app_commands.Choice(name=f"{m.label} ({m.id})"[:100], value=m.id)
+        for m in catalog.enabled(media)
+        if (offered is None or offered(m.id))
+        and (typed in m.id.lower() or typed in m.label.lower())
+    ]
+    if "default".startswith(typed):
+        found.insert(0, app_commands.Choice(name=default, value="default"))
+    return found[:25]
+
+
+class SettingsMixin(_Base):
+    """A part of :class:`.settings.SettingsCommands`: what the settings modules use of it."""
+
+    if TYPE_CHECKING:
+        bot: AtelierBot
+        guild_settings: GuildSettingsService
+
+        async def as_moderator(self, interaction: discord.Interaction) -> tuple[int, int, str]: ...
+
+        async def changed(self, interaction: discord.Interaction, change: Change) -> None: ...
 
 
 class ModeratorCog(commands.Cog):

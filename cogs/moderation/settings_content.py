@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import discord
 from discord import app_commands
 
 from bot.domain.guild_config import GuildConfig
-from bot.services.guild_settings import Change
 from bot.text.i18n import t
 
+from ._common import SettingsMixin
 from ._groups import CHANNELS, SETTINGS
-
-if TYPE_CHECKING:
-    from discord.ext.commands import Cog as _Base
-
-    from bot.discord_io.client import AtelierBot
-else:
-    _Base = object
 
 
 def spoiler_text(config: GuildConfig, locale: str | None) -> str:
@@ -35,15 +26,8 @@ def adult_text(config: GuildConfig, locale: str | None) -> str:
     return t(locale, "off: refused everywhere")
 
 
-class ContentSettings(_Base):
+class ContentSettings(SettingsMixin):
     """Mixed into :class:`.settings.SettingsCommands`."""
-
-    if TYPE_CHECKING:
-        bot: AtelierBot
-
-        async def as_moderator(self, interaction: discord.Interaction) -> tuple[int, int, str]: ...
-
-        async def changed(self, interaction: discord.Interaction, change: Change) -> None: ...
 
     @CHANNELS.command(name="spoiler", description="Make every result posted in a channel a spoiler")
     @app_commands.describe(

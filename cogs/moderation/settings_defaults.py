@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import discord
 from discord import app_commands
 
@@ -14,36 +12,17 @@ from bot.domain.catalog import Media
 from bot.domain.guild_config import GuildConfig
 from bot.domain.presets import STYLE_NAME_MAX, STYLE_TEXT_MAX
 from bot.services import channel_defaults as presets
-from bot.services.guild_settings import Change
 from bot.text.i18n import t
 
-from ._common import listed
+from ._common import SettingsMixin, listed, model_choices
 from ._groups import SETTINGS
-
-if TYPE_CHECKING:
-    # A Cog to the type checker (command decorators take a Cog's methods); at run time a
-    # plain mixin, so the commands are collected once, by SettingsCommands.
-    from discord.ext.commands import Cog as _Base
-
-    from bot.discord_io.client import AtelierBot
-    from bot.services.guild_settings import GuildSettingsService
-else:
-    _Base = object
 
 #: Discord: at most 25 fields in an embed and 6,000 characters in all.
 STYLES_LIST_CHARS = 5000
 
 
-class DefaultsSettings(_Base):
+class DefaultsSettings(SettingsMixin):
     """Mixed into :class:`.settings.SettingsCommands`."""
-
-    if TYPE_CHECKING:
-        bot: AtelierBot
-        guild_settings: GuildSettingsService
-
-        async def as_moderator(self, interaction: discord.Interaction) -> tuple[int, int, str]: ...
-
-        async def changed(self, interaction: discord.Interaction, change: Change) -> None: ...
 
     styles = app_commands.Group(
         name="styles", description="House styles members can add to their prompts", parent=SETTINGS
@@ -93,16 +72,13 @@ class DefaultsSettings(_Base):
         offered = None
         if interaction.guild_id is not None:
             offered = (await self.guild_settings.guild_config(interaction.guild_id)).model_offered
-        typed = current.strip().lower()
-        found = [
-            app_commands.Choice(name=f"{m.label} ({m.id})"[:100], value=m.id)
-            for m in self.bot.services.catalog.enabled(media)
-            if (offered is None or offered(m.id))
-            and (typed in m.id.lower() or typed in m.label.lower())
-        ]
-        if "default".startswith(typed):
-            found.insert(0, app_commands.Choice(name="default (the server's)", value="default"))
-        return found[:25]
+        return model_choices(
+            self.bot.services.catalog,
+            media,
+            current,
+            default="default (the server's)",
+            offered=offered,
+        )
 
     @settings_channel.autocomplete("image_model")
     async def channel_image_choices(

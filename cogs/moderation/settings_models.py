@@ -2,38 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import discord
 from discord import app_commands
 
 from bot.domain.catalog import Media
 from bot.services import model_switch
-from bot.services.guild_settings import Change, split_ids
+from bot.services.guild_settings import split_ids
 
+from ._common import SettingsMixin, model_choices
 from ._groups import SETTINGS
 
-if TYPE_CHECKING:
-    # A Cog to the type checker (command decorators take a Cog's methods); at run time a
-    # plain mixin, so the commands are collected once, by SettingsCommands.
-    from discord.ext.commands import Cog as _Base
 
-    from bot.discord_io.client import AtelierBot
-    from bot.services.guild_settings import GuildSettingsService
-else:
-    _Base = object
-
-
-class ModelSettings(_Base):
+class ModelSettings(SettingsMixin):
     """Mixed into :class:`.settings.SettingsCommands`."""
-
-    if TYPE_CHECKING:
-        bot: AtelierBot
-        guild_settings: GuildSettingsService
-
-        async def as_moderator(self, interaction: discord.Interaction) -> tuple[int, int, str]: ...
-
-        async def changed(self, interaction: discord.Interaction, change: Change) -> None: ...
 
     models = app_commands.Group(
         name="models", description="Which models members can use in this server", parent=SETTINGS
@@ -90,28 +71,22 @@ class ModelSettings(_Base):
 
     # -- autocomplete ---------------------------------------------------------------------
 
-    async def model_choices(self, media: Media, current: str) -> list[app_commands.Choice[str]]:
-        typed = current.strip().lower()
-        found = [
-            app_commands.Choice(name=f"{m.label} ({m.id})"[:100], value=m.id)
-            for m in self.bot.services.catalog.enabled(media)
-            if typed in m.id.lower() or typed in m.label.lower()
-        ]
-        if "default".startswith(typed):
-            found.insert(0, app_commands.Choice(name="default (built-in)", value="default"))
-        return found[:25]
+    def default_choices(self, media: Media, current: str) -> list[app_commands.Choice[str]]:
+        return model_choices(
+            self.bot.services.catalog, media, current, default="default (built-in)"
+        )
 
     @models_set.autocomplete("image_default")
     async def image_default_choices(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return await self.model_choices("image", str(current))
+        return self.default_choices("image", str(current))
 
     @models_set.autocomplete("video_default")
     async def video_default_choices(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return await self.model_choices("video", str(current))
+        return self.default_choices("video", str(current))
 
     @models_set.autocomplete("allowed")
     async def allowed_choices(
