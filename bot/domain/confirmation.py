@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.domain.catalog_types import Model
+from bot.domain.options import priced_quantity
 
 #: How long a held job waits for Confirm before it is cancelled and refunded.
 CONFIRM_SECONDS = 120.0
@@ -47,19 +48,6 @@ def cost_basis(
     """The basis of ``total_usd`` for ``model`` with the Max API input ``chosen``."""
     per = model.price.per
     field = {"second": "duration", "image": "n"}.get(per)
-    quantity = 1 if field is None else _quantity(model, chosen, field)
+    quantity = 1 if field is None else priced_quantity(model, chosen, field)[0]
     unit = total_usd / quantity if quantity else total_usd
     return CostBasis(model.label, per, quantity, round(unit, 6), total_usd, documented)
-
-
-def _quantity(model: Model, chosen: Mapping[str, Any], field: str) -> int:
-    """The option's value as the price counted it: chosen, else documented, else assumed."""
-    if chosen.get(field) is not None:
-        return int(chosen[field])
-    spec = model.option(field)
-    if spec is None:
-        return 1
-    for value in (spec.default, spec.assume, spec.largest):
-        if value is not None:
-            return int(value)
-    return 1

@@ -226,7 +226,7 @@ def _check_rules(model: Model, chosen: Mapping[str, Any], mode: str | None) -> N
             raise ValidationError(rule.message)
 
 
-def _quantity(model: Model, chosen: Mapping[str, Any], name: str) -> tuple[int, bool]:
+def priced_quantity(model: Model, chosen: Mapping[str, Any], name: str) -> tuple[int, bool]:
     """The value of an integer option for pricing, and whether it is known for sure."""
     if name in chosen:
         return int(chosen[name]), True
@@ -257,9 +257,9 @@ def estimate_price(model: Model, chosen: Mapping[str, Any]) -> tuple[float, bool
     else:
         unit = price.usd or 0.0
     if price.per == "image":
-        qty, sure = _quantity(model, chosen, "n")
+        qty, sure = priced_quantity(model, chosen, "n")
     elif price.per == "second":
-        qty, sure = _quantity(model, chosen, "duration")
+        qty, sure = priced_quantity(model, chosen, "duration")
     else:
         qty, sure = 1, True
     return round(unit * qty, 6), documented and sure
@@ -269,7 +269,7 @@ def _outputs(model: Model, chosen: Mapping[str, Any]) -> int:
     if model.media == "video":
         return 1
     if model.option("n") is not None:
-        return _quantity(model, chosen, "n")[0]
+        return priced_quantity(model, chosen, "n")[0]
     return model.outputs
 
 
