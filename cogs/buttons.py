@@ -44,6 +44,7 @@ from bot.discord_io.ui import (
 from bot.domain.catalog import OPTION_FIELDS, GenerationRequest, Model
 from bot.domain.errors import NotAllowed, UserFacingError
 from bot.domain.job import Job
+from bot.text.confirmation import picked_text
 from bot.text.i18n import t
 from bot.text.job_pages import can_manage, cancel_text, not_yours
 from bot.text.markdown import escape_markdown
@@ -157,10 +158,7 @@ class RemixPicker(GuardedView):
     async def _start(self, interaction: discord.Interaction, model_id: str | None) -> None:
         job = await self.start(interaction, model_id, self.image_index)
         self.stop()
-        if job.confirm_by is not None:  # held for the cost's Confirm
-            text = t(self.locale, "Job #{job_id} waits for your Confirm below.", job_id=job.id)
-        else:
-            text = t(self.locale, "Started job #{job_id}: its progress is below.", job_id=job.id)
+        text = picked_text(job, self.locale)
         try:
             await self.opener.edit_original_response(content=text, view=None)
         except discord.HTTPException as exc:

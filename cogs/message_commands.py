@@ -22,6 +22,7 @@ from bot.discord_io.ui import GuardedView, handle_error, locale_of
 from bot.domain.catalog import GenerationRequest, Media, Model
 from bot.domain.errors import UserFacingError
 from bot.services.message_images import FileRef, first_images, message_image_urls, takes_images
+from bot.text.confirmation import picked_text
 from bot.text.i18n import t
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ class ModelPicker(GuardedView):
         )
         job = await launch(self.cog.bot.services, interaction, request)
         self.stop()
-        text = t(self.locale, "Started job #{job_id}: its progress is below.", job_id=job.id)
+        text = picked_text(job, self.locale)
         if len(used) < len(self.urls):
             text += " " + t(
                 self.locale,

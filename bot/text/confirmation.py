@@ -54,3 +54,10 @@ def threshold_text(threshold_usd: float | None, locale: str | None) -> str:
     if threshold_usd is None or threshold_usd <= 0:
         return t(locale, "off (never asks)")
     return t(locale, "jobs above {usd}", usd=usd(threshold_usd))
+
+
+def picked_text(job: Job, locale: str | None) -> str:
+    """What a picker says once its job is launched: started, or waiting for Confirm."""
+    if job.confirm_by is not None:  # held for the cost's Confirm
+        return t(locale, "Job #{job_id} waits for your Confirm below.", job_id=job.id)
+    return t(locale, "Started job #{job_id}: its progress is below.", job_id=job.id)
