@@ -44,6 +44,7 @@ from bot.discord_io.ui import (
 from bot.domain.catalog import OPTION_FIELDS, GenerationRequest, Model
 from bot.domain.errors import NotAllowed, UserFacingError
 from bot.domain.job import Job
+from bot.services.message_images import takes_images
 from bot.text.confirmation import picked_text
 from bot.text.i18n import t
 from bot.text.job_pages import can_manage, cancel_text, not_yours
@@ -344,13 +345,11 @@ class JobButtons(commands.Cog):
     async def _animators(self, interaction: discord.Interaction) -> list[Model]:
         """Video models that take one image as their start, allowed in this server."""
         config = await self.services.queries.guild_config(interaction.guild_id or 0)
-        found = []
-        for model in self.catalog.enabled("video"):
-            spec = model.images
-            if spec is None or spec.min > 1 or (spec.max is not None and spec.max < 1):
-                continue
-            if config.model_offered(model.id):  # allowed and not paused
-                found.append(model)
+        found = [
+            model
+            for model in self.catalog.enabled("video")
+            if takes_images(model, 1) and config.model_offered(model.id)  # allowed, not paused
+        ]
         return found[:MAX_OPTIONS]
 
     async def _result_images(
