@@ -224,6 +224,7 @@ class Runtime:
             notify=self.jobs.notify_listeners,
             clock=self.clock,
             owner=self.jobs.process_id,
+            catalog=self.catalog,
         )
         self.jobs.wake_delivery = self.deliverer.wake
         if self.settings.discord_api_base_url is None:

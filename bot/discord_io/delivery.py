@@ -29,6 +29,7 @@ from bot.discord_io.delivery_files import (
     remove_tree,
 )
 from bot.discord_io.delivery_message import part_nonce, post_part, upload_limit
+from bot.domain.catalog import Catalog
 from bot.domain.job import Job
 from bot.domain.job_states import JobState
 from bot.maxapi import download as dl
@@ -74,8 +75,10 @@ class Deliverer:
         clock: Callable[[], float] = time.time,
         rng: Callable[[], float] = random.random,
         owner: str = "",
+        catalog: Catalog | None = None,
     ) -> None:
         self.client = client
+        self.catalog = catalog  # for the result buttons (Upscale needs it)
         self.owner = owner  # this process, as the claims it takes name it
         self.store = store
         self.session = session
@@ -380,7 +383,7 @@ class Deliverer:
                 plan,
                 nonce=part_nonce(job.delivery_nonce, plan.part),
                 spoiler=job.channel_id in config.spoiler_channel_ids,
-                catalog=getattr(getattr(self.client, "services", None), "catalog", None),
+                catalog=self.catalog,
             )
         except DISCORD_ERRORS as exc:
             raise classify(exc) from exc
