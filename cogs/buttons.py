@@ -29,7 +29,7 @@ from bot.discord_io.button_actions import Handler
 from bot.discord_io.client import AtelierBot
 from bot.discord_io.command_specs import effective_model, price_hint
 from bot.discord_io.launch import is_nsfw, launch
-from bot.discord_io.posted_copy import links_expired, posted_copy_urls
+from bot.discord_io.posted_copy import result_image_urls
 from bot.discord_io.prompt_modal import MOTION, animate_modal
 from bot.discord_io.ui import (
     CUSTOM_ID,
@@ -241,7 +241,7 @@ class JobButtons(commands.Cog):
     async def vary(self, interaction: discord.Interaction, job: Job) -> None:
         """Image-to-image from a result, on the same model (or its image variant)."""
         locale = locale_of(interaction)
-        urls = await self._result_images(interaction, job, locale)
+        urls = await result_image_urls(interaction.guild, job, now=self.jobs.clock(), locale=locale)
         base = self.catalog.get(job.model)
         real = effective_model(self.catalog, base, 1)
         if real.images is None:
@@ -293,7 +293,7 @@ class JobButtons(commands.Cog):
         """Image-to-video from a result: a modal asks how it should move (empty: the
         image's prompt), then the member picks the image and the video model."""
         locale = locale_of(interaction)
-        urls = await self._result_images(interaction, job, locale)
+        urls = await result_image_urls(interaction.guild, job, now=self.jobs.clock(), locale=locale)
         models = await self._animators(interaction)
         if not models:
             raise UserFacingError(
@@ -351,19 +351,6 @@ class JobButtons(commands.Cog):
             if takes_images(model, 1) and config.model_offered(model.id)  # allowed, not paused
         ]
         return found[:MAX_OPTIONS]
-
-    async def _result_images(
-        self, interaction: discord.Interaction, job: Job, locale: str
-    ) -> list[str]:
-        """The result's image links: Max API's, or once they expired (7 days), fresh
-        links to the bot's own posted copy."""
-        if (job.result_kind or job.media) != "image":
-            raise UserFacingError(t(locale, "Only images can be varied or animated."))
-        if not job.result_urls:
-            raise UserFacingError(t(locale, "Job #{job_id} has no result yet.", job_id=job.id))
-        if links_expired(job, self.jobs.clock()):
-            return await posted_copy_urls(interaction.guild, job, locale)
-        return list(job.result_urls)
 
     # -- Info, Delete ------------------------------------------------------------------------
 

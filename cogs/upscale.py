@@ -10,6 +10,7 @@ import discord
 
 from bot.discord_io.button_actions import ButtonActions, Handler
 from bot.discord_io.client import AtelierBot
+from bot.discord_io.posted_copy import result_image_urls
 from bot.discord_io.ui import locale_of
 from bot.domain.catalog import OPTION_FIELDS
 from bot.domain.errors import UserFacingError
@@ -42,7 +43,9 @@ class Upscale(ButtonActions):
                 )
             )
         buttons: Any = self.bot.get_cog("JobButtons")
-        urls: list[str] = await buttons._result_images(interaction, job, locale)
+        urls = await result_image_urls(
+            interaction.guild, job, now=self.services.jobs.clock(), locale=locale
+        )
         base = self.catalog.get(job.model)
         real = image_model(self.catalog, job.model) or base
         options = {

@@ -10,6 +10,7 @@ import discord
 
 from bot.domain.errors import UserFacingError
 from bot.domain.job import Job
+from bot.text.i18n import t
 from bot.text.job_pages import copy_gone_text
 
 log = logging.getLogger(__name__)
@@ -51,3 +52,17 @@ async def posted_copy_urls(guild: discord.Guild | None, job: Job, locale: str | 
         raise UserFacingError(copy_gone_text(job.id, locale))
     log.info("job %s: using its posted copy (%d files)", job.id, len(files))
     return [f.url for f in files]
+
+
+async def result_image_urls(
+    guild: discord.Guild | None, job: Job, *, now: float, locale: str
+) -> list[str]:
+    """The result's image links for a follow-up (Variations, Animate, Upscale): Max API's,
+    or once they expired (7 days), fresh links to the bot's own posted copy."""
+    if (job.result_kind or job.media) != "image":
+        raise UserFacingError(t(locale, "Only images can be varied or animated."))
+    if not job.result_urls:
+        raise UserFacingError(t(locale, "Job #{job_id} has no result yet.", job_id=job.id))
+    if links_expired(job, now):
+        return await posted_copy_urls(guild, job, locale)
+    return list(job.result_urls)
