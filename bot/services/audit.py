@@ -41,6 +41,8 @@ ACTION_TITLES: dict[str, str] = {
     "settings.exempt": "Exempt roles changed",
     "settings.spoiler": "Spoiler channels changed",
     "settings.adult": "Adult content changed",
+    "settings.channel_defaults": "Channel defaults changed",
+    "settings.styles": "House styles changed",
     "report.keep": "Reported result kept",
     "report.remove": "Reported result removed",
 }
