@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Collection
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, ClassVar
@@ -239,6 +239,30 @@ async def download(
             await asyncio.to_thread(partial.unlink, missing_ok=True)
 
 
+@contextlib.asynccontextmanager
+async def get_following(
+    session: aiohttp.ClientSession,
+    url: str,
+    allowed_hosts: Collection[str],
+    headers: dict[str, str] | None = None,
+) -> AsyncIterator[aiohttp.ClientResponse]:
+    """GET ``url``, following redirects by hand so each hop passes the address check; the
+    final response. A redirect without a target, or too many, is a dead link."""
+    current = url
+    for _ in range(MAX_REDIRECTS + 1):
+        await check_destination(current, allowed_hosts)
+        async with session.get(current, headers=headers, allow_redirects=False) as response:
+            if response.status in (301, 302, 303, 307, 308):
+                location = response.headers.get("Location")
+                if not location:
+                    raise LinkDead(url, response.status)
+                current = urljoin(current, location)
+                continue
+            yield response
+            return
+    raise LinkDead(url, 310)  # too many redirects: treat as a dead link
+
+
 async def _download(
     session: aiohttp.ClientSession,
     url: str,
@@ -247,25 +271,15 @@ async def _download(
     max_bytes: int,
     allowed_hosts: Collection[str],
 ) -> Downloaded:
-    current = url
-    for _ in range(MAX_REDIRECTS + 1):
-        await check_destination(current, allowed_hosts)
-        async with session.get(current, allow_redirects=False) as response:
-            if response.status in (301, 302, 303, 307, 308):
-                location = response.headers.get("Location")
-                if not location:
-                    raise LinkDead(url, response.status)
-                current = urljoin(current, location)
-                continue
-            _check_status(url, response.status)
-            if response.content_length is not None and response.content_length > max_bytes:
-                raise TooBig(url, max_bytes, response.content_length)
-            media, size = await _stream(url, response, partial, max_bytes)
-        final = partial.with_name(f"{stem}{media.extension}")
-        await asyncio.to_thread(partial.replace, final)
-        log.debug("downloaded %s: %d bytes of %s", display_url(url), size, media.content_type)
-        return Downloaded(final, size, media.content_type, media.extension, url)
-    raise LinkDead(url, 310)  # too many redirects: treat as a dead link
+    async with get_following(session, url, allowed_hosts) as response:
+        _check_status(url, response.status)
+        if response.content_length is not None and response.content_length > max_bytes:
+            raise TooBig(url, max_bytes, response.content_length)
+        media, size = await _stream(url, response, partial, max_bytes)
+    final = partial.with_name(f"{stem}{media.extension}")
+    await asyncio.to_thread(partial.replace, final)
+    log.debug("downloaded %s: %d bytes of %s", display_url(url), size, media.content_type)
+    return Downloaded(final, size, media.content_type, media.extension, url)
 
 
 def _check_status(url: str, status: int) -> None:

@@ -18,7 +18,6 @@ import asyncio
 import logging
 import re
 from collections.abc import Collection, Sequence
-from urllib.parse import urljoin
 
 import aiohttp
 
@@ -64,8 +63,7 @@ async def check_bytes(
     private-address check (a local Discord in tests)."""
     if not infos:
         return
-    connector = aiohttp.TCPConnector(resolver=dl.PublicOnlyResolver(allowed_hosts))
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async with dl.download_session(allowed_hosts, connections=len(infos)) as session:
         probes = [_probe(session, info, allowed_hosts, max_bytes) for info in infos]
         try:
             async with asyncio.timeout(budget):
@@ -97,29 +95,20 @@ async def _probe(
     max_bytes: int,
 ) -> dl.MediaType:
     """The media type the attachment's first bytes announce; raises a DownloadError."""
-    url = current = info.url
-    for _ in range(dl.MAX_REDIRECTS + 1):
-        await dl.check_destination(current, allowed_hosts)
-        headers = {"Range": f"bytes=0-{PROBE_BYTES - 1}"}
-        async with session.get(current, headers=headers, allow_redirects=False) as response:
-            if response.status in (301, 302, 303, 307, 308):
-                location = response.headers.get("Location")
-                if not location:
-                    raise dl.LinkDead(url, response.status)
-                current = urljoin(current, location)
-                continue
-            if response.status not in (200, 206):
-                raise dl.LinkDead(url, response.status)
-            total = _total_size(response)
-            if total is not None and total > max_bytes:
-                raise dl.TooBig(url, max_bytes, total)
-            head = await _head(response)
-        media = dl.sniff(head)
-        if media not in IMAGE_MEDIA:
-            raise dl.NotMedia(url, f"starts with {head[:8]!r}")
-        assert media is not None
-        return media
-    raise dl.LinkDead(url, 310)
+    url = info.url
+    headers = {"Range": f"bytes=0-{PROBE_BYTES - 1}"}
+    async with dl.get_following(session, url, allowed_hosts, headers) as response:
+        if response.status not in (200, 206):
+            raise dl.LinkDead(url, response.status)
+        total = _total_size(response)
+        if total is not None and total > max_bytes:
+            raise dl.TooBig(url, max_bytes, total)
+        head = await _head(response)
+    media = dl.sniff(head)
+    if media not in IMAGE_MEDIA:
+        raise dl.NotMedia(url, f"starts with {head[:8]!r}")
+    assert media is not None
+    return media
 
 
 def _total_size(response: aiohttp.ClientResponse) -> int | None:
@@ -161,8 +150,7 @@ async def check_media_bytes(
     than ``model`` takes."""
     if not media:
         return
-    connector = aiohttp.TCPConnector(resolver=dl.PublicOnlyResolver(allowed_hosts))
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async with dl.download_session(allowed_hosts, connections=len(media)) as session:
         probes = [_duration(session, info, kind, allowed_hosts) for info, kind in media]
         try:
             async with asyncio.timeout(budget):
