@@ -24,11 +24,6 @@ from bot.domain.catalog import Catalog, ValidationError
 
 
 @pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return Catalog.load()
-
-
-@pytest.fixture(scope="module")
 def specs(catalog: Catalog) -> dict[str, CommandSpec]:
     return {s.name: s for s in command_specs(catalog)}
 

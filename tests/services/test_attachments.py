@@ -16,11 +16,6 @@ from bot.services.attachments import (
 )
 
 
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return Catalog.load()
-
-
 def image(
     name: str = "cat.png", size: int = 1000, content_type: str | None = "image/png"
 ) -> AttachmentInfo:
