@@ -95,33 +95,6 @@ def check_image(
         )
 
 
-def check_count(model: Model, count: int, *, locale: str | None = None) -> None:
-    """Refuse more images than ``model`` takes (pass the model that will really run,
-    e.g. the image-to-image variant chosen because images are attached)."""
-    if not count:
-        return
-    if model.images is None:
-        raise AttachmentError(
-            t(
-                locale,
-                "{model} does not take images: remove the attachments or pick a model that "
-                "starts from an image.",
-                model=model.id,
-            )
-        )
-    high = model.images.max
-    if high is not None and count > high:
-        raise AttachmentError(
-            t(
-                locale,
-                "{model} takes at most {max} image(s); you attached {count}.",
-                model=model.id,
-                max=high,
-                count=count,
-            )
-        )
-
-
 def check_images(
     infos: Sequence[AttachmentInfo],
     model: Model,

@@ -9,7 +9,6 @@ from bot.services.attachments import (
     MAX_IMAGE_BYTES,
     AttachmentError,
     AttachmentInfo,
-    check_count,
     check_image,
     check_images,
     human_bytes,
@@ -65,16 +64,6 @@ def test_size_cap_and_empty_files() -> None:
         check_image(image(size=2048), max_bytes=1024)
     with pytest.raises(AttachmentError, match="empty"):
         check_image(image(size=0))
-
-
-def test_count_follows_the_model_that_really_runs(catalog: Catalog) -> None:
-    check_count(catalog.get("veo3_lite"), 2)
-    with pytest.raises(AttachmentError, match="veo3_lite takes at most 2 image"):
-        check_count(catalog.get("veo3_lite"), 3)
-    with pytest.raises(AttachmentError, match="does not take images"):
-        check_count(catalog.get("grok-imagine/text-to-image-pro"), 1)
-    check_count(catalog.get("grok-imagine/text-to-image-pro"), 0)
-    check_count(catalog.get("grok-imagine/image-to-image"), 2)
 
 
 def test_check_images_returns_urls_in_order_and_checks_each(catalog: Catalog) -> None:
