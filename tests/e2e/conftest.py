@@ -16,7 +16,7 @@ from bot.runtime import Runtime
 from bot.settings import Settings
 from simulator import Simulator, SimulatorConfig
 from tests.discord_world import World
-from tests.e2e.support import SCALE, App, started
+from tests.e2e.support import SCALE, App, Clock, started
 
 ECHO_EXTENSIONS = ["cogs.info", "tests.e2e.echo_cog"]
 
@@ -39,13 +39,20 @@ def runtime_settings(settings: Settings, sim: Simulator) -> Settings:
 
 
 @pytest.fixture
+def clock() -> Clock:
+    """Real time, which a test may move forward (``clock.offset``)."""
+    return Clock()
+
+
+@pytest.fixture
 async def app(
     run_bot: Callable[..., Any],
     make_bot: Callable[..., AtelierBot],
     runtime_settings: Settings,
+    clock: Clock,
 ) -> AsyncIterator[App]:
-    """The whole bot on a Runtime, started like ``python -m bot`` starts it."""
-    async with started(run_bot, make_bot, runtime_settings) as running:
+    """The whole bot on a Runtime, started like ``python -m bot`` starts it (on ``clock``)."""
+    async with started(run_bot, make_bot, runtime_settings, clock=clock) as running:
         yield running
 
 

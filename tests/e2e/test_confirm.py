@@ -65,11 +65,6 @@ def quick_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
 async def app(
     world: World,
     run_bot: Callable[..., Any],

@@ -6,18 +6,15 @@ until they set notify:dm again. The runtime runs on a clock the test moves forwa
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import pytest
 
-from bot.discord_io.client import AtelierBot
 from bot.domain.job import Job
 from bot.domain.job_states import JobState
 from bot.settings import Settings
 from simulator import Simulator
 from tests.discord_world import Channel, World
-from tests.e2e.support import App, Clock, answer, card, job_id_of, job_when, settled, started
+from tests.e2e.support import App, Clock, answer, card, job_id_of, job_when, settled
 
 SLOW = "a slow fox [sim:seconds=300]"  # 3 s at the simulator's speed
 
@@ -27,22 +24,6 @@ def runtime_settings(settings: Settings, sim: Simulator) -> Settings:
     """Polls at 0.15 of their pace: a job given up after 1800 s * 0.15 = 270 s outlives
     the 3 minutes the clock is moved."""
     return dataclasses.replace(settings, maxapi_base_url=sim.base_url, poll_scale=0.15)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def app(
-    run_bot: Callable[..., Any],
-    make_bot: Callable[..., AtelierBot],
-    runtime_settings: Settings,
-    clock: Clock,
-) -> AsyncIterator[App]:
-    async with started(run_bot, make_bot, runtime_settings, clock=clock) as running:
-        yield running
 
 
 async def notify_dm(world: World) -> None:

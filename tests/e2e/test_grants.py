@@ -6,18 +6,15 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
-from bot.discord_io.client import AtelierBot
 from bot.domain.catalog import GenerationRequest
 from bot.domain.job import Job
 from bot.domain.job_states import JobState
 from bot.domain.quota import Charge, Grant, Limits, period_keys
 from bot.services.jobs import Requester
-from bot.settings import Settings
 from bot.store import Store
 from tests.discord_world import Member, Message, World
 from tests.e2e.support import (
@@ -29,7 +26,6 @@ from tests.e2e.support import (
     job_id_of,
     refusal,
     run_to_the_end,
-    started,
 )
 from tests.helpers.store import job_values
 
@@ -37,23 +33,6 @@ S = JobState
 ZH = "zh-CN"
 DAY_SECONDS = 86_400
 PRICE = "$0.100"  # nano-banana-2, the server's default image model here
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def app(
-    run_bot: Callable[..., Any],
-    make_bot: Callable[..., AtelierBot],
-    runtime_settings: Settings,
-    clock: Clock,
-) -> AsyncIterator[App]:
-    """The whole bot, as ``tests/e2e/conftest.py`` starts it, on the test's clock."""
-    async with started(run_bot, make_bot, runtime_settings, clock=clock) as running:
-        yield running
 
 
 @pytest.fixture
